@@ -1,0 +1,93 @@
+/**
+ * @module app
+ * Wires the stages into Hono routes: parse the key -> negotiate -> run the lookup chain ->
+ * respond. Routes choose no formats and touch no storage directly.
+ */
+import { Hono } from "hono";
+import type { Config } from "./config";
+import { runChain } from "./deliver/chain";
+import { ERROR_CACHE_CONTROL, respond } from "./deliver/respond";
+import { StageTimer } from "./deliver/timing";
+import { AppError, badRequest } from "./errors";
+import { negotiate } from "./negotiate";
+import type { VariantCache } from "./storage/cache";
+import type { ImageStore } from "./storage/r2";
+import { parseImageKey } from "./variants/key";
+
+export interface AppDeps {
+  config: Config;
+  store: ImageStore;
+  cache: VariantCache;
+}
+
+export function jsonError(err: AppError): Response {
+  return new Response(JSON.stringify({ error: err.code, message: err.publicMessage, ...err.details }), {
+    status: err.status,
+    headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": ERROR_CACHE_CONTROL, ...err.headers },
+  });
+}
+
+const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
+
+export function createApp({ config, store, cache }: AppDeps): Hono {
+  const app = new Hono();
+
+  app.onError((err) => {
+    if (err instanceof AppError) return jsonError(err);
+    // Internal detail goes to the log only; the client learns that it was our fault.
+    console.error("unhandled error", err);
+    return jsonError(new AppError(500, "internal", "The image service failed on this request."));
+  });
+  app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
+
+  // Reserved for the origin API: never served as an image, whatever R2 holds.
+  app.all("/_api/*", () => {
+    throw new AppError(404, "not_found", "No such API endpoint.");
+  });
+
+  app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg" }));
+
+  // Hono answers HEAD with this GET handler and drops the body, keeping every header.
+  app.get("/*", async (c) => {
+    const url = new URL(c.req.url);
+    let key: string;
+    try {
+      key = decodeURIComponent(url.pathname.slice(1));
+    } catch {
+      throw badRequest("bad_key", "The image key has malformed percent-encoding.");
+    }
+    const request = parseImageKey(key, config.maxDimension);
+    const caplists = url.searchParams.getAll("caplist");
+    const accept = c.req.header("Accept") ?? null;
+    let negotiation;
+    try {
+      negotiation = negotiate({ caplist: caplists.length ? caplists.join(",") : null, accept, urlFormat: request.format }, config.priority);
+    } catch (e) {
+      if (e instanceof AppError && caplists.length === 0) {
+        throw new AppError(e.status, e.code, e.publicMessage, e.details, { Vary: "Accept" });
+      }
+      throw e;
+    }
+    const timer = new StageTimer();
+    const result = await runChain(request, negotiation.candidates, url.origin, {
+      config,
+      store,
+      cache,
+      timer,
+      background: (task) => c.executionCtx.waitUntil(task),
+      log,
+    });
+    return respond(config, {
+      result,
+      byAccept: negotiation.byAccept,
+      ifNoneMatch: c.req.header("If-None-Match") ?? null,
+      serverTiming: timer.header(),
+    });
+  });
+
+  app.all("*", () => {
+    throw new AppError(405, "method_not_allowed", "Only GET and HEAD are served here.");
+  });
+
+  return app;
+}

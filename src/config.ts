@@ -1,0 +1,130 @@
+/**
+ * @module config
+ * The one place that reads `env`. `loadConfig` turns the `[vars]` of wrangler.toml into a fully
+ * defaulted, validated `Config`, or throws a ConfigError naming the variable and what was
+ * expected (sharp's style: "Expected ... but received ...").
+ */
+import { ConfigError } from "./errors";
+import { ALL_FORMATS, formatFromToken, type FormatId } from "./formats";
+
+export interface EncodeSettings {
+  /** 0-100, the codec's own quality scale. */
+  quality: number;
+  /** AVIF: libaom cpu-used 0 (slowest) - 10; WebP: method 0 (fastest) - 6. Unused by JPEG/PNG. */
+  speed: number;
+}
+
+export interface Config {
+  /** Server preference when several formats are acceptable, best first. */
+  priority: FormatId[];
+  /** Formats the worker may produce on demand when neither cache nor R2 has them. */
+  onDemand: Set<FormatId>;
+  /** Formats whose on-demand results are also stored in R2 (see README: why AVIF only). */
+  writeBack: Set<FormatId>;
+  encode: Record<FormatId, EncodeSettings>;
+  /** Largest width or height a client may ask for with `_W_H`. */
+  maxDimension: number;
+  /** Sources above this many pixels (read from the header) are never decoded. */
+  maxSourcePixels: number;
+  /** Cache-Control sent with successful image responses. */
+  cacheControl: string;
+  /** How long the edge cache keeps a variant, in seconds. */
+  edgeTtl: number;
+}
+
+/** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
+export type ConfigVars = Partial<Record<string, unknown>>;
+
+export const DEFAULT_VARS = {
+  FORMAT_PRIORITY: "avif,heic,webp,jpg,png",
+  ON_DEMAND_FORMATS: "avif,webp,jpg,png",
+  WRITE_BACK_FORMATS: "avif",
+  QUALITY: "avif:50,webp:75,jpg:80,png:100",
+  SPEED: "avif:8,webp:4",
+  MAX_DIMENSION: "4096",
+  MAX_SOURCE_PIXELS: "16000000",
+  CACHE_CONTROL: "public, max-age=31536000, immutable",
+  EDGE_TTL: "31536000",
+} as const;
+
+type VarName = keyof typeof DEFAULT_VARS;
+
+function read(vars: ConfigVars, name: VarName): string {
+  const v = vars[name];
+  if (v === undefined || v === null) return DEFAULT_VARS[name];
+  if (typeof v === "number") return String(v);
+  if (typeof v !== "string") throw new ConfigError(`${name}: expected a string but received ${typeof v}`);
+  return v.trim();
+}
+
+function formatList(vars: ConfigVars, name: VarName, opts: { encodable?: boolean; nonEmpty?: boolean }): FormatId[] {
+  const raw = read(vars, name);
+  const out: FormatId[] = [];
+  for (const token of raw.split(",").map((t) => t.trim()).filter(Boolean)) {
+    const spec = formatFromToken(token);
+    if (!spec) throw new ConfigError(`${name}: expected formats among ${ALL_FORMATS.join(", ")} but received "${token}"`);
+    if (opts.encodable && !spec.canEncode) {
+      throw new ConfigError(`${name}: "${token}" has no encoder, so it cannot be produced on demand`);
+    }
+    if (out.includes(spec.id)) throw new ConfigError(`${name}: "${token}" is listed twice`);
+    out.push(spec.id);
+  }
+  if (opts.nonEmpty && out.length === 0) throw new ConfigError(`${name}: expected at least one format`);
+  return out;
+}
+
+function integer(vars: ConfigVars, name: VarName, min: number, max: number): number {
+  const raw = read(vars, name);
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}: expected an integer between ${min} and ${max} but received "${raw}"`);
+  }
+  return n;
+}
+
+function perFormat(vars: ConfigVars, name: VarName, min: number, max: number): Map<FormatId, number> {
+  const out = new Map<FormatId, number>();
+  for (const pair of read(vars, name).split(",").map((t) => t.trim()).filter(Boolean)) {
+    const [fmt, value] = pair.split(":").map((s) => s.trim());
+    const spec = fmt ? formatFromToken(fmt) : undefined;
+    const n = Number(value);
+    if (!spec || !/^\d+$/.test(value ?? "") || n < min || n > max) {
+      throw new ConfigError(`${name}: expected "format:integer" pairs with integers between ${min} and ${max} but received "${pair}"`);
+    }
+    out.set(spec.id, n);
+  }
+  return out;
+}
+
+export function loadConfig(vars: ConfigVars): Config {
+  const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
+  const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
+  const writeBack = new Set(formatList(vars, "WRITE_BACK_FORMATS", { encodable: true }));
+  const quality = perFormat(vars, "QUALITY", 1, 100);
+  const speed = perFormat(vars, "SPEED", 0, 10);
+  const defaults = { quality: perFormat(DEFAULT_VARS, "QUALITY", 1, 100), speed: perFormat(DEFAULT_VARS, "SPEED", 0, 10) };
+  const encode = {} as Record<FormatId, EncodeSettings>;
+  for (const id of ALL_FORMATS) {
+    encode[id] = {
+      quality: quality.get(id) ?? defaults.quality.get(id) ?? 80,
+      speed: speed.get(id) ?? defaults.speed.get(id) ?? 0,
+    };
+  }
+  if (encode.webp.speed > 6) throw new ConfigError(`SPEED: expected webp between 0 and 6 but received ${encode.webp.speed}`);
+  for (const id of writeBack) {
+    if (!onDemand.has(id)) throw new ConfigError(`WRITE_BACK_FORMATS: "${id}" is not in ON_DEMAND_FORMATS, so it is never produced`);
+  }
+  const cacheControl = read(vars, "CACHE_CONTROL");
+  if (!cacheControl) throw new ConfigError("CACHE_CONTROL: expected a Cache-Control value but received an empty string");
+  return {
+    priority,
+    onDemand,
+    writeBack,
+    encode,
+    // 16383 is the largest side WebP can hold (14-bit fields, RFC 9649 / VP8L spec).
+    maxDimension: integer(vars, "MAX_DIMENSION", 1, 16383),
+    maxSourcePixels: integer(vars, "MAX_SOURCE_PIXELS", 1, 1_000_000_000),
+    cacheControl,
+    edgeTtl: integer(vars, "EDGE_TTL", 0, 10 * 365 * 86400),
+  };
+}

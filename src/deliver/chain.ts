@@ -1,0 +1,128 @@
+/**
+ * @module deliver/chain
+ * The lookup chain. For each candidate format, best first: edge cache, then a pre-produced
+ * variant in R2, then on-demand production; the first that yields bytes wins. Every candidate
+ * gets a verdict, reported in X-Image-Tried and, when all fail, in the 404 body.
+ */
+import type { Config } from "../config";
+import { formatSpec, type FormatId } from "../formats";
+import { sniffFormat } from "../headers";
+import { Production, ProductionError, type Timer } from "../produce/pipeline";
+import type { VariantCache } from "../storage/cache";
+import type { ImageStore } from "../storage/r2";
+import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
+
+export type Source = "cache" | "r2" | "transcode";
+
+export interface Verdict {
+  format: FormatId;
+  /** `hit` | `r2` | `transcode` when served; otherwise why the candidate failed. */
+  verdict: string;
+}
+
+export interface Delivery {
+  format: FormatId;
+  source: Source;
+  body: ReadableStream | ArrayBuffer | null;
+  size: number;
+  etag: string;
+}
+
+export interface ChainResult {
+  delivery: Delivery | null;
+  tried: Verdict[];
+}
+
+export interface ChainDeps {
+  config: Config;
+  store: ImageStore;
+  cache: VariantCache;
+  /** Work that must not delay the response (cache fills, write-back). */
+  background(task: Promise<unknown>): void;
+  timer: Timer;
+  log(message: string, detail?: unknown): void;
+}
+
+const SERVED_VERDICT: Record<Source, string> = { cache: "hit", r2: "r2", transcode: "transcode" };
+
+export async function runChain(req: ImageRequestKey, candidates: FormatId[], origin: string, deps: ChainDeps): Promise<ChainResult> {
+  const { config, store, cache, timer } = deps;
+  const tried: Verdict[] = [];
+  const production = new Production(
+    () => store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
+    req.size,
+    { maxSourcePixels: config.maxSourcePixels },
+    timer,
+  );
+
+  for (const format of candidates) {
+    const mime = formatSpec(format).mime;
+    const cacheUrl = cacheKeyUrl(origin, req.stem, req.size, format);
+    const remember = (bytes: ArrayBuffer, etag: string) =>
+      deps.background(cache.put(cacheUrl, bytes, etag, mime).catch((e) => deps.log("cache put failed", e)));
+    const served = (d: Omit<Delivery, "format">): ChainResult => {
+      tried.push({ format, verdict: SERVED_VERDICT[d.source] });
+      return { delivery: { format, ...d }, tried };
+    };
+
+    // 1. Edge cache: a hit touches nothing else.
+    const hit = await timer.time("cache", () => cache.match(cacheUrl));
+    if (hit) return served({ source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
+
+    // 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too.
+    const keys = [variantKey(req.stem, req.size, format)];
+    if (format === req.format && !keys.includes(req.key)) keys.push(req.key);
+    let stored = null;
+    for (const key of keys) {
+      stored = await timer.time("r2", () => store.get(key));
+      if (stored && sniffFormat(new Uint8Array(stored.bytes, 0, Math.min(64, stored.bytes.byteLength))) !== format) {
+        // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
+        deps.log(`R2 object ${key} is not ${format}; skipped`);
+        stored = null;
+      }
+      if (stored) break;
+    }
+    if (stored) {
+      remember(stored.bytes, stored.etag);
+      return served({ source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag });
+    }
+
+    // 3. On demand.
+    if (!config.onDemand.has(format)) {
+      tried.push({ format, verdict: "miss" });
+      continue;
+    }
+    try {
+      const original = await production.passthrough(format);
+      if (original) {
+        remember(original.bytes, original.etag);
+        return served({ source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
+      }
+      const bytes = await production.encode(format, config.encode[format]);
+      const etag = await strongEtag(bytes);
+      remember(bytes, etag);
+      if (config.writeBack.has(format)) {
+        const key = variantKey(req.stem, req.size, format);
+        deps.background(
+          store
+            .putIfAbsent(key, bytes, mime, { producedBy: "on-demand", sourceKey: (await production.source()).image.key })
+            .catch((e) => deps.log(`write-back of ${key} failed`, e)),
+        );
+      }
+      return served({ source: "transcode", body: bytes, size: bytes.byteLength, etag });
+    } catch (e) {
+      if (!(e instanceof ProductionError)) throw e;
+      deps.log(`candidate ${format} for ${req.key} failed: ${e.message}`);
+      tried.push({ format, verdict: e.verdict });
+    }
+  }
+  return { delivery: null, tried };
+}
+
+/** A content hash, so identical bytes get the same validator in every colo and isolate. */
+async function strongEtag(bytes: ArrayBuffer): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  let hex = "";
+  for (let i = 0; i < 16; i++) hex += digest[i].toString(16).padStart(2, "0");
+  return `"${hex}"`;
+}

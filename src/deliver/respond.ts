@@ -1,0 +1,58 @@
+/**
+ * @module deliver/respond
+ * Turns a chain result into an HTTP response: validators, 304, caching headers, Vary and the
+ * diagnostic headers. Chooses no formats.
+ */
+import type { Config } from "../config";
+import { formatSpec } from "../formats";
+import type { ChainResult, Verdict } from "./chain";
+
+/** Errors are never cached long: a fixed file must show up at once. */
+export const ERROR_CACHE_CONTROL = "no-store";
+
+export interface RespondInput {
+  result: ChainResult;
+  byAccept: boolean;
+  ifNoneMatch: string | null;
+  serverTiming: string;
+}
+
+export function triedHeader(tried: Verdict[]): string {
+  return tried.map((t) => `${t.format}=${t.verdict}`).join(",");
+}
+
+export function respond(config: Config, { result, byAccept, ifNoneMatch, serverTiming }: RespondInput): Response {
+  const headers = new Headers({ "X-Image-Tried": triedHeader(result.tried), "Server-Timing": serverTiming });
+  // RFC 9110 12.5.5: a response chosen by Accept must say so, 304s and 404s included, or a
+  // shared cache may hand a Chrome AVIF to Safari 15.
+  if (byAccept) headers.set("Vary", "Accept");
+  const d = result.delivery;
+  if (!d) {
+    headers.set("Cache-Control", ERROR_CACHE_CONTROL);
+    headers.set("Content-Type", "application/json; charset=utf-8");
+    const body = {
+      error: "not_found",
+      message: "No candidate format could be served for this image.",
+      candidates: result.tried,
+    };
+    return new Response(JSON.stringify(body), { status: 404, headers });
+  }
+  headers.set("ETag", d.etag);
+  headers.set("Cache-Control", config.cacheControl);
+  headers.set("X-Image-Source", d.source);
+  if (ifNoneMatch !== null && etagMatches(ifNoneMatch, d.etag)) {
+    if (d.body instanceof ReadableStream) void d.body.cancel();
+    return new Response(null, { status: 304, headers });
+  }
+  headers.set("Content-Type", formatSpec(d.format).mime);
+  headers.set("Content-Length", String(d.size));
+  headers.set("X-Content-Type-Options", "nosniff");
+  return new Response(d.body, { status: 200, headers });
+}
+
+/** RFC 9110 13.1.2: If-None-Match uses the weak comparison, and `*` matches any current entity. */
+export function etagMatches(header: string, etag: string): boolean {
+  const strip = (t: string) => t.trim().replace(/^W\//, "");
+  const ours = strip(etag);
+  return header.split(",").some((t) => t.trim() === "*" || strip(t) === ours);
+}

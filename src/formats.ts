@@ -1,0 +1,116 @@
+/**
+ * @module formats
+ * The format registry: everything the rest of the code may ask about an image format (MIME
+ * type, file extensions, alpha, which codecs exist) lives here, so no other module switches on
+ * format names. Header parsing (magic bytes and dimensions without decoding) lives in
+ * `./headers.ts` and reports one of these ids.
+ */
+
+export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png";
+
+export interface FormatSpec {
+  readonly id: FormatId;
+  /** The media type sent in Content-Type and matched in Accept. */
+  readonly mime: string;
+  /** Other media types clients use for the same format (matched in Accept only). */
+  readonly mimeAliases: readonly string[];
+  /** Canonical extension first: it is the one used to name variants in R2. */
+  readonly extensions: readonly string[];
+  readonly supportsAlpha: boolean;
+  /** A WASM decoder is bundled. */
+  readonly canDecode: boolean;
+  /**
+   * A WASM encoder is bundled. HEIC has none (no HEVC encoder ships as WASM under a usable
+   * licence), so a HEIC is only ever served when an origin produced it.
+   */
+  readonly canEncode: boolean;
+  /**
+   * When several full-size originals of one stem exist, the one to transcode from: lower is
+   * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
+   */
+  readonly sourceRank: number;
+}
+
+const SPECS: readonly FormatSpec[] = [
+  {
+    id: "avif",
+    mime: "image/avif",
+    mimeAliases: [],
+    extensions: ["avif"],
+    supportsAlpha: true,
+    canDecode: true,
+    canEncode: true,
+    sourceRank: 3,
+  },
+  {
+    id: "heic",
+    mime: "image/heic",
+    mimeAliases: ["image/heif"],
+    extensions: ["heic", "heif"],
+    supportsAlpha: true,
+    canDecode: false,
+    canEncode: false,
+    sourceRank: 4,
+  },
+  {
+    id: "webp",
+    mime: "image/webp",
+    mimeAliases: [],
+    extensions: ["webp"],
+    supportsAlpha: true,
+    canDecode: true,
+    canEncode: true,
+    sourceRank: 2,
+  },
+  {
+    id: "jpg",
+    mime: "image/jpeg",
+    mimeAliases: ["image/jpg", "image/pjpeg"],
+    extensions: ["jpg", "jpeg"],
+    supportsAlpha: false,
+    canDecode: true,
+    canEncode: true,
+    sourceRank: 1,
+  },
+  {
+    id: "png",
+    mime: "image/png",
+    mimeAliases: [],
+    extensions: ["png"],
+    supportsAlpha: true,
+    canDecode: true,
+    canEncode: true,
+    sourceRank: 0,
+  },
+];
+
+const byId = new Map<string, FormatSpec>(SPECS.map((s) => [s.id, s]));
+const byExtension = new Map<string, FormatSpec>(
+  SPECS.flatMap((s) => s.extensions.map((e) => [e, s] as const)),
+);
+const byMime = new Map<string, FormatSpec>(
+  SPECS.flatMap((s) => [s.mime, ...s.mimeAliases].map((m) => [m, s] as const)),
+);
+
+export const ALL_FORMATS: readonly FormatId[] = SPECS.map((s) => s.id);
+
+export function formatSpec(id: FormatId): FormatSpec {
+  return byId.get(id)!;
+}
+
+/** Case-insensitive; accepts aliases (`jpeg`, `heif`). */
+export function formatFromExtension(ext: string): FormatSpec | undefined {
+  return byExtension.get(ext.toLowerCase());
+}
+
+/** Formats are named in caplists and config the same way as extensions. */
+export const formatFromToken = formatFromExtension;
+
+/** Exact media type, already lower-cased and without parameters. */
+export function formatFromMime(mime: string): FormatSpec | undefined {
+  return byMime.get(mime);
+}
+
+export function canonicalExtension(id: FormatId): string {
+  return formatSpec(id).extensions[0];
+}

@@ -1,0 +1,279 @@
+/**
+ * @module headers
+ * Reads an image's format and dimensions from its first bytes, without decoding. This is the
+ * guard against decompression bombs: @jsquash/jpeg will happily allocate 1.12 GB for a
+ * 20000x14000 JPEG, so nothing may reach a decoder before its header has been read here.
+ */
+import type { FormatId } from "./formats";
+
+export interface ImageHeader {
+  format: FormatId;
+  width: number;
+  height: number;
+  /** Whether the header declares an alpha channel (PNG colour type, WebP VP8X/VP8L flag). */
+  hasAlpha: boolean;
+  /** Whether the file declares more than one frame (APNG acTL, WebP animation flag, avis). */
+  animated: boolean;
+}
+
+/** Bytes a caller should fetch to be able to read any supported header. */
+export const HEADER_PROBE_BYTES = 64 * 1024;
+
+export class HeaderError extends Error {}
+
+/**
+ * Returns null when the bytes are not a format we know; throws HeaderError when they are but
+ * the header is truncated or inconsistent.
+ */
+export function readHeader(bytes: Uint8Array): ImageHeader | null {
+  const format = sniffFormat(bytes);
+  if (!format) return null;
+  const header = PARSERS[format](bytes);
+  if (!(header.width > 0 && header.height > 0)) {
+    throw new HeaderError(`${format} header declares ${header.width}x${header.height}`);
+  }
+  return header;
+}
+
+/** Decides the format from magic bytes alone. */
+export function sniffFormat(b: Uint8Array): FormatId | null {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpg";
+  if (b.length >= 8 && ascii(b, 1, 3) === "PNG" && b[0] === 0x89 && b[4] === 0x0d) return "png";
+  if (b.length >= 12 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP") return "webp";
+  if (b.length >= 12 && ascii(b, 4, 4) === "ftyp") return isobmffBrandFormat(b);
+  return null;
+}
+
+const PARSERS: Record<FormatId, (b: Uint8Array) => ImageHeader> = {
+  jpg: parseJpeg,
+  png: parsePng,
+  webp: parseWebp,
+  avif: (b) => parseIsobmff(b, "avif"),
+  heic: (b) => parseIsobmff(b, "heic"),
+};
+
+function ascii(b: Uint8Array, at: number, len: number): string {
+  let s = "";
+  for (let i = at; i < at + len && i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+function need(b: Uint8Array, end: number, what: string): void {
+  if (end > b.length) throw new HeaderError(`truncated ${what}`);
+}
+
+const u16be = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
+const u32be = (b: Uint8Array, i: number) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
+const u16le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8);
+const u24le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+
+// ITU T.81 B.1.1.3: SOFn markers are C0-CF except DHT (C4), JPG (C8) and DAC (CC).
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+function parseJpeg(b: Uint8Array): ImageHeader {
+  let i = 2;
+  for (;;) {
+    need(b, i + 2, "JPEG marker");
+    if (b[i] !== 0xff) throw new HeaderError("JPEG marker expected");
+    let marker = b[i + 1];
+    // T.81 B.1.1.2: any number of 0xFF fill bytes may precede a marker.
+    while (marker === 0xff) {
+      i++;
+      need(b, i + 2, "JPEG marker");
+      marker = b[i + 1];
+    }
+    i += 2;
+    // Standalone markers carry no length: TEM, RSTn, SOI.
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;
+    if (marker === 0xd9 || marker === 0xda) throw new HeaderError("JPEG has no frame header before scan");
+    need(b, i + 2, "JPEG segment length");
+    const len = u16be(b, i);
+    if (len < 2) throw new HeaderError("JPEG segment length < 2");
+    if (isSof(marker)) {
+      need(b, i + 8, "JPEG SOF");
+      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false };
+    }
+    i += len;
+  }
+}
+
+function parsePng(b: Uint8Array): ImageHeader {
+  // PNG spec 5.3: IHDR must be the first chunk, 13 bytes long.
+  need(b, 33, "PNG IHDR");
+  if (ascii(b, 12, 4) !== "IHDR") throw new HeaderError("PNG first chunk is not IHDR");
+  const colourType = b[25];
+  let hasAlpha = colourType === 4 || colourType === 6;
+  let animated = false;
+  // Walk the chunks that precede IDAT for tRNS (alpha on palette/grey/RGB) and acTL (APNG).
+  let i = 8;
+  while (i + 8 <= b.length) {
+    const len = u32be(b, i);
+    const type = ascii(b, i + 4, 4);
+    if (type === "IDAT" || type === "IEND") break;
+    if (type === "tRNS") hasAlpha = true;
+    if (type === "acTL") animated = true;
+    i += 12 + len;
+  }
+  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), hasAlpha, animated };
+}
+
+function parseWebp(b: Uint8Array): ImageHeader {
+  need(b, 30, "WebP chunk header");
+  const chunk = ascii(b, 12, 4);
+  if (chunk === "VP8X") {
+    const flags = b[20];
+    return {
+      format: "webp",
+      width: u24le(b, 24) + 1,
+      height: u24le(b, 27) + 1,
+      hasAlpha: (flags & 0x10) !== 0,
+      animated: (flags & 0x02) !== 0,
+    };
+  }
+  if (chunk === "VP8L") {
+    // WebP lossless bitstream spec 3.1: signature 0x2f then 14-bit width-1, 14-bit height-1, alpha bit.
+    if (b[20] !== 0x2f) throw new HeaderError("VP8L signature missing");
+    const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+    return {
+      format: "webp",
+      width: (bits & 0x3fff) + 1,
+      height: ((bits >>> 14) & 0x3fff) + 1,
+      hasAlpha: ((bits >>> 28) & 1) === 1,
+      animated: false,
+    };
+  }
+  if (chunk === "VP8 ") {
+    // RFC 6386 9.1: keyframe start code 9d 01 2a, then 14-bit width and height.
+    if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) throw new HeaderError("VP8 start code missing");
+    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false };
+  }
+  throw new HeaderError(`unknown WebP chunk ${JSON.stringify(chunk)}`);
+}
+
+const AVIF_BRANDS = new Set(["avif", "avis"]);
+const HEIC_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx"]);
+
+function isobmffBrandFormat(b: Uint8Array): FormatId | null {
+  const size = u32be(b, 0);
+  const end = Math.min(b.length, Math.max(size, 16));
+  const brands = [ascii(b, 8, 4)];
+  for (let i = 16; i + 4 <= end; i += 4) brands.push(ascii(b, i, 4));
+  // The major brand decides when it is specific; otherwise any compatible brand does.
+  if (AVIF_BRANDS.has(brands[0])) return "avif";
+  if (HEIC_BRANDS.has(brands[0])) return "heic";
+  if (brands.some((x) => AVIF_BRANDS.has(x))) return "avif";
+  if (brands.some((x) => HEIC_BRANDS.has(x))) return "heic";
+  return null;
+}
+
+interface Box {
+  type: string;
+  start: number;
+  /** First byte of the payload. */
+  body: number;
+  end: number;
+}
+
+function* boxes(b: Uint8Array, from: number, to: number): Generator<Box> {
+  let i = from;
+  while (i + 8 <= to) {
+    let size = u32be(b, i);
+    const type = ascii(b, i + 4, 4);
+    let body = i + 8;
+    if (size === 1) {
+      need(b, i + 16, "ISOBMFF largesize");
+      const hi = u32be(b, i + 8);
+      if (hi !== 0) throw new HeaderError("ISOBMFF box larger than 4 GiB");
+      size = u32be(b, i + 12);
+      body = i + 16;
+    } else if (size === 0) {
+      size = to - i;
+    }
+    if (size < body - i) throw new HeaderError(`ISOBMFF box ${type} too small`);
+    yield { type, start: i, body, end: Math.min(i + size, to) };
+    i += size;
+  }
+}
+
+function child(b: Uint8Array, parent: Box, type: string, skip = 0): Box | undefined {
+  for (const box of boxes(b, parent.body + skip, parent.end)) if (box.type === type) return box;
+  return undefined;
+}
+
+/**
+ * ISO/IEC 23008-12 (HEIF, which AVIF profiles): the primary item (pitm) has its size in an
+ * `ispe` property associated through `ipma`. Grids carry the full canvas size there too.
+ */
+function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
+  const ftypBrands = ascii(b, 8, 4);
+  let meta: Box | undefined;
+  for (const box of boxes(b, 0, b.length)) {
+    if (box.type === "meta") {
+      meta = box;
+      break;
+    }
+  }
+  if (!meta) throw new HeaderError("ISOBMFF meta box missing");
+  // meta, pitm, ipma and ispe are FullBoxes: 4 bytes of version and flags precede their payload.
+  const pitm = child(b, meta, "pitm", 4);
+  const iprp = child(b, meta, "iprp", 4);
+  const ipco = iprp && child(b, iprp, "ipco");
+  if (!ipco) throw new HeaderError("ISOBMFF ipco box missing");
+  const props: Box[] = [...boxes(b, ipco.body, ipco.end)];
+  const primary = pitm ? (b[pitm.body] === 0 ? u16be(b, pitm.body + 4) : u32be(b, pitm.body + 4)) : 1;
+  const assoc = iprp && child(b, iprp, "ipma");
+  const primaryProps = assoc ? associatedProperties(b, assoc, primary) : [];
+  const hasAlphaAux = props.some((p) => p.type === "auxC" && ascii(b, p.body + 4, p.end - p.body - 4).includes("alpha"));
+  let ispe = primaryProps.map((n) => props[n - 1]).find((p) => p?.type === "ispe");
+  if (!ispe) {
+    // Fall back to the largest declared size so an odd file is over-estimated, not under.
+    let best = 0;
+    for (const p of props) {
+      if (p.type !== "ispe") continue;
+      need(b, p.body + 12, "ispe");
+      const area = u32be(b, p.body + 4) * u32be(b, p.body + 8);
+      if (area >= best) {
+        best = area;
+        ispe = p;
+      }
+    }
+  }
+  if (!ispe) throw new HeaderError("ISOBMFF ispe property missing");
+  need(b, ispe.body + 12, "ispe");
+  return {
+    format,
+    width: u32be(b, ispe.body + 4),
+    height: u32be(b, ispe.body + 8),
+    hasAlpha: hasAlphaAux,
+    animated: ftypBrands === "avis" || ftypBrands === "heis" || ftypBrands === "hevc",
+  };
+}
+
+/** 1-based indices into ipco of the properties associated with `itemId`. */
+function associatedProperties(b: Uint8Array, ipma: Box, itemId: number): number[] {
+  const version = b[ipma.body];
+  const flags = b[ipma.body + 3];
+  let i = ipma.body + 4;
+  need(b, i + 4, "ipma");
+  const count = u32be(b, i);
+  i += 4;
+  for (let e = 0; e < count && i < ipma.end; e++) {
+    const id = version < 1 ? u16be(b, i) : u32be(b, i);
+    i += version < 1 ? 2 : 4;
+    const n = b[i++];
+    const out: number[] = [];
+    for (let k = 0; k < n; k++) {
+      if (flags & 1) {
+        out.push(u16be(b, i) & 0x7fff);
+        i += 2;
+      } else {
+        out.push(b[i] & 0x7f);
+        i += 1;
+      }
+    }
+    if (id === itemId) return out;
+  }
+  return [];
+}

@@ -1,0 +1,69 @@
+/**
+ * @module negotiate
+ * Turns what a client says it can decode (a `caplist` query or the Accept header) into the
+ * ordered list of formats to try. Knows nothing of storage: the lookup chain walks the list.
+ */
+import { AppError, badRequest } from "../errors";
+import { formatFromToken, formatSpec, type FormatId } from "../formats";
+import { matchRange, parseAccept } from "./accept";
+
+export interface Negotiation {
+  /** Formats to try, best first. */
+  candidates: FormatId[];
+  /** True when Accept decided (or could have): the response must carry `Vary: Accept`. */
+  byAccept: boolean;
+}
+
+export interface NegotiationInput {
+  /** The raw `caplist` query value, or null when the query has none. */
+  caplist: string | null;
+  /** The Accept header, or null when absent. */
+  accept: string | null;
+  /** The format of the URL's own extension. */
+  urlFormat: FormatId;
+}
+
+export function negotiate(input: NegotiationInput, priority: readonly FormatId[]): Negotiation {
+  if (input.caplist !== null) return { candidates: fromCaplist(input.caplist, priority), byAccept: false };
+  return { candidates: fromAccept(input.accept, input.urlFormat, priority), byAccept: true };
+}
+
+/** The caplist is authoritative: a format it does not list is never served. */
+function fromCaplist(caplist: string, priority: readonly FormatId[]): FormatId[] {
+  const listed = new Set<FormatId>();
+  for (const token of caplist.split(",")) {
+    const spec = formatFromToken(token.trim());
+    if (spec) listed.add(spec.id);
+  }
+  if (listed.size === 0) {
+    throw badRequest("bad_caplist", "caplist names no known format; use a comma-separated list of avif, heic, webp, jpg, png.");
+  }
+  return priority.filter((f) => listed.has(f));
+}
+
+/**
+ * Explicitly listed image types (q > 0), plus the URL's own format when the client takes it
+ * even through a wildcard, ordered by server priority. Wildcards alone never yield a format
+ * other than the URL's: `image/*` is sent by browsers that cannot decode AVIF or WebP.
+ */
+function fromAccept(accept: string | null, urlFormat: FormatId, priority: readonly FormatId[]): FormatId[] {
+  // okhttp, Glide and Coil send no Accept: they asked for a URL and get its format.
+  if (accept === null || accept.trim() === "") return priority.filter((f) => f === urlFormat);
+  const ranges = parseAccept(accept);
+  const chosen = new Set<FormatId>();
+  for (const f of priority) {
+    const spec = formatSpec(f);
+    const m = matchRange(ranges, [spec.mime, ...spec.mimeAliases]);
+    if (!m || m.q <= 0) continue;
+    if (m.specificity === 3 || f === urlFormat) chosen.add(f);
+  }
+  if (chosen.size > 0) return priority.filter((f) => chosen.has(f));
+  const url = formatSpec(urlFormat);
+  const urlMatch = matchRange(ranges, [url.mime, ...url.mimeAliases]);
+  if (urlMatch && urlMatch.q <= 0) {
+    throw new AppError(406, "not_acceptable", `The client refuses ${url.mime} and accepts no other image format served here.`);
+  }
+  // RFC 9110 12.5.1 lets a server disregard an Accept that matches nothing (a browser's
+  // `text/html,...` on an image URL): serve the URL's own format rather than a 406.
+  return priority.filter((f) => f === urlFormat);
+}

@@ -1,0 +1,17 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      // The worker's own wrangler.toml: same bindings, vars and `.wasm?module` rules as dev.
+      wrangler: { configPath: "./wrangler.toml" },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    // WASM encodes (AVIF above all) take seconds on a 2-core machine.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
