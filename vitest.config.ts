@@ -10,6 +10,7 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
     // WASM encodes (AVIF above all) take seconds on a 2-core machine.
     testTimeout: 120_000,
     hookTimeout: 120_000,

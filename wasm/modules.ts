@@ -8,11 +8,13 @@ import avifDec from "@jsquash/avif/codec/dec/avif_dec.wasm";
 import avifEnc from "@jsquash/avif/codec/enc/avif_enc.wasm";
 import jpegDec from "@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
 import jpegEnc from "@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm";
+// @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
 import webpDec from "@jsquash/webp/codec/dec/webp_dec.wasm";
 // @jsquash/webp picks its SIMD build whenever the runtime supports SIMD (workerd does), so the
 // module handed to it must be the SIMD one or instantiation fails on missing imports.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
+// @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import resize from "@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm";
 
 export const wasmModules = { avifDec, avifEnc, jpegDec, jpegEnc, png, webpDec, webpEnc, resize } as const;

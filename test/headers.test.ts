@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { HeaderError, readHeader } from "../src/headers";
+import { encodeTo, fixture, gradient } from "./helpers";
+
+const header = (b: ArrayBuffer) => readHeader(new Uint8Array(b));
+
+describe("header parsing without decoding", () => {
+  it.each(["avif", "webp", "jpg", "png"] as const)("reads %s written by our own encoder", async (format) => {
+    const bytes = await encodeTo(format, gradient(123, 45));
+    expect(header(bytes)).toMatchObject({ format, width: 123, height: 45 });
+  });
+
+  it("reads real files from the corpus", () => {
+    expect(header(fixture("kodim23Png"))).toMatchObject({ format: "png", width: 768, height: 512, hasAlpha: false });
+    expect(header(fixture("cameraJpeg"))).toMatchObject({ format: "jpg", width: 1944, height: 2592 });
+    expect(header(fixture("exampleHeic"))).toMatchObject({ format: "heic", width: 1280, height: 854 });
+    expect(header(fixture("foxAvif"))).toMatchObject({ format: "avif", width: 1204, height: 800 });
+    // The 20000x14000 bomb is recognised from its first bytes: nothing needs decoding.
+    expect(header(fixture("giantJpeg").slice(0, 64 * 1024))).toMatchObject({ format: "jpg", width: 20000, height: 14000 });
+  });
+
+  it("sees alpha in PNG and WebP headers", async () => {
+    expect(header(await encodeTo("png", gradient(8, 8, 128)))).toMatchObject({ hasAlpha: true });
+    expect(header(await encodeTo("webp", gradient(8, 8, 128)))).toMatchObject({ hasAlpha: true });
+  });
+
+  it("returns null for bytes of no known format and throws on truncated headers", async () => {
+    expect(header(new TextEncoder().encode("GIF89a....").buffer as ArrayBuffer)).toBeNull();
+    const png = await encodeTo("png", gradient(8, 8));
+    expect(() => header(png.slice(0, 20))).toThrow(HeaderError);
+    const jpg = await encodeTo("jpg", gradient(8, 8));
+    expect(() => header(jpg.slice(0, 10))).toThrow(HeaderError);
+  });
+});

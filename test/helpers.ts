@@ -1,0 +1,92 @@
+/**
+ * Test helpers that run inside workerd. They call the real Worker entry with a real execution
+ * context, so `waitUntil` work (cache fills, write-back) can be awaited before asserting.
+ */
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { inject } from "vitest";
+import worker from "../src/index";
+import { decode, encode, type Pixels } from "../src/codecs";
+import type { FormatId } from "../src/formats";
+import { readHeader } from "../src/headers";
+import type { FixtureName } from "./fixtures";
+
+export const ORIGIN = "https://img.example.com";
+
+export function fixture(name: FixtureName): ArrayBuffer {
+  const b64 = inject("fixtures")[name];
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
+
+let counter = 0;
+/** A fresh key prefix per test, so tests never see each other's objects or cache entries. */
+export function uniquePrefix(): string {
+  return `t${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** A smooth, non-uniform RGBA image: real content for the encoders, no two rows alike. */
+export function gradient(width: number, height: number, alpha = 255): Pixels {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      data[i] = (x * 255) / width;
+      data[i + 1] = (y * 255) / height;
+      data[i + 2] = ((x + y) * 127) / (width + height) + 64;
+      data[i + 3] = alpha;
+    }
+  }
+  return { data, width, height };
+}
+
+export async function encodeTo(format: FormatId, pixels: Pixels, quality = 80): Promise<ArrayBuffer> {
+  return encode(format, pixels, { quality, speed: format === "avif" ? 10 : 4 });
+}
+
+export async function put(key: string, bytes: ArrayBuffer): Promise<void> {
+  await env.IMAGES.put(key, bytes);
+}
+
+export interface Fetched {
+  res: Response;
+  body: ArrayBuffer;
+  /** Format sniffed from the body's magic bytes, and its size from a real decode. */
+  image: { format: FormatId; width: number; height: number } | null;
+}
+
+/** Calls the Worker, reads the body, waits for its background work, and decodes the image. */
+export async function call(path: string, init: RequestInit = {}, vars: Record<string, unknown> = {}): Promise<Fetched> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`${ORIGIN}${path}`, init) as never, { ...env, ...vars } as never, ctx);
+  const body = await res.arrayBuffer();
+  await waitOnExecutionContext(ctx);
+  return { res, body, image: res.status === 200 && body.byteLength > 0 ? await decodedImage(body) : null };
+}
+
+/** Format from magic bytes; width and height from actually decoding (HEIC: from its header, no decoder). */
+export async function decodedImage(body: ArrayBuffer): Promise<{ format: FormatId; width: number; height: number }> {
+  const header = readHeader(new Uint8Array(body));
+  if (!header) throw new Error("body is not a known image format");
+  if (header.format === "heic") return { format: "heic", width: header.width, height: header.height };
+  const pixels = await decode(header.format, body);
+  return { format: header.format, width: pixels.width, height: pixels.height };
+}
+
+export const BROWSERS = {
+  chrome: "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+  firefox: "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5",
+  safari17:
+    "image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5",
+  safari15: "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5",
+  curl: "*/*",
+  noAvif: "image/avif;q=0,image/webp",
+} as const;
+
+export const bytesEqual = (a: ArrayBuffer, b: ArrayBuffer) => {
+  if (a.byteLength !== b.byteLength) return false;
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  return x.every((v, i) => v === y[i]);
+};
