@@ -6,6 +6,8 @@ export default defineConfig({
     cloudflareTest({
       // The worker's own wrangler.toml: same bindings, vars and `.wasm?module` rules as dev.
       wrangler: { configPath: "./wrangler.toml" },
+      // The secret `wrangler secret put API_TOKENS` sets in production; two, to test rotation.
+      miniflare: { bindings: { API_TOKENS: "test-token-0123456789abcdef,rotated-token-fedcba9876543210" } },
     }),
   ],
   test: {

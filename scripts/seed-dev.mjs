@@ -3,7 +3,7 @@
 // show, then prints example URLs. Uses ../shared/corpora/photos when present; otherwise it
 // writes a generated PNG so a fresh clone still has a picture to serve.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,6 +74,12 @@ function put(key, file, contentType) {
   console.log(`  seeded ${key}`);
 }
 
+// The push API needs a token: give a fresh clone the documented development one.
+if (!existsSync(join(root, ".dev.vars"))) {
+  copyFileSync(join(root, ".dev.vars.example"), join(root, ".dev.vars"));
+  console.log("Created .dev.vars from .dev.vars.example (API token for /_api/).");
+}
+
 console.log("Seeding local R2 (wrangler dev's .wrangler/state)...");
 let seeded = 0;
 for (const [key, rel, type] of samples) {
@@ -90,6 +96,7 @@ const base = "http://127.0.0.1:8787";
 console.log(`
 Seeded ${seeded + 1} images. Try, once wrangler says it is ready:
   ${base}/samples/gradient.png                      (your browser's Accept decides: AVIF in Chrome)
+  curl -H 'Authorization: Bearer dev-token-0123456789abcdef' ${base}/_api/images/samples/gradient
   ${base}/samples/gradient_300_200.jpg?caplist=webp,jpg
   curl -sI '${base}/samples/gradient_0_120.png?caplist=avif'${seeded ? `
   ${base}/samples/parrots.png?caplist=avif,webp,jpg

@@ -4,6 +4,7 @@
  * respond. Routes choose no formats and touch no storage directly.
  */
 import { Hono } from "hono";
+import { apiRoutes } from "./api/routes";
 import type { Config } from "./config";
 import { runChain } from "./deliver/chain";
 import { ERROR_CACHE_CONTROL, respond } from "./deliver/respond";
@@ -18,6 +19,8 @@ export interface AppDeps {
   config: Config;
   store: ImageStore;
   cache: VariantCache;
+  /** The bucket itself, for the origin API (delivery goes through `store`). */
+  bucket: R2Bucket;
 }
 
 export function jsonError(err: AppError): Response {
@@ -29,7 +32,7 @@ export function jsonError(err: AppError): Response {
 
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
-export function createApp({ config, store, cache }: AppDeps): Hono {
+export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
   const app = new Hono();
 
   app.onError((err) => {
@@ -41,9 +44,7 @@ export function createApp({ config, store, cache }: AppDeps): Hono {
   app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
 
   // Reserved for the origin API: never served as an image, whatever R2 holds.
-  app.all("/_api/*", () => {
-    throw new AppError(404, "not_found", "No such API endpoint.");
-  });
+  app.route("/_api", apiRoutes({ config, bucket, cache }));
 
   app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg" }));
 

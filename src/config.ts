@@ -30,6 +30,13 @@ export interface Config {
   cacheControl: string;
   /** How long the edge cache keeps a variant, in seconds. */
   edgeTtl: number;
+  /** Bearer tokens accepted by `/_api/` (several, for rotation). Empty: the API refuses all. */
+  apiTokens: string[];
+  /** Largest upload body, in bytes. */
+  maxUploadBytes: number;
+  /** Largest upload, in pixels and per side, read from its header. */
+  maxUploadPixels: number;
+  maxUploadDimension: number;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -45,6 +52,10 @@ export const DEFAULT_VARS = {
   MAX_SOURCE_PIXELS: "16000000",
   CACHE_CONTROL: "public, max-age=31536000, immutable",
   EDGE_TTL: "31536000",
+  API_TOKENS: "",
+  MAX_UPLOAD_BYTES: String(25 * 1024 * 1024),
+  MAX_UPLOAD_PIXELS: "100000000",
+  MAX_UPLOAD_DIMENSION: "16384",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -96,6 +107,15 @@ function perFormat(vars: ConfigVars, name: VarName, min: number, max: number): M
   return out;
 }
 
+function apiTokens(vars: ConfigVars): string[] {
+  const tokens = read(vars, "API_TOKENS").split(",").map((t) => t.trim()).filter(Boolean);
+  for (const t of tokens) {
+    // A short token can be guessed; refusing it here beats an API anyone can write to.
+    if (t.length < 16) throw new ConfigError("API_TOKENS: expected tokens of at least 16 characters");
+  }
+  return tokens;
+}
+
 export function loadConfig(vars: ConfigVars): Config {
   const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
   const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
@@ -126,5 +146,11 @@ export function loadConfig(vars: ConfigVars): Config {
     maxSourcePixels: integer(vars, "MAX_SOURCE_PIXELS", 1, 1_000_000_000),
     cacheControl,
     edgeTtl: integer(vars, "EDGE_TTL", 0, 10 * 365 * 86400),
+    apiTokens: apiTokens(vars),
+    // Workers accept request bodies up to 100 MB on every plan.
+    maxUploadBytes: integer(vars, "MAX_UPLOAD_BYTES", 1, 100 * 1024 * 1024),
+    maxUploadPixels: integer(vars, "MAX_UPLOAD_PIXELS", 1, 1_000_000_000),
+    // AVIF and HEIC allow larger canvases, but 65535 is the JPEG limit (T.81 16-bit fields).
+    maxUploadDimension: integer(vars, "MAX_UPLOAD_DIMENSION", 1, 65535),
   };
 }

@@ -19,7 +19,12 @@ let built: { env: Env; app: Hono } | undefined;
 function appFor(env: Env): Hono {
   if (built?.env !== env) {
     const config = loadConfig(env);
-    built = { env, app: createApp({ config, store: r2Store(env.IMAGES), cache: edgeCache(caches.default, config.edgeTtl) }) };
+    built = { env, app: createApp({
+        config,
+        store: r2Store(env.IMAGES),
+        cache: edgeCache(caches.default, config.edgeTtl),
+        bucket: env.IMAGES,
+      }) };
   }
   return built.app;
 }

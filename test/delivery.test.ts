@@ -108,9 +108,10 @@ describe("lookup chain", () => {
       get: (k) => (r2Calls++, real.get(k)),
       findOriginal: (s, k) => (r2Calls++, real.findOriginal(s, k)),
       putIfAbsent: (...a) => (r2Calls++, real.putIfAbsent(...a)),
+      recordCached: (...a) => (r2Calls++, real.recordCached(...a)),
     };
     const config = loadConfig(env);
-    const app = createApp({ config, store: counting, cache: edgeCache(caches.default, config.edgeTtl) });
+    const app = createApp({ config, store: counting, cache: edgeCache(caches.default, config.edgeTtl), bucket: env.IMAGES });
     const fetchOnce = async () => {
       const ctx = createExecutionContext();
       const res = await app.fetch(new Request(`${ORIGIN}/${stem}_64_64.jpg?caplist=jpg`), env, ctx);
@@ -325,10 +326,15 @@ describe("HTTP semantics", () => {
     expect(JSON.parse(new TextDecoder().decode(body))).toMatchObject({ error: code });
   });
 
-  it("keeps /_api/ reserved and refuses other methods", async () => {
-    const stem = `_api/${uniquePrefix()}`;
-    await put(`${stem}.jpg`, await encodeTo("jpg", gradient(8, 8)));
-    expect((await call(`/${stem}.jpg`)).res.status).toBe(404);
+  it("keeps /_api/ and /_cdn/ reserved and refuses other methods", async () => {
+    for (const reserved of ["_api", "_cdn"]) {
+      const stem = `${reserved}/${uniquePrefix()}`;
+      await put(`${stem}.jpg`, await encodeTo("jpg", gradient(8, 8)));
+      const { res } = await call(`/${stem}.jpg?caplist=jpg`);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(res.headers.get("Content-Type")).toContain("application/json");
+    }
     const post = await call(`/x.jpg`, { method: "POST", body: "x" });
     expect(post.res.status).toBe(405);
   });

@@ -5,6 +5,8 @@ export const FIXTURES = {
   exampleHeic: "heic/libheif/example.heic",
   foxAvif: "avif/link-u-avif-sample-images/fox.profile0.8bpc.yuv420.avif",
   giantJpeg: "sharp-fixtures/giant-image.jpg",
+  corruptHeaderJpeg: "sharp-fixtures/corrupt-header.jpg",
+  lottapixelJpeg: "hostile/fuzzdb-malicious-images/lottapixel.jpg",
 } as const;
 
 export type FixtureName = keyof typeof FIXTURES;

@@ -62,7 +62,8 @@ export async function call(path: string, init: RequestInit = {}, vars: Record<st
   const res = await worker.fetch(new Request(`${ORIGIN}${path}`, init) as never, { ...env, ...vars } as never, ctx);
   const body = await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
-  return { res, body, image: res.status === 200 && body.byteLength > 0 ? await decodedImage(body) : null };
+  const isImage = res.status === 200 && body.byteLength > 0 && res.headers.get("Content-Type")?.startsWith("image/");
+  return { res, body, image: isImage ? await decodedImage(body) : null };
 }
 
 /** Format from magic bytes; width and height from actually decoding (HEIC: from its header, no decoder). */

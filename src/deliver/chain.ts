@@ -60,6 +60,11 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     const cacheUrl = cacheKeyUrl(origin, req.stem, req.size, format);
     const remember = (bytes: ArrayBuffer, etag: string) =>
       deps.background(cache.put(cacheUrl, bytes, etag, mime).catch((e) => deps.log("cache put failed", e)));
+    // What is produced from the original must be found again when the original is replaced.
+    const rememberProduced = (bytes: ArrayBuffer, etag: string) => {
+      remember(bytes, etag);
+      deps.background(store.recordCached(req.stem, req.size, format).catch((e) => deps.log("purge index write failed", e)));
+    };
     const served = (d: Omit<Delivery, "format">): ChainResult => {
       tried.push({ format, verdict: SERVED_VERDICT[d.source] });
       return { delivery: { format, ...d }, tried };
@@ -95,12 +100,12 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     try {
       const original = await production.passthrough(format);
       if (original) {
-        remember(original.bytes, original.etag);
+        rememberProduced(original.bytes, original.etag);
         return served({ source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
       }
       const bytes = await production.encode(format, config.encode[format]);
       const etag = await strongEtag(bytes);
-      remember(bytes, etag);
+      rememberProduced(bytes, etag);
       if (config.writeBack.has(format)) {
         const key = variantKey(req.stem, req.size, format);
         deps.background(

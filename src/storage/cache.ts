@@ -14,6 +14,8 @@ export interface CachedVariant {
 export interface VariantCache {
   match(keyUrl: string): Promise<CachedVariant | null>;
   put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string): Promise<void>;
+  /** Removes an entry from this data centre's cache (the Cache API is per colo). */
+  delete(keyUrl: string): Promise<boolean>;
 }
 
 export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
@@ -31,6 +33,7 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
       }
       return { body: res.body, size, etag, contentType };
     },
+    delete: (keyUrl) => cache.delete(keyUrl),
     async put(keyUrl, bytes, etag, contentType) {
       if (ttlSeconds <= 0) return;
       await cache.put(

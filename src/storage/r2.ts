@@ -4,6 +4,8 @@
  * on-demand results. Takes the bucket binding, never `env`.
  */
 import { formatFromExtension, type FormatSpec } from "../formats";
+import { parseImageKey, variantKey, type Size } from "../variants/key";
+import type { FormatId } from "../formats";
 
 export interface StoredImage {
   key: string;
@@ -21,6 +23,67 @@ export interface ImageStore {
   findOriginal(stem: string, preferredKey: string): Promise<StoredImage | null>;
   /** Stores `bytes` under `key` unless an object is already there; never overwrites. */
   putIfAbsent(key: string, bytes: ArrayBuffer, contentType: string, meta: Record<string, string>): Promise<boolean>;
+  /**
+   * Notes in R2 that a variant of `stem` was produced on demand and put in the edge cache, so
+   * that replacing the stem's original can find and purge it (the Cache API cannot list).
+   */
+  recordCached(stem: string, size: Size | null, format: FormatId): Promise<void>;
+}
+
+/** A stored object of some stem, as the push API and the purge see it. */
+export interface StemObject {
+  key: string;
+  size: Size | null;
+  format: FormatId;
+  bytes: number;
+  etag: string;
+  customMetadata: Record<string, string>;
+}
+
+/** Where the purge index lives: one empty object per cached on-demand variant. */
+const CACHED_INDEX = "_cdn/cached/";
+
+async function listAll(bucket: R2Bucket, prefix: string, include: ("customMetadata" | "httpMetadata")[] = []): Promise<R2Object[]> {
+  const out: R2Object[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix, cursor, include });
+    out.push(...page.objects);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return out;
+}
+
+/** Objects named `<stem>.<ext>` or `<stem>_W_H.<ext>` exactly (not `<stem>x...`). */
+export async function listStem(bucket: R2Bucket, stem: string): Promise<StemObject[]> {
+  const found: StemObject[] = [];
+  for (const prefix of [`${stem}.`, `${stem}_`]) {
+    for (const o of await listAll(bucket, prefix, ["customMetadata"])) {
+      const parsed = tryParse(o.key);
+      if (!parsed || parsed.stem !== stem) continue;
+      found.push({ key: o.key, size: parsed.size, format: parsed.format, bytes: o.size, etag: o.httpEtag, customMetadata: o.customMetadata ?? {} });
+    }
+  }
+  // Full-size objects first, then variants; each group in byte order of the key.
+  return found.sort((a, b) => Number(!!a.size) - Number(!!b.size) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** Variants of `stem` recorded by `recordCached`, with the index keys that record them. */
+export async function cachedVariants(bucket: R2Bucket, stem: string): Promise<{ indexKey: string; size: Size | null; format: FormatId }[]> {
+  const out = [];
+  for (const o of await listAll(bucket, `${CACHED_INDEX}${stem}`)) {
+    const parsed = tryParse(o.key.slice(CACHED_INDEX.length));
+    if (parsed && parsed.stem === stem) out.push({ indexKey: o.key, size: parsed.size, format: parsed.format });
+  }
+  return out;
+}
+
+function tryParse(key: string) {
+  try {
+    return parseImageKey(key, Number.MAX_SAFE_INTEGER);
+  } catch {
+    return null;
+  }
 }
 
 export function r2Store(bucket: R2Bucket): ImageStore {
@@ -57,6 +120,9 @@ export function r2Store(bucket: R2Bucket): ImageStore {
         onlyIf: new Headers({ "If-None-Match": "*" }),
       });
       return res !== null;
+    },
+    async recordCached(stem, size, format) {
+      await bucket.put(`${CACHED_INDEX}${variantKey(stem, size, format)}`, null);
     },
   };
 }

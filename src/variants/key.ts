@@ -39,7 +39,13 @@ export function validateKey(key: string): void {
   if (key.split("/").some((seg) => seg === ".." || seg === "." || seg === "")) {
     throw badRequest("bad_key", "The image key holds an empty, '.' or '..' path segment.");
   }
+  if (RESERVED_PREFIXES.some((p) => key.startsWith(p))) {
+    throw badRequest("bad_key", `Keys under ${RESERVED_PREFIXES.join(" and ")} are reserved.`);
+  }
 }
+
+/** `_api/` is the origin API's path; `_cdn/` holds the worker's own bookkeeping in R2. */
+export const RESERVED_PREFIXES = ["_api/", "_cdn/"] as const;
 
 /** Parses a delivery path's key; throws a 400 AppError when it names no image. */
 export function parseImageKey(key: string, maxDimension: number): ImageRequestKey {

@@ -1,0 +1,29 @@
+/**
+ * @module api/purge
+ * What a changed object makes stale. A variant object stales only its own cache entry; a
+ * full-size object may be the original of every on-demand variant of its stem, so those cache
+ * entries (found through the R2 purge index) and the AVIFs written back to R2 from it go too.
+ */
+import type { VariantCache } from "../storage/cache";
+import { cachedVariants, listStem } from "../storage/r2";
+import { cacheKeyUrl, type ImageRequestKey } from "../variants/key";
+
+export async function purgeStale(bucket: R2Bucket, cache: VariantCache, origin: string, changed: ImageRequestKey): Promise<void> {
+  const urls = [cacheKeyUrl(origin, changed.stem, changed.size, changed.format)];
+  const r2Deletes: string[] = [];
+  if (!changed.size) {
+    for (const v of await cachedVariants(bucket, changed.stem)) {
+      urls.push(cacheKeyUrl(origin, changed.stem, v.size, v.format));
+      r2Deletes.push(v.indexKey);
+    }
+    for (const o of await listStem(bucket, changed.stem)) {
+      if (o.key !== changed.key && o.customMetadata.producedBy === "on-demand") {
+        urls.push(cacheKeyUrl(origin, changed.stem, o.size, o.format));
+        r2Deletes.push(o.key);
+      }
+    }
+  }
+  await Promise.all([...new Set(urls)].map((u) => cache.delete(u)));
+  // R2's delete takes at most 1000 keys per call.
+  for (let i = 0; i < r2Deletes.length; i += 1000) await bucket.delete(r2Deletes.slice(i, i + 1000));
+}

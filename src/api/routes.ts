@@ -1,0 +1,195 @@
+/**
+ * @module api/routes
+ * The origin push API under `/_api/`: originals and pre-produced variants into R2, validated
+ * from their bytes, and the edge-cache entries they make stale purged.
+ */
+import { Hono } from "hono";
+import type { Config } from "../config";
+import { AppError, badRequest } from "../errors";
+import { formatSpec } from "../formats";
+import { HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
+import type { VariantCache } from "../storage/cache";
+import { listStem } from "../storage/r2";
+import { parseImageKey, validateKey, type ImageRequestKey } from "../variants/key";
+import { bearerAuth } from "./auth";
+import { purgeStale } from "./purge";
+
+export interface ApiDeps {
+  config: Config;
+  bucket: R2Bucket;
+  cache: VariantCache;
+}
+
+/** The object key after `prefix` in the raw path, percent-decoded once. */
+function keyAfter(url: string, prefix: string): string {
+  const path = new URL(url).pathname.slice(prefix.length);
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw badRequest("bad_key", "The key has malformed percent-encoding.");
+  }
+}
+
+/** Keys the API accepts: the delivery naming, any size, a known extension. */
+function objectKey(key: string): ImageRequestKey {
+  return parseImageKey(key, Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * Reads the body, refusing it from Content-Length before reading when it is declared too
+ * large, and while reading when it is not declared (chunked) or lies.
+ */
+async function readLimited(req: Request, max: number): Promise<Uint8Array> {
+  const tooLarge = () => new AppError(413, "payload_too_large", `The body exceeds ${max} bytes.`);
+  const declared = req.headers.get("Content-Length");
+  if (declared !== null && Number(declared) > max) throw tooLarge();
+  if (!req.body) throw badRequest("empty_body", "The body is empty: send the image bytes.");
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  if (total === 0) throw badRequest("empty_body", "The body is empty: send the image bytes.");
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** The bytes must be the format the extension names, with a readable, bounded header. */
+function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): ImageHeader {
+  const sniffed = sniffFormat(bytes);
+  if (!sniffed) throw new AppError(415, "unsupported_media_type", "The body is not an AVIF, HEIC, WebP, JPEG or PNG image.");
+  if (sniffed !== key.format) {
+    throw new AppError(415, "format_mismatch", `The body is ${formatSpec(sniffed).mime} but the key's extension names ${formatSpec(key.format).mime}.`);
+  }
+  let header: ImageHeader | null;
+  try {
+    header = readHeader(bytes);
+  } catch (e) {
+    if (e instanceof HeaderError) throw new AppError(422, "bad_image", "The image header is truncated or unparseable.");
+    throw e;
+  }
+  if (!header) throw new AppError(422, "bad_image", "The image header is truncated or unparseable.");
+  if (header.width > config.maxUploadDimension || header.height > config.maxUploadDimension || header.width * header.height > config.maxUploadPixels) {
+    throw new AppError(
+      422,
+      "image_too_large",
+      `${header.width}x${header.height} exceeds the limits of ${config.maxUploadDimension} per side and ${config.maxUploadPixels} pixels.`,
+    );
+  }
+  return header;
+}
+
+/** R2 conditional put from the client's preconditions (RFC 9110 13.1.1, 13.1.2). */
+function preconditions(req: Request): Headers | undefined {
+  const h = new Headers();
+  for (const name of ["If-Match", "If-None-Match"]) {
+    const v = req.headers.get(name);
+    if (v !== null) h.set(name, v);
+  }
+  return [...h.keys()].length ? h : undefined;
+}
+
+async function describe(bucket: R2Bucket, obj: R2Object) {
+  const key = objectKey(obj.key);
+  const meta = obj.customMetadata ?? {};
+  let width = Number(meta.width) || null;
+  let height = Number(meta.height) || null;
+  if (!width || !height) {
+    // Objects stored without our metadata (e.g. `wrangler r2 object put`): read their header.
+    const head = await bucket.get(obj.key, { range: { offset: 0, length: HEADER_PROBE_BYTES } });
+    try {
+      const header = head ? readHeader(new Uint8Array(await head.arrayBuffer())) : null;
+      width = header?.width ?? null;
+      height = header?.height ?? null;
+    } catch {
+      width = height = null;
+    }
+  }
+  return {
+    key: obj.key,
+    format: key.format,
+    size: key.size,
+    width,
+    height,
+    bytes: obj.size,
+    etag: obj.httpEtag,
+    contentType: obj.httpMetadata?.contentType ?? formatSpec(key.format).mime,
+    uploaded: obj.uploaded.toISOString(),
+    producedBy: meta.producedBy ?? "origin",
+  };
+}
+
+export function apiRoutes({ config, bucket, cache }: ApiDeps): Hono {
+  const api = new Hono();
+  const authenticate = bearerAuth(config.apiTokens);
+
+  api.use("*", async (c, next) => {
+    await authenticate(c.req.header("Authorization"));
+    await next();
+  });
+
+  api.put("/objects/*", async (c) => {
+    const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
+    const bytes = await readLimited(c.req.raw, config.maxUploadBytes);
+    const header = checkImage(bytes, key, config);
+    const stored = await bucket.put(key.key, bytes, {
+      httpMetadata: { contentType: formatSpec(key.format).mime },
+      customMetadata: { format: header.format, width: String(header.width), height: String(header.height), producedBy: "origin" },
+      onlyIf: preconditions(c.req.raw),
+    });
+    // R2 answers a failed precondition with null and writes nothing.
+    if (!stored) throw new AppError(412, "precondition_failed", "The stored object does not match If-Match / If-None-Match.");
+    await purgeStale(bucket, cache, new URL(c.req.url).origin, key);
+    c.header("ETag", stored.httpEtag);
+    return c.json(
+      { key: key.key, format: header.format, width: header.width, height: header.height, bytes: bytes.byteLength, etag: stored.httpEtag },
+      201,
+    );
+  });
+
+  api.get("/objects/*", async (c) => {
+    const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
+    const obj = await bucket.head(key.key);
+    if (!obj) throw new AppError(404, "not_found", `No object is stored under ${key.key}.`);
+    return c.json(await describe(bucket, obj));
+  });
+
+  api.delete("/objects/*", async (c) => {
+    const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
+    await bucket.delete(key.key);
+    await purgeStale(bucket, cache, new URL(c.req.url).origin, key);
+    return c.body(null, 204);
+  });
+
+  api.get("/images/*", async (c) => {
+    const stem = keyAfter(c.req.url, "/_api/images/");
+    // A stem is a key without its extension: validate it as one with a placeholder extension.
+    validateKey(`${stem}.jpg`);
+    const objects = await listStem(bucket, stem);
+    const described = await Promise.all(
+      objects.map(async (o) => {
+        const head = await bucket.head(o.key);
+        return head ? describe(bucket, head) : null;
+      }),
+    );
+    return c.json({ stem, objects: described.filter((d) => d !== null) });
+  });
+
+  api.all("*", () => {
+    throw new AppError(404, "not_found", "No such API endpoint.");
+  });
+  return api;
+}

@@ -1,0 +1,212 @@
+/**
+ * The origin push API inside workerd with real R2 and Cache; uploads are real corpus files and
+ * images from the real encoders, and what delivery serves afterwards is decoded.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { decode } from "../src/codecs";
+import { bytesEqual, call, encodeTo, fixture, gradient, uniquePrefix, type Fetched } from "./helpers";
+
+const TOKEN = "test-token-0123456789abcdef";
+const ROTATED = "rotated-token-fedcba9876543210";
+const auth = (token = TOKEN) => ({ Authorization: `Bearer ${token}` });
+
+const api = (method: string, path: string, body?: ArrayBuffer | Uint8Array | ReadableStream | null, headers: Record<string, string> = auth()) =>
+  call(`/_api/${path}`, { method, body, headers, ...(body instanceof ReadableStream ? { duplex: "half" } : {}) } as RequestInit);
+const json = (f: Fetched) => JSON.parse(new TextDecoder().decode(f.body));
+
+/** A solid-colour image, so a test can tell two uploads apart from decoded pixels. */
+function solid(width: number, height: number, rgb: [number, number, number]) {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < width * height; i++) data.set([...rgb, 255], i * 4);
+  return { data, width, height };
+}
+
+describe("authentication", () => {
+  it("401 without a token, 403 with a wrong one, for writes and reads alike", async () => {
+    const key = `${uniquePrefix()}/a.jpg`;
+    for (const [method, path] of [["PUT", `objects/${key}`], ["GET", `objects/${key}`], ["DELETE", `objects/${key}`], ["GET", "images/x"]]) {
+      const none = await api(method, path, method === "PUT" ? new Uint8Array([1]) : null, {});
+      expect(none.res.status).toBe(401);
+      expect(none.res.headers.get("WWW-Authenticate")).toContain("Bearer");
+      expect(json(none)).toMatchObject({ error: "unauthorized", message: expect.any(String) });
+      const wrong = await api(method, path, method === "PUT" ? new Uint8Array([1]) : null, auth("test-token-0123456789abcdeX"));
+      expect(wrong.res.status).toBe(403);
+      expect(json(wrong)).toMatchObject({ error: "forbidden" });
+    }
+    const basic = await api("GET", `objects/${key}`, null, { Authorization: "Basic dXNlcjpwYXNz" });
+    expect(basic.res.status).toBe(401);
+  });
+
+  it("accepts every configured token (rotation)", async () => {
+    const key = `${uniquePrefix()}/a.jpg`;
+    expect((await api("GET", `objects/${key}`, null, auth(ROTATED))).res.status).toBe(404);
+    expect((await api("GET", `objects/${key}`, null, auth(TOKEN))).res.status).toBe(404);
+  });
+});
+
+describe("PUT, GET, DELETE and the manifest", () => {
+  it("round trip: push an original, deliver it under several caplists, delete it, 404", async () => {
+    const stem = `${uniquePrefix()}/cover`;
+    const original = fixture("kodim23Png");
+    const put = await api("PUT", `objects/${stem}.png`, original);
+    expect(put.res.status).toBe(201);
+    const body = json(put);
+    expect(body).toEqual({ key: `${stem}.png`, format: "png", width: 768, height: 512, bytes: original.byteLength, etag: expect.stringMatching(/^".+"$/) });
+    expect(put.res.headers.get("ETag")).toBe(body.etag);
+
+    const stored = await env.IMAGES.head(`${stem}.png`);
+    expect(stored?.httpMetadata?.contentType).toBe("image/png");
+    expect(stored?.customMetadata).toMatchObject({ format: "png", width: "768", height: "512" });
+
+    const meta = await api("GET", `objects/${stem}.png`);
+    expect(json(meta)).toMatchObject({ key: `${stem}.png`, format: "png", width: 768, height: 512, bytes: original.byteLength, etag: body.etag });
+
+    for (const [caplist, format] of [["avif,webp,jpg", "avif"], ["webp,jpg", "webp"], ["jpg", "jpg"], ["png", "png"]] as const) {
+      const got = await call(`/${stem}_384_0.png?caplist=${caplist}`);
+      expect(got.image).toEqual({ format, width: 384, height: 256 });
+    }
+
+    const del = await api("DELETE", `objects/${stem}.png`);
+    expect(del.res.status).toBe(204);
+    expect((await api("DELETE", `objects/${stem}.png`)).res.status).toBe(204);
+    expect((await api("GET", `objects/${stem}.png`)).res.status).toBe(404);
+    // The cached and written-back variants went with the original.
+    for (const caplist of ["avif,webp,jpg", "webp,jpg", "jpg", "png"]) {
+      expect((await call(`/${stem}_384_0.png?caplist=${caplist}`)).res.status).toBe(404);
+    }
+    expect(await env.IMAGES.head(`${stem}_384_256.avif`)).toBeNull();
+  });
+
+  it("serves a pushed HEIC byte for byte to caplist=heic,jpg and lists the stem's objects", async () => {
+    const stem = `${uniquePrefix()}/photo`;
+    const heic = fixture("exampleHeic");
+    const jpg = await encodeTo("jpg", gradient(1280, 854));
+    expect((await api("PUT", `objects/${stem}.jpg`, jpg)).res.status).toBe(201);
+    const put = await api("PUT", `objects/${stem}.heic`, heic);
+    expect(put.res.status).toBe(201);
+    expect(json(put)).toMatchObject({ format: "heic", width: 1280, height: 854 });
+    const small = await encodeTo("webp", gradient(405, 540));
+    expect((await api("PUT", `objects/${stem}_405_540.webp`, small)).res.status).toBe(201);
+
+    const got = await call(`/${stem}.jpg?caplist=heic,jpg`);
+    expect(got.res.headers.get("Content-Type")).toBe("image/heic");
+    expect(bytesEqual(got.body, heic)).toBe(true);
+
+    const manifest = json(await api("GET", `images/${stem}`));
+    expect(manifest.stem).toBe(stem);
+    expect(manifest.objects.map((o: { key: string }) => o.key)).toEqual([`${stem}.heic`, `${stem}.jpg`, `${stem}_405_540.webp`]);
+    expect(manifest.objects[2]).toMatchObject({ format: "webp", size: { width: 405, height: 540 }, width: 405, height: 540, bytes: small.byteLength, producedBy: "origin" });
+  });
+
+  it("a cached variant replaced by a new PUT is not served stale", async () => {
+    const stem = `${uniquePrefix()}/swap`;
+    const red = await encodeTo("png", solid(64, 64, [255, 0, 0]));
+    const blue = await encodeTo("png", solid(64, 64, [0, 0, 255]));
+    const firstPixel = async (f: Fetched) => [...(await decode(f.image!.format, f.body)).data.slice(0, 3)];
+
+    await api("PUT", `objects/${stem}.png`, red);
+    const before = await call(`/${stem}_32_32.png?caplist=webp`);
+    expect((await call(`/${stem}_32_32.png?caplist=webp`)).res.headers.get("X-Image-Source")).toBe("cache");
+    const [r] = await firstPixel(before);
+    expect(r).toBeGreaterThan(200);
+
+    await api("PUT", `objects/${stem}.png`, blue);
+    const after = await call(`/${stem}_32_32.png?caplist=webp`);
+    expect(after.res.headers.get("X-Image-Source")).toBe("transcode");
+    const [r2, , b2] = await firstPixel(after);
+    expect(r2).toBeLessThan(50);
+    expect(b2).toBeGreaterThan(200);
+
+    // A pushed variant replaces the cached copy of that variant too.
+    const variant = await encodeTo("jpg", solid(32, 32, [0, 255, 0]));
+    await api("PUT", `objects/${stem}_32_32.jpg`, variant);
+    await call(`/${stem}_32_32.png?caplist=jpg`);
+    const green = await encodeTo("jpg", solid(32, 32, [0, 250, 0]), 90);
+    await api("PUT", `objects/${stem}_32_32.jpg`, green);
+    const served = await call(`/${stem}_32_32.png?caplist=jpg`);
+    expect(bytesEqual(served.body, green)).toBe(true);
+  });
+});
+
+describe("validation: refused uploads leave what was stored untouched", () => {
+  const cases: [string, string, () => ArrayBuffer | Promise<ArrayBuffer>, number, string][] = [
+    ["a PNG named .jpg", "jpg", () => fixture("kodim23Png"), 415, "format_mismatch"],
+    ["a HEIC named .avif", "avif", () => fixture("exampleHeic"), 415, "format_mismatch"],
+    ["text named .png", "png", () => new TextEncoder().encode("<html>not an image</html>").buffer as ArrayBuffer, 415, "unsupported_media_type"],
+    ["a truncated JPEG", "jpg", () => fixture("cameraJpeg").slice(0, 30), 422, "bad_image"],
+    ["a corrupt JPEG header (sharp fixture)", "jpg", () => fixture("corruptHeaderJpeg"), 422, "bad_image"],
+    ["a 20000x14000 JPEG bomb", "jpg", () => fixture("giantJpeg"), 422, "image_too_large"],
+    ["a 64250x64250 SOF in 4.8 KB (lottapixel)", "jpg", () => fixture("lottapixelJpeg"), 422, "image_too_large"],
+  ];
+
+  it.each(cases)("%s is refused", async (_name, ext, bytes, status, code) => {
+    const key = `${uniquePrefix()}/keep.${ext}`;
+    const original = await encodeTo(ext === "jpg" ? "jpg" : ext === "png" ? "png" : "avif", gradient(40, 30));
+    const first = await api("PUT", `objects/${key}`, original);
+    expect(first.res.status).toBe(201);
+
+    const refused = await api("PUT", `objects/${key}`, await bytes());
+    expect(refused.res.status).toBe(status);
+    expect(json(refused)).toEqual({ error: code, message: expect.any(String) });
+
+    const still = await env.IMAGES.get(key);
+    expect(bytesEqual(await still!.arrayBuffer(), original)).toBe(true);
+    expect(still!.httpEtag).toBe(json(first).etag);
+  });
+
+  it("refuses bad keys with 400", async () => {
+    const png = await encodeTo("png", gradient(4, 4));
+    for (const path of ["objects/a/..%2Fb.png", "objects/%2Fabs.png", "objects/a%5Cb.png", "objects/a%01b.png", "objects/a/b.gif", "objects/a/b", "objects/_cdn/x.png", `objects/${"k".repeat(1030)}.png`]) {
+      const res = await api("PUT", path, png);
+      expect(res.res.status, path).toBe(400);
+      expect(json(res).error).toMatch(/^bad_(key|extension)$/);
+    }
+  });
+
+  it("413 from Content-Length before reading, and while reading a chunked body", async () => {
+    const key = `${uniquePrefix()}/big.png`;
+    const small = await encodeTo("png", gradient(8, 8));
+    const declared = await call(`/_api/objects/${key}`, {
+      method: "PUT",
+      body: small,
+      headers: { ...auth(), "Content-Length": String(26 * 1024 * 1024) },
+    });
+    expect(declared.res.status).toBe(413);
+
+    const limitVars = { MAX_UPLOAD_BYTES: "1000" };
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(400));
+        controller.close();
+      },
+    });
+    const streamed = await call(`/_api/objects/${key}`, { method: "PUT", body: chunked, headers: auth(), duplex: "half" } as RequestInit, limitVars);
+    expect(streamed.res.status).toBe(413);
+    expect(json(streamed).error).toBe("payload_too_large");
+    expect(await env.IMAGES.head(key)).toBeNull();
+  });
+
+  it("If-None-Match: * and If-Match protect a newer object (412)", async () => {
+    const key = `${uniquePrefix()}/cond.png`;
+    const v1 = await encodeTo("png", gradient(10, 10));
+    const v2 = await encodeTo("png", gradient(12, 12));
+    const create = await api("PUT", `objects/${key}`, v1, { ...auth(), "If-None-Match": "*" });
+    expect(create.res.status).toBe(201);
+    const again = await api("PUT", `objects/${key}`, v2, { ...auth(), "If-None-Match": "*" });
+    expect(again.res.status).toBe(412);
+    expect(json(again).error).toBe("precondition_failed");
+    const stale = await api("PUT", `objects/${key}`, v2, { ...auth(), "If-Match": '"0123456789abcdef0123456789abcdef"' });
+    expect(stale.res.status).toBe(412);
+    expect(bytesEqual(await (await env.IMAGES.get(key))!.arrayBuffer(), v1)).toBe(true);
+    const fresh = await api("PUT", `objects/${key}`, v2, { ...auth(), "If-Match": json(create).etag });
+    expect(fresh.res.status).toBe(201);
+    expect(json(fresh)).toMatchObject({ width: 12, height: 12 });
+  });
+
+  it("answers unknown API paths with JSON 404 and keeps serving images", async () => {
+    const res = await api("GET", "nope");
+    expect(res.res.status).toBe(404);
+    expect(json(res).error).toBe("not_found");
+  });
+});
