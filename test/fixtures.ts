@@ -7,6 +7,8 @@ export const FIXTURES = {
   giantJpeg: "sharp-fixtures/giant-image.jpg",
   corruptHeaderJpeg: "sharp-fixtures/corrupt-header.jpg",
   lottapixelJpeg: "hostile/fuzzdb-malicious-images/lottapixel.jpg",
+  /** 4032x3024 (12.2 MP) progressive camera JPEG. */
+  photo12mp: "photos/unsplash/fatih-kgqu_qs3B78-unsplash.jpg",
 } as const;
 
 export type FixtureName = keyof typeof FIXTURES;

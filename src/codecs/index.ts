@@ -1,20 +1,27 @@
 /**
  * @module codecs
- * WASM codecs behind one small interface. Codecs know nothing of HTTP, R2 or config: they take
- * bytes or pixels and options. Each is initialised once per isolate, on first use, from the
- * precompiled modules in `wasm/modules.ts` (never per request: instantiation costs tens of ms).
+ * WASM codecs behind a per-job session. Codecs know nothing of HTTP, R2 or config: they take
+ * bytes or pixels and options, and report the WASM memory they used.
+ *
+ * JPEG, WebP and AVIF get a fresh emscripten instance for every decode and encode, dropped as
+ * soon as it returns, so the memory of one large job is not held by the isolate afterwards.
+ * PNG's wasm-bindgen glue keeps a single module-wide instance (it cannot be instantiated twice),
+ * so its memory is persistent and counted in every job that touches it.
  */
-import avifDecode, { init as initAvifDecode } from "@jsquash/avif/decode.js";
-import avifEncode, { init as initAvifEncode } from "@jsquash/avif/encode.js";
-import jpegDecode, { init as initJpegDecode } from "@jsquash/jpeg/decode.js";
-import jpegEncode, { init as initJpegEncode } from "@jsquash/jpeg/encode.js";
+import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
+import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
+import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
+import jpegDecFactory from "@jsquash/jpeg/codec/dec/mozjpeg_dec.js";
+import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
+import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
 import pngDecode, { init as initPngDecode } from "@jsquash/png/decode.js";
 import pngEncode, { init as initPngEncode } from "@jsquash/png/encode.js";
-import webpDecode, { init as initWebpDecode } from "@jsquash/webp/decode.js";
-import webpEncode, { init as initWebpEncode } from "@jsquash/webp/encode.js";
-import resizeImage, { initResize } from "@jsquash/resize";
+import webpDecFactory from "@jsquash/webp/codec/dec/webp_dec.js";
+import webpEncFactory from "@jsquash/webp/codec/enc/webp_enc_simd.js";
+import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import type { FormatId } from "../formats";
+import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
 import "./image-data";
 
 export interface Pixels {
@@ -29,111 +36,134 @@ export interface EncodeOptions {
   speed: number;
 }
 
-/** The DOM ImageData type the packages declare; our plain Pixels has the fields they read. */
-type JsquashImage = Parameters<typeof jpegEncode>[0];
-
-interface Codec {
-  decode?: (bytes: ArrayBuffer) => Promise<Pixels>;
-  encode?: (pixels: Pixels, opts: EncodeOptions) => Promise<ArrayBuffer>;
+type Raw = { data: ArrayLike<number>; width: number; height: number } | null;
+interface DecoderModule extends EmscriptenModule {
+  decode(data: ArrayBuffer, ...args: unknown[]): Raw;
+}
+interface EncoderModule extends EmscriptenModule {
+  encode(data: BufferSource, width: number, height: number, options: object): Uint8Array | null;
 }
 
-/** Runs `init` once, and again only if the previous attempt failed. */
-function once(init: () => Promise<unknown>): () => Promise<void> {
-  let ready: Promise<unknown> | undefined;
-  return async () => {
-    ready ??= init().catch((e) => {
-      ready = undefined;
-      throw e;
-    });
-    await ready;
-  };
+interface FreshCodec {
+  decode?: () => Promise<DecoderModule>;
+  /** Extra arguments of the embind `decode` (which checks their count). */
+  decodeArgs?: unknown[];
+  encode?: () => Promise<EncoderModule>;
+  encodeOptions?: (o: EncodeOptions) => object;
 }
 
-const ready = {
-  avifDec: once(() => initAvifDecode(wasmModules.avifDec)),
-  avifEnc: once(() => initAvifEncode(wasmModules.avifEnc)),
-  jpegDec: once(() => initJpegDecode(wasmModules.jpegDec)),
-  jpegEnc: once(() => initJpegEncode(wasmModules.jpegEnc)),
-  // One wasm-bindgen module serves both PNG directions; each entry point keeps its own handle.
-  pngDec: once(() => initPngDecode(wasmModules.png)),
-  pngEnc: once(() => initPngEncode(wasmModules.png)),
-  webpDec: once(() => initWebpDecode(wasmModules.webpDec)),
-  webpEnc: once(() => initWebpEncode(wasmModules.webpEnc)),
-  resize: once(() => initResize(wasmModules.resize)),
-};
-
-const asPixels = (img: { data: ArrayLike<number>; width: number; height: number }): Pixels => {
-  if (!(img.data instanceof Uint8ClampedArray)) throw new Error("decoder returned a non-8-bit image");
-  return { data: img.data, width: img.width, height: img.height };
-};
-
-const CODECS: Partial<Record<FormatId, Codec>> = {
-  avif: {
-    decode: async (b) => (await ready.avifDec(), asPixels(await avifDecode(b))),
-    encode: async (p, o) => {
-      await ready.avifEnc();
-      return avifEncode(p as unknown as JsquashImage, { quality: o.quality, speed: o.speed });
-    },
-  },
+const FRESH: Partial<Record<FormatId, FreshCodec>> = {
   jpg: {
-    decode: async (b) => (await ready.jpegDec(), asPixels(await jpegDecode(b))),
-    encode: async (p, o) => {
-      await ready.jpegEnc();
-      return jpegEncode(p as unknown as JsquashImage, { quality: o.quality });
-    },
-  },
-  png: {
-    decode: async (b) => (await ready.pngDec(), asPixels(await pngDecode(b))),
-    encode: async (p) => {
-      await ready.pngEnc();
-      return pngEncode(p as unknown as JsquashImage);
-    },
+    decode: () => instantiate(jpegDecFactory, wasmModules.jpegDec),
+    // EXIF orientation is applied by the pipeline, uniformly for every format.
+    decodeArgs: [false],
+    encode: () => instantiate(jpegEncFactory, wasmModules.jpegEnc),
+    encodeOptions: (o) => ({ ...jpegDefaults, quality: o.quality }),
   },
   webp: {
-    decode: async (b) => (await ready.webpDec(), asPixels(await webpDecode(b))),
-    encode: async (p, o) => {
-      await ready.webpEnc();
-      return webpEncode(p as unknown as JsquashImage, { quality: o.quality, method: o.speed });
-    },
+    decode: () => instantiate(webpDecFactory, wasmModules.webpDec),
+    encode: () => instantiate(webpEncFactory, wasmModules.webpEnc),
+    encodeOptions: (o) => ({ ...webpDefaults, quality: o.quality, method: o.speed }),
+  },
+  avif: {
+    decode: () => instantiate(avifDecFactory, wasmModules.avifDec),
+    decodeArgs: [8],
+    encode: () => instantiate(avifEncFactory, wasmModules.avifEnc),
+    encodeOptions: (o) => ({ ...avifDefaults, quality: o.quality, speed: o.speed }),
   },
 };
 
-/**
- * Decodes with the format's WASM decoder. The decoders throw four unrelated kinds (Error,
- * ExitStatus, a bare Number, RuntimeError "Aborted()"); all of them are normalised to Error.
- */
-export async function decode(format: FormatId, bytes: ArrayBuffer): Promise<Pixels> {
-  const codec = CODECS[format]?.decode;
-  if (!codec) throw new Error(`no decoder for ${format}`);
-  return normaliseThrow(() => codec(bytes), `${format} decode`);
+/** The module-wide PNG instance: initialised once; its memory is reported by `pngMemory`. */
+let pngExports: Promise<{ memory: WebAssembly.Memory }> | undefined;
+function png(): Promise<{ memory: WebAssembly.Memory }> {
+  pngExports ??= (async () => {
+    const exports = (await initPngDecode(wasmModules.png)) as unknown as { memory: WebAssembly.Memory };
+    await initPngEncode(wasmModules.png);
+    return exports;
+  })().catch((e) => {
+    pngExports = undefined;
+    throw e;
+  });
+  return pngExports;
 }
 
-export async function encode(format: FormatId, pixels: Pixels, opts: EncodeOptions): Promise<ArrayBuffer> {
-  const codec = CODECS[format]?.encode;
-  if (!codec) throw new Error(`no encoder for ${format}`);
-  return normaliseThrow(() => codec(pixels, opts), `${format} encode`);
+export function canDecode(format: FormatId): boolean {
+  return format === "png" || !!FRESH[format]?.decode;
 }
 
 /**
- * Resamples to exactly width x height. Lanczos3 in gamma space: linear-light resizing doubles
- * the resizer's memory (measured: 133 MB vs 96 MB for a 1080p job) for a gain few can see.
+ * One job's codec work. Tracks the WASM memory held while it runs: the sum of the memories
+ * alive at each step's end (an instance's memory only grows, so its final size is its peak).
  */
-export async function resize(pixels: Pixels, width: number, height: number): Promise<Pixels> {
-  return normaliseThrow(async () => {
-    await ready.resize();
-    const out = await resizeImage(pixels as unknown as JsquashImage, {
-      width,
-      height,
-      method: "lanczos3",
-      fitMethod: "stretch",
-      premultiply: true,
-      linearRGB: false,
+export class CodecSession {
+  #peak = 0;
+  #persistent = 0;
+
+  /** High-water mark of WASM memory this job held, in bytes. */
+  get peakWasmBytes(): number {
+    return this.#peak;
+  }
+
+  #note(bytes: number): void {
+    this.#peak = Math.max(this.#peak, bytes + this.#persistent);
+  }
+
+  async decode(format: FormatId, bytes: ArrayBuffer): Promise<Pixels> {
+    return normaliseThrow(`${format} decode`, async () => {
+      if (format === "png") {
+        const mem = (await png()).memory;
+        const out = asPixels(await pngDecode(bytes));
+        this.#persistent = Math.max(this.#persistent, mem.buffer.byteLength);
+        this.#note(0);
+        return out;
+      }
+      const codec = FRESH[format];
+      if (!codec?.decode) throw new Error(`no decoder for ${format}`);
+      const mod = await codec.decode();
+      try {
+        const out = mod.decode(bytes, ...(codec.decodeArgs ?? []));
+        if (!out) throw new Error("decoder returned nothing");
+        return asPixels(out);
+      } finally {
+        this.#note(memoryBytes(mod));
+      }
     });
-    return asPixels(out);
-  }, "resize");
+  }
+
+  async encode(format: FormatId, pixels: Pixels, opts: EncodeOptions): Promise<ArrayBuffer> {
+    return normaliseThrow(`${format} encode`, async () => {
+      if (format === "png") {
+        const mem = (await png()).memory;
+        const out = await pngEncode(pixels as unknown as Parameters<typeof pngEncode>[0]);
+        this.#persistent = Math.max(this.#persistent, mem.buffer.byteLength);
+        this.#note(0);
+        return out;
+      }
+      const codec = FRESH[format];
+      if (!codec?.encode || !codec.encodeOptions) throw new Error(`no encoder for ${format}`);
+      const mod = await codec.encode();
+      try {
+        const out = mod.encode(pixels.data, pixels.width, pixels.height, codec.encodeOptions(opts));
+        if (!out) throw new Error("encoder returned nothing");
+        // A copy: the view points into the instance's memory, which is about to be dropped.
+        return out.slice().buffer;
+      } finally {
+        this.#note(memoryBytes(mod));
+      }
+    });
+  }
 }
 
-async function normaliseThrow<T>(fn: () => Promise<T>, what: string): Promise<T> {
+function asPixels(img: NonNullable<Raw>): Pixels {
+  if (!(img.data instanceof Uint8ClampedArray)) throw new Error("decoder returned a non-8-bit image");
+  return { data: img.data, width: img.width, height: img.height };
+}
+
+/**
+ * The decoders throw four unrelated kinds (Error, ExitStatus, a bare Number, RuntimeError
+ * "Aborted()"); all of them become an Error naming the step.
+ */
+async function normaliseThrow<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
@@ -142,3 +172,7 @@ async function normaliseThrow<T>(fn: () => Promise<T>, what: string): Promise<T>
     throw new Error(`${what} failed: ${detail}`, { cause: e });
   }
 }
+
+/** Convenience for one-off work (tests, tools): a throwaway session. */
+export const decode = (format: FormatId, bytes: ArrayBuffer) => new CodecSession().decode(format, bytes);
+export const encode = (format: FormatId, pixels: Pixels, opts: EncodeOptions) => new CodecSession().encode(format, pixels, opts);

@@ -4,12 +4,13 @@
  * resize, encode. Each stage runs at most once per request, so when AVIF fails and the chain
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
-import { decode, encode, resize, type EncodeOptions, type Pixels } from "../codecs";
+import { CodecSession, type EncodeOptions, type Pixels } from "../codecs";
 import { formatSpec, type FormatId } from "../formats";
 import { HeaderError, readHeader, type ImageHeader } from "../headers";
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
+import { resample } from "./resample";
 
 /** A step failed; `verdict` is the short reason reported in X-Image-Tried. */
 export class ProductionError extends Error {
@@ -39,6 +40,7 @@ interface Source {
 export class Production {
   #source?: Promise<Source>;
   #pixels?: Promise<Pixels>;
+  readonly codecs = new CodecSession();
 
   constructor(
     private readonly load: () => Promise<StoredImage | null>,
@@ -97,7 +99,7 @@ export class Production {
     let { plan } = await this.source();
     let pixels: Pixels;
     try {
-      pixels = await this.timer.time("decode", () => decode(header.format, image.bytes));
+      pixels = await this.timer.time("decode", () => this.codecs.decode(header.format, image.bytes));
     } catch (e) {
       throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
     }
@@ -107,7 +109,7 @@ export class Production {
     }
     if (isIdentity(plan, pixels.width, pixels.height)) return pixels;
     try {
-      return await this.timer.time("resize", () => resize(crop(pixels, plan.crop), plan.width, plan.height));
+      return await this.timer.time("resize", async () => resample(crop(pixels, plan.crop), plan.width, plan.height));
     } catch (e) {
       throw new ProductionError("resize-error", `${image.key}: ${(e as Error).message}`);
     }
@@ -116,7 +118,7 @@ export class Production {
   async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
     const pixels = await this.pixels();
     try {
-      return await this.timer.time("encode", () => encode(format, pixels, opts));
+      return await this.timer.time("encode", () => this.codecs.encode(format, pixels, opts));
     } catch (e) {
       throw new ProductionError("encode-error", (e as Error).message);
     }
