@@ -37,6 +37,14 @@ export interface Config {
   /** Largest upload, in pixels and per side, read from its header. */
   maxUploadPixels: number;
   maxUploadDimension: number;
+  /** WASM memory a single job may reach (Cloudflare kills an isolate above 128 MB). */
+  memoryBudgetBytes: number;
+  /** Predicted CPU a request may spend producing; costlier formats are deferred. */
+  cpuBudgetMs: number;
+  /** Predicted CPU a deferred background production may spend; costlier ones never run. */
+  backgroundCpuBudgetMs: number;
+  /** Send X-Image-Peak-Memory (the job's measured WASM high-water mark). */
+  exposePeakMemory: boolean;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -56,6 +64,10 @@ export const DEFAULT_VARS = {
   MAX_UPLOAD_BYTES: String(25 * 1024 * 1024),
   MAX_UPLOAD_PIXELS: "100000000",
   MAX_UPLOAD_DIMENSION: "16384",
+  MEMORY_BUDGET_MB: "128",
+  CPU_BUDGET_MS: "1500",
+  BACKGROUND_CPU_BUDGET_MS: "20000",
+  PEAK_MEMORY_HEADER: "off",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -107,6 +119,12 @@ function perFormat(vars: ConfigVars, name: VarName, min: number, max: number): M
   return out;
 }
 
+function onOff(vars: ConfigVars, name: VarName): boolean {
+  const raw = read(vars, name).toLowerCase();
+  if (raw !== "on" && raw !== "off") throw new ConfigError(`${name}: expected "on" or "off" but received "${raw}"`);
+  return raw === "on";
+}
+
 function apiTokens(vars: ConfigVars): string[] {
   const tokens = read(vars, "API_TOKENS").split(",").map((t) => t.trim()).filter(Boolean);
   for (const t of tokens) {
@@ -152,5 +170,10 @@ export function loadConfig(vars: ConfigVars): Config {
     maxUploadPixels: integer(vars, "MAX_UPLOAD_PIXELS", 1, 1_000_000_000),
     // AVIF and HEIC allow larger canvases, but 65535 is the JPEG limit (T.81 16-bit fields).
     maxUploadDimension: integer(vars, "MAX_UPLOAD_DIMENSION", 1, 65535),
+    memoryBudgetBytes: integer(vars, "MEMORY_BUDGET_MB", 16, 4096) * 1024 * 1024,
+    cpuBudgetMs: integer(vars, "CPU_BUDGET_MS", 1, 300_000),
+    // 300 s is the largest CPU limit a Worker invocation can be given.
+    backgroundCpuBudgetMs: integer(vars, "BACKGROUND_CPU_BUDGET_MS", 1, 300_000),
+    exposePeakMemory: onOff(vars, "PEAK_MEMORY_HEADER"),
   };
 }

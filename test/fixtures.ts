@@ -7,7 +7,7 @@ export const FIXTURES = {
   giantJpeg: "sharp-fixtures/giant-image.jpg",
   corruptHeaderJpeg: "sharp-fixtures/corrupt-header.jpg",
   lottapixelJpeg: "hostile/fuzzdb-malicious-images/lottapixel.jpg",
-  /** 4032x3024 (12.2 MP) progressive camera JPEG. */
+  /** 3024x4032 (12.2 MP) progressive camera JPEG, portrait. */
   photo12mp: "photos/unsplash/fatih-kgqu_qs3B78-unsplash.jpg",
 } as const;
 

@@ -40,7 +40,13 @@ interface Source {
 export class Production {
   #source?: Promise<Source>;
   #pixels?: Promise<Pixels>;
+  #pixelsReady = false;
   readonly codecs = new CodecSession();
+
+  /** Whether decode and resize already ran: only encodes remain to be paid for. */
+  get pixelsReady(): boolean {
+    return this.#pixelsReady;
+  }
 
   constructor(
     private readonly load: () => Promise<StoredImage | null>,
@@ -90,7 +96,10 @@ export class Production {
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */
   pixels(): Promise<Pixels> {
-    this.#pixels ??= this.#makePixels();
+    this.#pixels ??= this.#makePixels().then((p) => {
+      this.#pixelsReady = true;
+      return p;
+    });
     return this.#pixels;
   }
 
