@@ -14,6 +14,7 @@ import { negotiate } from "./negotiate";
 import type { VariantCache } from "./storage/cache";
 import type { ImageStore } from "./storage/r2";
 import { parseImageKey } from "./variants/key";
+import { sizePolicy } from "./variants/policy";
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +35,7 @@ const log = (message: string, detail?: unknown) => console.warn(message, ...(det
 
 export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
   const app = new Hono();
+  const checkSize = sizePolicy(config);
 
   app.onError((err) => {
     if (err instanceof AppError) return jsonError(err);
@@ -58,6 +60,7 @@ export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
       throw badRequest("bad_key", "The image key has malformed percent-encoding.");
     }
     const request = parseImageKey(key, config.maxDimension);
+    await checkSize(`/${key}`, request.size, url.searchParams.get("sig"));
     const caplists = url.searchParams.getAll("caplist");
     const accept = c.req.header("Accept") ?? null;
     let negotiation;

@@ -45,6 +45,11 @@ export interface Config {
   backgroundCpuBudgetMs: number;
   /** Send X-Image-Peak-Memory (the job's measured WASM high-water mark). */
   exposePeakMemory: boolean;
+  /** Which `_W_H` sizes may be requested: any, the allowlist, or the allowlist plus signed URLs. */
+  sizePolicy: "open" | "allowlist" | "signed";
+  allowedSizes: { width: number; height: number }[];
+  /** HMAC keys for `?sig=` (several, for rotation); a secret. */
+  signingKeys: string[];
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -68,6 +73,9 @@ export const DEFAULT_VARS = {
   CPU_BUDGET_MS: "1500",
   BACKGROUND_CPU_BUDGET_MS: "20000",
   PEAK_MEMORY_HEADER: "off",
+  SIZE_POLICY: "open",
+  ALLOWED_SIZES: "",
+  URL_SIGNING_KEYS: "",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -125,6 +133,27 @@ function onOff(vars: ConfigVars, name: VarName): boolean {
   return raw === "on";
 }
 
+function sizePolicy(vars: ConfigVars): Pick<Config, "sizePolicy" | "allowedSizes" | "signingKeys"> {
+  const policy = read(vars, "SIZE_POLICY");
+  if (policy !== "open" && policy !== "allowlist" && policy !== "signed") {
+    throw new ConfigError(`SIZE_POLICY: expected "open", "allowlist" or "signed" but received "${policy}"`);
+  }
+  const allowedSizes = read(vars, "ALLOWED_SIZES")
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      const m = /^(\d{1,5})x(\d{1,5})$/.exec(t);
+      if (!m || (m[1] === "0" && m[2] === "0")) throw new ConfigError(`ALLOWED_SIZES: expected "WxH" sizes like 405x540 or 300x0 but received "${t}"`);
+      return { width: Number(m[1]), height: Number(m[2]) };
+    });
+  const signingKeys = read(vars, "URL_SIGNING_KEYS").split(",").map((t) => t.trim()).filter(Boolean);
+  if (policy === "signed" && signingKeys.length === 0) throw new ConfigError("URL_SIGNING_KEYS: SIZE_POLICY is signed but no key is set");
+  if (signingKeys.some((k) => k.length < 32)) throw new ConfigError("URL_SIGNING_KEYS: expected keys of at least 32 characters");
+  if (policy === "allowlist" && allowedSizes.length === 0) throw new ConfigError("ALLOWED_SIZES: SIZE_POLICY is allowlist but no size is listed");
+  return { sizePolicy: policy, allowedSizes, signingKeys };
+}
+
 function apiTokens(vars: ConfigVars): string[] {
   const tokens = read(vars, "API_TOKENS").split(",").map((t) => t.trim()).filter(Boolean);
   for (const t of tokens) {
@@ -175,5 +204,6 @@ export function loadConfig(vars: ConfigVars): Config {
     // 300 s is the largest CPU limit a Worker invocation can be given.
     backgroundCpuBudgetMs: integer(vars, "BACKGROUND_CPU_BUDGET_MS", 1, 300_000),
     exposePeakMemory: onOff(vars, "PEAK_MEMORY_HEADER"),
+    ...sizePolicy(vars),
   };
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Signs a delivery URL for SIZE_POLICY=signed: prints the URL with ?sig= appended.
+//   node scripts/sign-url.mjs <key> <url-or-path>
+//   node scripts/sign-url.mjs "$URL_SIGNING_KEY" 'https://img.example.com/covers/a1_300_0.jpg?caplist=avif,webp'
+// The signature is HMAC-SHA256 over the percent-decoded path (leading slash, no query), in
+// unpadded base64url: the same as `signPath` in src/variants/sign.ts, which TypeScript origins
+// can import instead.
+import { createHmac } from "node:crypto";
+
+const [key, target] = process.argv.slice(2);
+if (!key || !target) {
+  console.error("usage: node scripts/sign-url.mjs <signing-key> <url-or-path>");
+  process.exit(2);
+}
+const url = new URL(target, "http://placeholder.invalid");
+const path = decodeURIComponent(url.pathname);
+const sig = createHmac("sha256", key).update(path).digest("base64url");
+url.searchParams.set("sig", sig);
+const out = target.startsWith("/") ? `${url.pathname}${url.search}` : url.toString();
+console.log(out);
