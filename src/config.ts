@@ -50,6 +50,13 @@ export interface Config {
   allowedSizes: { width: number; height: number }[];
   /** HMAC keys for `?sig=` (several, for rotation); a secret. */
   signingKeys: string[];
+  /** RGB that transparent pixels are flattened onto when only a format without alpha can be served. */
+  flattenBackground: readonly [number, number, number];
+  /**
+   * A short hash of every setting that changes produced bytes (quality, speed, background),
+   * part of each edge-cache key: changing one of them starts a fresh set of entries.
+   */
+  cacheGeneration: string;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -76,6 +83,7 @@ export const DEFAULT_VARS = {
   SIZE_POLICY: "open",
   ALLOWED_SIZES: "",
   URL_SIGNING_KEYS: "",
+  FLATTEN_BACKGROUND: "#ffffff",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -125,6 +133,20 @@ function perFormat(vars: ConfigVars, name: VarName, min: number, max: number): M
     out.set(spec.id, n);
   }
   return out;
+}
+
+/** FNV-1a, 32 bits: a stable short name for a settings string, not a security measure. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+function hexColour(vars: ConfigVars, name: VarName): [number, number, number] {
+  const raw = read(vars, name);
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(raw);
+  if (!m) throw new ConfigError(`${name}: expected a colour like #ffffff but received "${raw}"`);
+  return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];
 }
 
 function onOff(vars: ConfigVars, name: VarName): boolean {
@@ -181,6 +203,7 @@ export function loadConfig(vars: ConfigVars): Config {
   for (const id of writeBack) {
     if (!onDemand.has(id)) throw new ConfigError(`WRITE_BACK_FORMATS: "${id}" is not in ON_DEMAND_FORMATS, so it is never produced`);
   }
+  const flattenBackground = hexColour(vars, "FLATTEN_BACKGROUND");
   const cacheControl = read(vars, "CACHE_CONTROL");
   if (!cacheControl) throw new ConfigError("CACHE_CONTROL: expected a Cache-Control value but received an empty string");
   return {
@@ -205,5 +228,7 @@ export function loadConfig(vars: ConfigVars): Config {
     backgroundCpuBudgetMs: integer(vars, "BACKGROUND_CPU_BUDGET_MS", 1, 300_000),
     exposePeakMemory: onOff(vars, "PEAK_MEMORY_HEADER"),
     ...sizePolicy(vars),
+    flattenBackground,
+    cacheGeneration: `v1-${fnv1a(JSON.stringify([encode, flattenBackground]))}`,
   };
 }

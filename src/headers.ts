@@ -14,6 +14,28 @@ export interface ImageHeader {
   hasAlpha: boolean;
   /** Whether the file declares more than one frame (APNG acTL, WebP animation flag, avis). */
   animated: boolean;
+  /**
+   * Display transforms to apply after decoding, in order, each an EXIF orientation value
+   * (2..8): from the EXIF Orientation tag (JPEG, WebP, PNG) or from HEIF irot/imir (AVIF, HEIC).
+   */
+  orientation: number[];
+  /** HEIF clean aperture (clap): the displayed region, in stored pixels, applied before `orientation`. */
+  clap?: Rect;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Size as displayed: after the clean aperture and any quarter-turn. */
+export function displaySize(h: ImageHeader): { width: number; height: number } {
+  const w = h.clap?.width ?? h.width;
+  const hh = h.clap?.height ?? h.height;
+  const turns = h.orientation.filter((o) => o >= 5).length;
+  return turns % 2 ? { width: hh, height: w } : { width: w, height: hh };
 }
 
 /** Bytes a caller should fetch to be able to read any supported header. */
@@ -74,6 +96,7 @@ function isSof(marker: number): boolean {
 
 function parseJpeg(b: Uint8Array): ImageHeader {
   let i = 2;
+  let orientation: number[] = [];
   for (;;) {
     need(b, i + 2, "JPEG marker");
     if (b[i] !== 0xff) throw new HeaderError("JPEG marker expected");
@@ -93,7 +116,11 @@ function parseJpeg(b: Uint8Array): ImageHeader {
     if (len < 2) throw new HeaderError("JPEG segment length < 2");
     if (isSof(marker)) {
       need(b, i + 8, "JPEG SOF");
-      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false };
+      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false, orientation };
+    }
+    // APP1 "Exif\0\0" (CIPA DC-008 4.7.2) carries the TIFF structure with the Orientation tag.
+    if (marker === 0xe1 && ascii(b, i + 2, 6) === "Exif\u0000\u0000") {
+      orientation = exifOrientation(b.subarray(i + 8, Math.min(b.length, i + len)));
     }
     i += len;
   }
@@ -106,17 +133,20 @@ function parsePng(b: Uint8Array): ImageHeader {
   const colourType = b[25];
   let hasAlpha = colourType === 4 || colourType === 6;
   let animated = false;
-  // Walk the chunks that precede IDAT for tRNS (alpha on palette/grey/RGB) and acTL (APNG).
+  let orientation: number[] = [];
+  // Walk the chunk headers for tRNS (alpha on palette/grey/RGB), acTL (APNG) and eXIf
+  // (PNG 1.5 extension: EXIF, possibly after the image data).
   let i = 8;
   while (i + 8 <= b.length) {
     const len = u32be(b, i);
     const type = ascii(b, i + 4, 4);
-    if (type === "IDAT" || type === "IEND") break;
+    if (type === "IEND") break;
     if (type === "tRNS") hasAlpha = true;
     if (type === "acTL") animated = true;
+    if (type === "eXIf") orientation = exifOrientation(b.subarray(i + 8, Math.min(b.length, i + 8 + len)));
     i += 12 + len;
   }
-  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), hasAlpha, animated };
+  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), hasAlpha, animated, orientation };
 }
 
 function parseWebp(b: Uint8Array): ImageHeader {
@@ -130,6 +160,8 @@ function parseWebp(b: Uint8Array): ImageHeader {
       height: u24le(b, 27) + 1,
       hasAlpha: (flags & 0x10) !== 0,
       animated: (flags & 0x02) !== 0,
+      // The EXIF chunk usually follows the image data (WebP container spec, "Extended format").
+      orientation: flags & 0x08 ? webpExifOrientation(b) : [],
     };
   }
   if (chunk === "VP8L") {
@@ -142,14 +174,57 @@ function parseWebp(b: Uint8Array): ImageHeader {
       height: ((bits >>> 14) & 0x3fff) + 1,
       hasAlpha: ((bits >>> 28) & 1) === 1,
       animated: false,
+      orientation: [],
     };
   }
   if (chunk === "VP8 ") {
     // RFC 6386 9.1: keyframe start code 9d 01 2a, then 14-bit width and height.
     if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) throw new HeaderError("VP8 start code missing");
-    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false };
+    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false, orientation: [] };
   }
   throw new HeaderError(`unknown WebP chunk ${JSON.stringify(chunk)}`);
+}
+
+function webpExifOrientation(b: Uint8Array): number[] {
+  let i = 12;
+  while (i + 8 <= b.length) {
+    const len = b[i + 4] | (b[i + 5] << 8) | (b[i + 6] << 16) | (b[i + 7] << 24);
+    if (len < 0) return [];
+    if (ascii(b, i, 4) === "EXIF") {
+      let body = b.subarray(i + 8, Math.min(b.length, i + 8 + len));
+      // Some writers keep JPEG's "Exif\0\0" prefix in the chunk.
+      if (ascii(body, 0, 6) === "Exif\u0000\u0000") body = body.subarray(6);
+      return exifOrientation(body);
+    }
+    i += 8 + len + (len & 1);
+  }
+  return [];
+}
+
+/**
+ * The Orientation tag (0x0112) of IFD0 in a TIFF structure (TIFF 6.0 section 2; EXIF 2.3
+ * 4.6.4). Returns [] for 1, absent, malformed or out-of-range values: a bad tag never fails
+ * an image.
+ */
+function exifOrientation(t: Uint8Array): number[] {
+  if (t.length < 8) return [];
+  const le = t[0] === 0x49 && t[1] === 0x49;
+  if (!le && !(t[0] === 0x4d && t[1] === 0x4d)) return [];
+  const u16 = (i: number) => (le ? t[i] | (t[i + 1] << 8) : (t[i] << 8) | t[i + 1]);
+  const u32 = (i: number) => (le ? (t[i] | (t[i + 1] << 8) | (t[i + 2] << 16)) + t[i + 3] * 2 ** 24 : t[i] * 2 ** 24 + ((t[i + 1] << 16) | (t[i + 2] << 8) | t[i + 3]));
+  if (u16(2) !== 42) return [];
+  const ifd = u32(4);
+  if (ifd + 2 > t.length) return [];
+  const count = u16(ifd);
+  for (let e = 0; e < count; e++) {
+    const at = ifd + 2 + e * 12;
+    if (at + 12 > t.length) return [];
+    if (u16(at) === 0x0112) {
+      const v = u16(at + 8);
+      return v >= 2 && v <= 8 ? [v] : [];
+    }
+  }
+  return [];
 }
 
 const AVIF_BRANDS = new Set(["avif", "avis"]);
@@ -242,13 +317,57 @@ function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
   }
   if (!ispe) throw new HeaderError("ISOBMFF ispe property missing");
   need(b, ispe.body + 12, "ispe");
+  const width = u32be(b, ispe.body + 4);
+  const height = u32be(b, ispe.body + 8);
+  // Transformative properties apply in the order they are associated (HEIF 6.5.1).
+  const orientation: number[] = [];
+  let clap: Rect | undefined;
+  for (const n of primaryProps) {
+    const p = props[n - 1];
+    if (!p) continue;
+    if (p.type === "irot") {
+      need(b, p.body + 1, "irot");
+      // HEIF 6.5.10: angle * 90 degrees anti-clockwise; as EXIF orientations: 90 ccw is 8, 270 ccw is 6.
+      const turn = [0, 8, 3, 6][b[p.body] & 3];
+      if (turn) orientation.push(turn);
+    } else if (p.type === "imir") {
+      need(b, p.body + 1, "imir");
+      // ISO/IEC 23008-12:2022 6.5.12 `mode`: 0 exchanges top and bottom (EXIF 4), 1 left and
+      // right (EXIF 2). Checked against link-u's kimono.mirror-* files.
+      orientation.push(b[p.body] & 1 ? 2 : 4);
+    } else if (p.type === "clap") {
+      clap = cleanAperture(b, p, width, height);
+    }
+  }
   return {
     format,
-    width: u32be(b, ispe.body + 4),
-    height: u32be(b, ispe.body + 8),
+    width,
+    height,
     hasAlpha: hasAlphaAux,
     animated: ftypBrands === "avis" || ftypBrands === "heis" || ftypBrands === "hevc",
+    orientation,
+    clap,
   };
+}
+
+/** ISO/IEC 14496-12 12.1.4: a centred aperture of rational size, offset from the centre. */
+function cleanAperture(b: Uint8Array, p: Box, width: number, height: number): Rect | undefined {
+  need(b, p.body + 32, "clap");
+  const r = (i: number, signed: boolean) => {
+    const n = u32be(b, p.body + i * 8);
+    const d = u32be(b, p.body + i * 8 + 4);
+    return d === 0 ? NaN : (signed ? n | 0 : n) / d;
+  };
+  const w = r(0, false);
+  const h = r(1, false);
+  const cx = r(2, true) + (width - 1) / 2;
+  const cy = r(3, true) + (height - 1) / 2;
+  const x = Math.round(cx - (w - 1) / 2);
+  const y = Math.round(cy - (h - 1) / 2);
+  const rect = { x, y, width: Math.round(w), height: Math.round(h) };
+  // An aperture outside the image (or a zero denominator) is ignored rather than trusted.
+  if (!(rect.width > 0 && rect.height > 0 && x >= 0 && y >= 0 && x + rect.width <= width && y + rect.height <= height)) return undefined;
+  return rect;
 }
 
 /** 1-based indices into ipco of the properties associated with `itemId`. */

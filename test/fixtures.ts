@@ -1,5 +1,5 @@
 /** Real corpus files the tests use, relative to `../shared/corpora`. */
-export const FIXTURES = {
+export const FIXTURES: Record<string, string> = {
   kodim23Png: "photos/kodak/kodim23.png",
   cameraJpeg: "photos/unsplash/mike-castro-demaria-94BUerwdFP8-unsplash.jpg",
   exampleHeic: "heic/libheif/example.heic",
@@ -9,9 +9,22 @@ export const FIXTURES = {
   lottapixelJpeg: "hostile/fuzzdb-malicious-images/lottapixel.jpg",
   /** 3024x4032 (12.2 MP) progressive camera JPEG, portrait. */
   photo12mp: "photos/unsplash/fatih-kgqu_qs3B78-unsplash.jpg",
-} as const;
+  ...Object.fromEntries(
+    [1, 2, 3, 4, 5, 6, 7, 8].flatMap((n) => [
+      [`landscape${n}`, `jpeg/exif-orientation-examples/Landscape_${n}.jpg`],
+      [`portrait${n}`, `jpeg/exif-orientation-examples/Portrait_${n}.jpg`],
+    ]),
+  ),
+  kimonoPng: "avif/link-u-avif-sample-images/kimono.png",
+  kimonoAvif: "avif/link-u-avif-sample-images/kimono.avif",
+  kimonoRotate90: "avif/link-u-avif-sample-images/kimono.rotate90.avif",
+  kimonoRotate270: "avif/link-u-avif-sample-images/kimono.rotate270.avif",
+  kimonoMirrorH: "avif/link-u-avif-sample-images/kimono.mirror-horizontal.avif",
+  kimonoMirrorV: "avif/link-u-avif-sample-images/kimono.mirror-vertical.avif",
+  kimonoMirrorVRotate270: "avif/link-u-avif-sample-images/kimono.mirror-vertical.rotate270.avif",
+} as Record<string, string>;
 
-export type FixtureName = keyof typeof FIXTURES;
+export type FixtureName = string;
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -43,7 +43,7 @@ describe("image keys", () => {
   it("names variants with the canonical extension and caches by negotiated format only", () => {
     expect(variantKey("covers/a1", { width: 405, height: 540 }, "jpg")).toBe("covers/a1_405_540.jpg");
     expect(variantKey("covers/a1", null, "heic")).toBe("covers/a1.heic");
-    expect(cacheKeyUrl("https://x", "c/a b", null, "webp")).toBe("https://x/_variants/v1/c/a%20b.webp");
+    expect(cacheKeyUrl("https://x", "g1", "c/a b", null, "webp")).toBe("https://x/_variants/g1/c/a%20b.webp");
   });
 });
 

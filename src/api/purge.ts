@@ -8,17 +8,23 @@ import type { VariantCache } from "../storage/cache";
 import { cachedVariants, listStem } from "../storage/r2";
 import { cacheKeyUrl, type ImageRequestKey } from "../variants/key";
 
-export async function purgeStale(bucket: R2Bucket, cache: VariantCache, origin: string, changed: ImageRequestKey): Promise<void> {
-  const urls = [cacheKeyUrl(origin, changed.stem, changed.size, changed.format)];
+export async function purgeStale(
+  bucket: R2Bucket,
+  cache: VariantCache,
+  origin: string,
+  generation: string,
+  changed: ImageRequestKey,
+): Promise<void> {
+  const urls = [cacheKeyUrl(origin, generation, changed.stem, changed.size, changed.format)];
   const r2Deletes: string[] = [];
   if (!changed.size) {
     for (const v of await cachedVariants(bucket, changed.stem)) {
-      urls.push(cacheKeyUrl(origin, changed.stem, v.size, v.format));
+      urls.push(cacheKeyUrl(origin, generation, changed.stem, v.size, v.format));
       r2Deletes.push(v.indexKey);
     }
     for (const o of await listStem(bucket, changed.stem)) {
       if (o.key !== changed.key && o.customMetadata.producedBy === "on-demand") {
-        urls.push(cacheKeyUrl(origin, changed.stem, o.size, o.format));
+        urls.push(cacheKeyUrl(origin, generation, changed.stem, o.size, o.format));
         r2Deletes.push(o.key);
       }
     }

@@ -152,7 +152,7 @@ export function apiRoutes({ config, bucket, cache }: ApiDeps): Hono {
     });
     // R2 answers a failed precondition with null and writes nothing.
     if (!stored) throw new AppError(412, "precondition_failed", "The stored object does not match If-Match / If-None-Match.");
-    await purgeStale(bucket, cache, new URL(c.req.url).origin, key);
+    await purgeStale(bucket, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
     c.header("ETag", stored.httpEtag);
     return c.json(
       { key: key.key, format: header.format, width: header.width, height: header.height, bytes: bytes.byteLength, etag: stored.httpEtag },
@@ -170,7 +170,7 @@ export function apiRoutes({ config, bucket, cache }: ApiDeps): Hono {
   api.delete("/objects/*", async (c) => {
     const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
     await bucket.delete(key.key);
-    await purgeStale(bucket, cache, new URL(c.req.url).origin, key);
+    await purgeStale(bucket, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
     return c.body(null, 204);
   });
 

@@ -54,13 +54,19 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
   const production = new Production(
     () => store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
     req.size,
-    { maxSourcePixels: config.maxSourcePixels },
+    { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground },
     timer,
   );
 
-  for (const format of candidates) {
+  // A queue, not a loop: a format without alpha meeting a transparent source goes to the back
+  // (`heldForAlpha`) so every alpha-capable candidate is tried before anything is flattened.
+  const queue = [...candidates];
+  const heldForAlpha = new Set<FormatId>();
+  while (queue.length > 0) {
+    const format = queue.shift()!;
+    const retry = heldForAlpha.has(format);
     const mime = formatSpec(format).mime;
-    const cacheUrl = cacheKeyUrl(origin, req.stem, req.size, format);
+    const cacheUrl = cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format);
     const remember = (bytes: ArrayBuffer, etag: string) =>
       deps.background(cache.put(cacheUrl, bytes, etag, mime).catch((e) => deps.log("cache put failed", e)));
     // What is produced from the original must be found again when the original is replaced.
@@ -74,12 +80,12 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     };
 
     // 1. Edge cache: a hit touches nothing else.
-    const hit = await timer.time("cache", () => cache.match(cacheUrl));
+    const hit = retry ? null : await timer.time("cache", () => cache.match(cacheUrl));
     if (hit) return served({ source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
 
     // 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too.
-    const keys = [variantKey(req.stem, req.size, format)];
-    if (format === req.format && !keys.includes(req.key)) keys.push(req.key);
+    const keys = retry ? [] : [variantKey(req.stem, req.size, format)];
+    if (!retry && format === req.format && !keys.includes(req.key)) keys.push(req.key);
     let stored = null;
     for (const key of keys) {
       stored = await timer.time("r2", () => store.get(key));
@@ -109,6 +115,11 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
       await checkBudget(production, format, config, () =>
         deps.background(produceDeferred(production, req, format, deps).catch((e) => deps.log(`deferred ${format} for ${req.key} failed`, e))),
       );
+      if (!retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha) && (await production.transparent())) {
+        heldForAlpha.add(format);
+        queue.push(format);
+        continue;
+      }
       const bytes = await production.encode(format, config.encode[format]);
       const etag = await strongEtag(bytes);
       rememberProduced(bytes, etag);

@@ -6,10 +6,11 @@
  */
 import { CodecSession, type EncodeOptions, type Pixels } from "../codecs";
 import { formatSpec, type FormatId } from "../formats";
-import { HeaderError, readHeader, type ImageHeader } from "../headers";
+import { displaySize, HeaderError, readHeader, type ImageHeader } from "../headers";
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
+import { crop, flatten, hasTransparency, orient } from "./orient";
 import { resample } from "./resample";
 
 /** A step failed; `verdict` is the short reason reported in X-Image-Tried. */
@@ -29,6 +30,8 @@ export interface Timer {
 
 export interface Limits {
   maxSourcePixels: number;
+  /** What transparent pixels become in a format without alpha. */
+  background: readonly [number, number, number];
 }
 
 interface Source {
@@ -82,7 +85,8 @@ export class Production {
         `${image.key}: ${header.width}x${header.height} exceeds ${this.limits.maxSourcePixels} pixels`,
       );
     }
-    return { image, header, plan: planResize(header.width, header.height, this.size) };
+    const shown = displaySize(header);
+    return { image, header, plan: planResize(shown.width, shown.height, this.size) };
   }
 
   /**
@@ -91,7 +95,16 @@ export class Production {
    */
   async passthrough(format: FormatId): Promise<StoredImage | null> {
     const { image, header, plan } = await this.source();
-    return header.format === format && isIdentity(plan, header.width, header.height) ? image : null;
+    const shown = displaySize(header);
+    // Orientation metadata travels with the bytes and clients apply it, as they would to the original.
+    return header.format === format && isIdentity(plan, shown.width, shown.height) ? image : null;
+  }
+
+  #transparent?: Promise<boolean>;
+  /** Whether the output pixels hold any transparency: cheap when the header declares no alpha. */
+  transparent(): Promise<boolean> {
+    this.#transparent ??= this.source().then(async ({ header }) => header.hasAlpha && hasTransparency(await this.pixels()));
+    return this.#transparent;
   }
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */
@@ -105,41 +118,46 @@ export class Production {
 
   async #makePixels(): Promise<Pixels> {
     const { image, header } = await this.source();
-    let { plan } = await this.source();
     let pixels: Pixels;
     try {
       pixels = await this.timer.time("decode", () => this.codecs.decode(header.format, image.bytes));
     } catch (e) {
       throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
     }
-    if (pixels.width !== header.width || pixels.height !== header.height) {
-      // The header lied (or the decoder applied a transform): re-plan on what was decoded.
-      plan = planResize(pixels.width, pixels.height, this.size);
+    // The clean aperture and orientation are display instructions the decoders ignore
+    // (@jsquash/avif drops irot/imir/clap; JPEG/WebP/PNG decoders ignore EXIF). They are
+    // only trusted when the decoded size is the one the header declared.
+    const declared = pixels.width === header.width && pixels.height === header.height;
+    if (declared && header.clap) pixels = crop(pixels, header.clap);
+    const ops = declared ? header.orientation : [];
+    const turned = ops.filter((o) => o >= 5).length % 2 === 1;
+    // Plan in display space, then resize in stored orientation (the small output is what gets
+    // turned) with the centred crop's sides swapped back when a quarter-turn is pending.
+    const plan = planResize(turned ? pixels.height : pixels.width, turned ? pixels.width : pixels.height, this.size);
+    const cw = turned ? plan.crop.height : plan.crop.width;
+    const ch = turned ? plan.crop.width : plan.crop.height;
+    const ow = turned ? plan.height : plan.width;
+    const oh = turned ? plan.width : plan.height;
+    let out = pixels;
+    if (!(cw === pixels.width && ch === pixels.height && ow === pixels.width && oh === pixels.height)) {
+      const region = { x: Math.floor((pixels.width - cw) / 2), y: Math.floor((pixels.height - ch) / 2), width: cw, height: ch };
+      try {
+        out = await this.timer.time("resize", async () => resample(crop(pixels, region), ow, oh));
+      } catch (e) {
+        throw new ProductionError("resize-error", `${image.key}: ${(e as Error).message}`);
+      }
     }
-    if (isIdentity(plan, pixels.width, pixels.height)) return pixels;
-    try {
-      return await this.timer.time("resize", async () => resample(crop(pixels, plan.crop), plan.width, plan.height));
-    } catch (e) {
-      throw new ProductionError("resize-error", `${image.key}: ${(e as Error).message}`);
-    }
+    for (const o of ops) out = orient(out, o);
+    return out;
   }
 
   async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
-    const pixels = await this.pixels();
+    let pixels = await this.pixels();
+    if (!formatSpec(format).supportsAlpha && (await this.transparent())) pixels = flatten(pixels, this.limits.background);
     try {
       return await this.timer.time("encode", () => this.codecs.encode(format, pixels, opts));
     } catch (e) {
       throw new ProductionError("encode-error", (e as Error).message);
     }
   }
-}
-
-function crop(p: Pixels, r: Plan["crop"]): Pixels {
-  if (r.x === 0 && r.y === 0 && r.width === p.width && r.height === p.height) return p;
-  const out = new Uint8ClampedArray(r.width * r.height * 4);
-  for (let row = 0; row < r.height; row++) {
-    const from = ((r.y + row) * p.width + r.x) * 4;
-    out.set(p.data.subarray(from, from + r.width * 4), row * r.width * 4);
-  }
-  return { data: out, width: r.width, height: r.height };
 }

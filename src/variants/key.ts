@@ -77,8 +77,9 @@ export function variantKey(stem: string, size: Size | null, format: FormatId): s
 /**
  * The edge-cache key of a variant. Built from stem, size and the one negotiated format, never
  * from Accept or caplist, so every client that ends up with the same bytes shares one entry.
- * The path carries a version so that all entries can be abandoned at once by changing it.
+ * `generation` names the settings that shape the bytes (see `Config.cacheGeneration`), so a
+ * change of quality or background abandons the old entries instead of serving them for a year.
  */
-export function cacheKeyUrl(origin: string, stem: string, size: Size | null, format: FormatId): string {
-  return `${origin}/_variants/v1/${encodeURI(variantKey(stem, size, format))}`;
+export function cacheKeyUrl(origin: string, generation: string, stem: string, size: Size | null, format: FormatId): string {
+  return `${origin}/_variants/${generation}/${encodeURI(variantKey(stem, size, format))}`;
 }

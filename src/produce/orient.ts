@@ -1,0 +1,69 @@
+/**
+ * @module produce/orient
+ * Pixel-level geometry: crops, the eight EXIF orientations, transparency checks and
+ * flattening. Re-encoded outputs carry no metadata, so orientation must be baked into pixels.
+ */
+import type { Pixels } from "../codecs";
+import type { Rect } from "../headers";
+
+export function crop(p: Pixels, r: Rect): Pixels {
+  if (r.x === 0 && r.y === 0 && r.width === p.width && r.height === p.height) return p;
+  const out = new Uint8ClampedArray(r.width * r.height * 4);
+  for (let row = 0; row < r.height; row++) {
+    const from = ((r.y + row) * p.width + r.x) * 4;
+    out.set(p.data.subarray(from, from + r.width * 4), row * r.width * 4);
+  }
+  return { data: out, width: r.width, height: r.height };
+}
+
+/**
+ * Applies EXIF orientation `o` (CIPA DC-008, tag 0x0112): 2 mirror, 3 rotate 180, 4 flip,
+ * 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 270 clockwise.
+ */
+export function orient(p: Pixels, o: number): Pixels {
+  if (o < 2 || o > 8) return p;
+  const W = p.width;
+  const H = p.height;
+  const swap = o >= 5;
+  const dw = swap ? H : W;
+  const dh = swap ? W : H;
+  const src = new Uint32Array(p.data.buffer, p.data.byteOffset, W * H);
+  const out = new Uint32Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    for (let x = 0; x < dw; x++) {
+      let sx: number, sy: number;
+      switch (o) {
+        case 2: sx = W - 1 - x; sy = y; break;
+        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+        case 4: sx = x; sy = H - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = H - 1 - x; break;
+        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+        default: sx = W - 1 - y; sy = x; break;
+      }
+      out[y * dw + x] = src[sy * W + sx];
+    }
+  }
+  return { data: new Uint8ClampedArray(out.buffer), width: dw, height: dh };
+}
+
+/** Whether any pixel is not fully opaque (a declared alpha channel is often all 255). */
+export function hasTransparency(p: Pixels): boolean {
+  const d = p.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return true;
+  return false;
+}
+
+/** Composites onto an opaque background, for formats without alpha (JPEG). */
+export function flatten(p: Pixels, bg: readonly [number, number, number]): Pixels {
+  const d = p.data;
+  const out = new Uint8ClampedArray(d.length);
+  for (let i = 0; i < d.length; i += 4) {
+    const a = d[i + 3] / 255;
+    out[i] = d[i] * a + bg[0] * (1 - a);
+    out[i + 1] = d[i + 1] * a + bg[1] * (1 - a);
+    out[i + 2] = d[i + 2] * a + bg[2] * (1 - a);
+    out[i + 3] = 255;
+  }
+  return { data: out, width: p.width, height: p.height };
+}
