@@ -25,6 +25,11 @@ export interface FormatSpec {
    */
   readonly canEncode: boolean;
   /**
+   * The decoder itself applies the file's display transforms (libheif does: clap, irot, imir),
+   * so the pipeline must not apply them again.
+   */
+  readonly decoderOrients: boolean;
+  /**
    * When several full-size originals of one stem exist, the one to transcode from: lower is
    * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
    */
@@ -34,6 +39,7 @@ export interface FormatSpec {
 const SPECS: readonly FormatSpec[] = [
   {
     id: "avif",
+    decoderOrients: false,
     mime: "image/avif",
     mimeAliases: [],
     extensions: ["avif"],
@@ -44,16 +50,18 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "heic",
+    decoderOrients: true,
     mime: "image/heic",
     mimeAliases: ["image/heif"],
     extensions: ["heic", "heif"],
     supportsAlpha: true,
-    canDecode: false,
+    canDecode: true,
     canEncode: false,
     sourceRank: 4,
   },
   {
     id: "webp",
+    decoderOrients: false,
     mime: "image/webp",
     mimeAliases: [],
     extensions: ["webp"],
@@ -64,6 +72,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "jpg",
+    decoderOrients: false,
     mime: "image/jpeg",
     mimeAliases: ["image/jpg", "image/pjpeg"],
     extensions: ["jpg", "jpeg"],
@@ -74,6 +83,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "png",
+    decoderOrients: false,
     mime: "image/png",
     mimeAliases: [],
     extensions: ["png"],

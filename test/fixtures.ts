@@ -15,6 +15,10 @@ export const FIXTURES: Record<string, string> = {
       [`portrait${n}`, `jpeg/exif-orientation-examples/Portrait_${n}.jpg`],
     ]),
   ),
+  /** iPhone XS HEIC: a 4032x3024 grid of 48 HEVC tiles. */
+  pug: "heic/pillow_heif-iphone/PUG1.HEIC",
+  corruptedHeic: "heic/pillow_heif-tests/heif_corrupted/corrupted.heic",
+  truncatedHeic: "heic/pillow_heif-tests/heif_truncated/truncated.heic",
   kimonoPng: "avif/link-u-avif-sample-images/kimono.png",
   kimonoAvif: "avif/link-u-avif-sample-images/kimono.avif",
   kimonoRotate90: "avif/link-u-avif-sample-images/kimono.rotate90.avif",

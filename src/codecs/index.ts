@@ -22,6 +22,7 @@ import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import type { FormatId } from "../formats";
 import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
+import { decodeHeic } from "./heic";
 import "./image-data";
 
 export interface Pixels {
@@ -88,7 +89,7 @@ function png(): Promise<{ memory: WebAssembly.Memory }> {
 }
 
 export function canDecode(format: FormatId): boolean {
-  return format === "png" || !!FRESH[format]?.decode;
+  return format === "png" || format === "heic" || !!FRESH[format]?.decode;
 }
 
 /**
@@ -110,6 +111,11 @@ export class CodecSession {
 
   async decode(format: FormatId, bytes: ArrayBuffer): Promise<Pixels> {
     return normaliseThrow(`${format} decode`, async () => {
+      if (format === "heic") {
+        const { pixels, memoryBytes: bytesUsed } = await decodeHeic(bytes);
+        this.#note(bytesUsed);
+        return pixels;
+      }
       if (format === "png") {
         const mem = (await png()).memory;
         const out = asPixels(await pngDecode(bytes));

@@ -1,0 +1,63 @@
+/**
+ * HEIC originals decoded with libheif-js inside workerd: served as AVIF, WebP or JPEG on demand
+ * (veImageX's view-time conversion), including the iPhone's 48-tile grid.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { call, fixture, put, uniquePrefix } from "./helpers";
+
+describe("HEIC sources", () => {
+  it.each([
+    ["avif", 640, 427],
+    ["webp", 640, 427],
+    ["jpg", 640, 427],
+  ] as const)("a HEIC-only original is served as %s", async (format, width, height) => {
+    const stem = `${uniquePrefix()}/photo`;
+    await put(`${stem}.heic`, fixture("exampleHeic"));
+    const { res, image } = await call(`/${stem}_640_0.heic?caplist=${format}`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.headers.get("X-Image-Tried")).toBe(`${format}=transcode`);
+    expect(image).toEqual({ format, width, height });
+    expect(Number(res.headers.get("X-Image-Peak-Memory"))).toBeLessThanOrEqual(128 * 2 ** 20);
+  });
+
+  it("decodes the iPhone XS grid (48 tiles) and keeps the job under 128 MiB", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    const { res, image } = await call(`/${stem}_1200_0.jpg?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "on", CPU_BUDGET_MS: "10000" });
+    expect(res.headers.get("X-Image-Tried")).toBe("webp=transcode");
+    expect(image).toEqual({ format: "webp", width: 1200, height: 900 });
+    expect(Number(res.headers.get("X-Image-Peak-Memory"))).toBeLessThanOrEqual(128 * 2 ** 20);
+  });
+
+  it("with the default CPU budget the 12 MP grid is deferred, then found in R2", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    const first = await call(`/${stem}_1200_0.heic?caplist=webp`);
+    expect(first.res.status).toBe(404);
+    expect(first.res.headers.get("X-Image-Tried")).toBe("webp=over-cpu-budget");
+    const stored = await env.IMAGES.head(`${stem}_1200_900.webp`);
+    expect(stored).toBeNull();
+    // Produced under the request's own size name, so the next identical request finds it.
+    expect(await env.IMAGES.head(`${stem}_1200_0.webp`)).not.toBeNull();
+    const second = await call(`/${stem}_1200_0.heic?caplist=webp`);
+    expect(second.res.headers.get("X-Image-Tried")).toBe("webp=r2");
+    expect(second.image).toEqual({ format: "webp", width: 1200, height: 900 });
+  });
+
+  it("a corrupt HEIC is a clean candidate failure, not a 500", async () => {
+    const stem = `${uniquePrefix()}/bad`;
+    await put(`${stem}.heic`, fixture("corruptedHeic"));
+    const { res, body } = await call(`/${stem}_100_0.heic?caplist=webp,jpg`);
+    expect(res.status).toBe(404);
+    const verdicts = JSON.parse(new TextDecoder().decode(body)).candidates.map((c: { verdict: string }) => c.verdict);
+    for (const v of verdicts) expect(["decode-error", "bad-source"]).toContain(v);
+  });
+
+  it("a truncated HEIC yields what libheif can recover, or a clean failure", async () => {
+    const stem = `${uniquePrefix()}/cut`;
+    await put(`${stem}.heic`, fixture("truncatedHeic"));
+    const { res, image } = await call(`/${stem}_100_0.heic?caplist=webp,jpg`);
+    expect([200, 404]).toContain(res.status);
+    if (res.status === 200) expect(image?.format).toBe("webp");
+  });
+});
