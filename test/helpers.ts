@@ -52,8 +52,10 @@ export async function put(key: string, bytes: ArrayBuffer): Promise<void> {
 export interface Fetched {
   res: Response;
   body: ArrayBuffer;
-  /** Format sniffed from the body's magic bytes, and its size from a real decode. */
+  /** Format sniffed from the body's magic bytes, and its size from a real decode; null if it does not decode. */
   image: { format: FormatId; width: number; height: number } | null;
+  /** Why an image body did not decode. */
+  decodeError?: string;
 }
 
 /** Calls the Worker, reads the body, waits for its background work, and decodes the image. */
@@ -63,7 +65,12 @@ export async function call(path: string, init: RequestInit = {}, vars: Record<st
   const body = await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
   const isImage = res.status === 200 && body.byteLength > 0 && res.headers.get("Content-Type")?.startsWith("image/");
-  return { res, body, image: isImage ? await decodedImage(body) : null };
+  if (!isImage) return { res, body, image: null };
+  try {
+    return { res, body, image: await decodedImage(body) };
+  } catch (e) {
+    return { res, body, image: null, decodeError: String(e) };
+  }
 }
 
 /** Format from magic bytes; width and height from actually decoding (HEIC: from its header, no decoder). */

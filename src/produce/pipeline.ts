@@ -118,6 +118,9 @@ export class Production {
 
   async #makePixels(): Promise<Pixels> {
     const { image, header } = await this.source();
+    // Re-encoding would keep one frame of an animation and drop the rest without a word; the
+    // stored original (animation intact) is still served wherever its own format is accepted.
+    if (header.animated) throw new ProductionError("animated-source", `${image.key}: animated sources are not transcoded`);
     let pixels: Pixels;
     try {
       pixels = await this.timer.time("decode", () => this.codecs.decode(header.format, image.bytes));
