@@ -95,6 +95,7 @@ put("samples/gradient.png", gen, "image/png");
 const base = "http://127.0.0.1:8787";
 console.log(`
 Seeded ${seeded + 1} images. Try, once wrangler says it is ready:
+  ${base}/_demo?key=samples/parrots.png             (the playground: one image, several clients)
   ${base}/samples/gradient.png                      (your browser's Accept decides: AVIF in Chrome)
   curl -H 'Authorization: Bearer dev-token-0123456789abcdef' ${base}/_api/images/samples/gradient
   ${base}/samples/gradient_300_200.jpg?caplist=webp,jpg

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { apiRoutes } from "./api/routes";
+import { demoPage } from "./demo/page";
 import type { Config } from "./config";
 import { runChain } from "./deliver/chain";
 import { ERROR_CACHE_CONTROL, respond } from "./deliver/respond";
@@ -48,7 +49,15 @@ export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
   // Reserved for the origin API: never served as an image, whatever R2 holds.
   app.route("/_api", apiRoutes({ config, bucket, cache }));
 
-  app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg" }));
+  app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg", ...(config.demoPage ? { playground: "/_demo" } : {}) }));
+
+  // The playground; off unless DEMO_PAGE=on (dev), so production exposes nothing extra.
+  app.get("/_demo", (c) => {
+    if (!config.demoPage) throw new AppError(404, "not_found", "No such route.");
+    const key = c.req.query("key") || "samples/parrots.png";
+    c.header("Cache-Control", "no-store");
+    return c.html(demoPage(key, c.req.query("caplist") ?? ""));
+  });
 
   // Hono answers HEAD with this GET handler and drops the body, keeping every header.
   app.get("/*", async (c) => {

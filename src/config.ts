@@ -57,6 +57,8 @@ export interface Config {
    * part of each edge-cache key: changing one of them starts a fresh set of entries.
    */
   cacheGeneration: string;
+  /** Serve the playground at `/_demo`. */
+  demoPage: boolean;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -84,6 +86,7 @@ export const DEFAULT_VARS = {
   ALLOWED_SIZES: "",
   URL_SIGNING_KEYS: "",
   FLATTEN_BACKGROUND: "#ffffff",
+  DEMO_PAGE: "off",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -230,5 +233,6 @@ export function loadConfig(vars: ConfigVars): Config {
     ...sizePolicy(vars),
     flattenBackground,
     cacheGeneration: `v1-${fnv1a(JSON.stringify([encode, flattenBackground]))}`,
+    demoPage: onOff(vars, "DEMO_PAGE"),
   };
 }

@@ -84,6 +84,8 @@ describe("lookup chain", () => {
     const second = await call(`/${stem}_320_240.jpg?caplist=webp`);
     expect(second.res.headers.get("X-Image-Source")).toBe("cache");
     expect(second.res.headers.get("X-Image-Tried")).toBe("webp=hit");
+    // A hit touches R2 not at all: Server-Timing counts every R2 call of the chain.
+    expect(second.res.headers.get("Server-Timing")).toMatch(/^cache;dur=[\d.]+;desc="1 op"$/);
     expect(second.res.headers.get("ETag")).toBe(first.res.headers.get("ETag"));
     expect(bytesEqual(second.body, first.body)).toBe(true);
   });

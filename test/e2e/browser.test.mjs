@@ -1,0 +1,93 @@
+// Real-browser test: Debian's Chromium (driven by playwright-core) against `wrangler dev` on
+// loopback. A plain <img> of a JPEG key must arrive as AVIF because of Chromium's own Accept,
+// every image of the playground must decode, and a screenshot is saved for a person to look at.
+// Run with `npm run test:e2e` (needs /usr/bin/chromium: `apt-get install chromium`).
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import sharp from "sharp";
+import { startWrangler } from "../../scripts/lib/wrangler.mjs";
+
+const ROOT = resolve(new URL("../..", import.meta.url).pathname);
+const ARTIFACTS = join(ROOT, "test/artifacts");
+const TOKEN = "e2e-token-0123456789abcdef";
+const PORT = 8795;
+
+let worker;
+let browser;
+let persist;
+
+before(async () => {
+  persist = mkdtempSync(join(tmpdir(), "e2e-state-"));
+  worker = await startWrangler({ port: PORT, vars: { API_TOKENS: TOKEN, DEMO_PAGE: "on" }, persistTo: persist });
+  const kodim = readFileSync(resolve(ROOT, "../shared/corpora/photos/kodak/kodim23.png"));
+  const jpeg = await sharp(kodim).jpeg({ quality: 90 }).toBuffer();
+  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim]]) {
+    const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body, headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 201, `push ${key}: ${await res.text()}`);
+  }
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    // No sandbox as root in CI; no background traffic, since this machine has no internet.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  worker?.stop();
+  if (persist) rmSync(persist, { recursive: true, force: true });
+});
+
+test("a plain <img> of a JPEG key arrives as AVIF because of Chromium's own Accept", async () => {
+  const page = await browser.newPage();
+  const seen = [];
+  page.on("response", async (res) => {
+    if (res.url().includes("/e2e/parrots.jpg")) seen.push({ accept: await res.request().headerValue("accept"), type: res.headers()["content-type"], vary: res.headers()["vary"] });
+  });
+  await page.goto(`${worker.base}/`);
+  await page.setContent(`<img id="p" src="${worker.base}/e2e/parrots.jpg">`);
+  await page.waitForFunction(() => document.getElementById("p").complete);
+  const size = await page.evaluate(() => [document.getElementById("p").naturalWidth, document.getElementById("p").naturalHeight]);
+  assert.deepEqual(size, [768, 512]);
+  assert.equal(seen.length, 1);
+  assert.match(seen[0].accept, /image\/avif/, "Chromium's Accept lists AVIF");
+  assert.equal(seen[0].type, "image/avif");
+  assert.equal(seen[0].vary, "Accept");
+  await page.close();
+});
+
+test("the playground shows every profile with a decoded image and the right format", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${worker.base}/_demo?key=e2e/parrots.jpg&caplist=png`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60_000 });
+  const tiles = await page.$$eval(".tile", (els) =>
+    els.map((t) => ({
+      id: t.dataset.profile,
+      done: t.dataset.done,
+      format: t.querySelector('[data-field="format"]').textContent,
+      dims: t.querySelector('[data-field="dimensions"]').textContent,
+      natural: t.querySelector("img").naturalWidth,
+    })),
+  );
+  const byId = Object.fromEntries(tiles.map((t) => [t.id, t]));
+  for (const t of tiles) {
+    assert.equal(t.done, "ok", `${t.id}: ${t.format}`);
+    assert.ok(t.natural > 0, `${t.id} decoded`);
+  }
+  assert.equal(byId.chrome.format, "avif");
+  assert.equal(byId.safari15.format, "webp");
+  assert.equal(byId.okhttp.format, "webp");
+  assert.equal(byId.jpg.format, "jpeg");
+  assert.equal(byId.custom.format, "png");
+  assert.equal(byId.sized.format, "avif");
+  assert.equal(byId.sized.dims, "400 × 400");
+  assert.equal(byId.browser.dims, "768 × 512");
+  await page.screenshot({ path: join(ARTIFACTS, "playground.png"), fullPage: true });
+  await page.close();
+});
