@@ -67,8 +67,8 @@ const PROFILES = ${profiles};
 const grid = document.getElementById("grid");
 const withSuffix = (key, suffix) => suffix ? key.replace(/(\\.[A-Za-z0-9]+)$/, suffix + "$1") : key;
 // "cache;dur=1.0;desc=\"1 op\", r2;dur=2.0;desc=\"2 ops\"" -> "cache 1.0 ms · r2 2.0 ms (2 ops)"
-const fmtTiming = (h) => (h || "").split(/,\s*/).filter(Boolean).map((e) => {
-  const name = e.split(";")[0], dur = /dur=([\d.]+)/.exec(e), ops = /desc="(\d+) ops"/.exec(e);
+const fmtTiming = (h) => (h || "").split(/,\\s*/).filter(Boolean).map((e) => {
+  const name = e.split(";")[0], dur = /dur=([\\d.]+)/.exec(e), ops = /desc="(\\d+) ops"/.exec(e);
   return name + (dur ? " " + dur[1] + " ms" : "") + (ops ? " (" + ops[1] + " ops)" : "");
 }).join(" · ");
 const set = (tile, field, value, cls) => { const el = tile.querySelector('[data-field="' + field + '"]'); el.textContent = value; if (cls) el.className = cls; };
