@@ -296,9 +296,9 @@ function barChart(plot) {
     { label: `${p.set} served`, avif: p.served.avif, webp: p.served.webp },
     { label: `${p.set} equal SSIM`, avif: p.matched.avif, webp: p.matched.webp },
   ]);
-  const W = 720;
-  const H = 320;
-  const left = 60;
+  const W = 760;
+  const H = 330;
+  const left = 90;
   const bottom = 250;
   const scale = 200;
   const gw = (W - left - 20) / groups.length;
@@ -318,8 +318,8 @@ function barChart(plot) {
 <text x="${left - 6}" y="${bottom - scale + 4}" font-size="11" text-anchor="end">1.0 (JPEG)</text>
 <line x1="${left}" y1="${bottom}" x2="${W - 20}" y2="${bottom}" stroke="#333"/>
 ${bars}
-<rect x="${W - 170}" y="${H - 40}" width="12" height="12" fill="#3b82f6"/><text x="${W - 152}" y="${H - 30}" font-size="12">AVIF / JPEG</text>
-<rect x="${W - 80}" y="${H - 40}" width="12" height="12" fill="#f59e0b"/><text x="${W - 62}" y="${H - 30}" font-size="12">WebP / JPEG</text>
+<rect x="${W - 230}" y="${H - 36}" width="12" height="12" fill="#3b82f6"/><text x="${W - 212}" y="${H - 26}" font-size="12">AVIF / JPEG</text>
+<rect x="${W - 120}" y="${H - 36}" width="12" height="12" fill="#f59e0b"/><text x="${W - 102}" y="${H - 26}" font-size="12">WebP / JPEG</text>
 </svg>
 `;
 }
