@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { apiRoutes } from "./api/routes";
+import type { JobService } from "./jobs/service";
 import { demoPage } from "./demo/page";
 import type { Config } from "./config";
 import { runChain } from "./deliver/chain";
@@ -23,6 +24,7 @@ export interface AppDeps {
   cache: VariantCache;
   /** The bucket itself, for the origin API (delivery goes through `store`). */
   bucket: R2Bucket;
+  jobs: JobService;
 }
 
 export function jsonError(err: AppError): Response {
@@ -34,7 +36,7 @@ export function jsonError(err: AppError): Response {
 
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
-export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
+export function createApp({ config, store, cache, bucket, jobs }: AppDeps): Hono {
   const app = new Hono();
   const checkSize = sizePolicy(config);
 
@@ -47,7 +49,7 @@ export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
   app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
 
   // Reserved for the origin API: never served as an image, whatever R2 holds.
-  app.route("/_api", apiRoutes({ config, bucket, cache }));
+  app.route("/_api", apiRoutes({ config, bucket, cache, jobs }));
 
   app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg", ...(config.demoPage ? { playground: "/_demo" } : {}) }));
 
@@ -88,6 +90,11 @@ export function createApp({ config, store, cache, bucket }: AppDeps): Hono {
       cache,
       timer,
       background: (task) => c.executionCtx.waitUntil(task),
+      // One job per variant and source version: concurrent requests do not queue it twice.
+      defer: async (outputKey, sourceKey, sourceEtag) => {
+        const msg_id = `deferred:${outputKey}@${sourceEtag.replace(/"/g, "")}`;
+        await jobs.submit({ msg_id, cmd: "transcode", input_files: [{ key: sourceKey }], output_files: [{ key: outputKey }] }, url.origin);
+      },
       log,
     });
     return respond(config, {

@@ -59,6 +59,10 @@ export interface Config {
   cacheGeneration: string;
   /** Serve the playground at `/_demo`. */
   demoPage: boolean;
+  /** First delay before a failed job callback is retried; it doubles each time. */
+  callbackRetryBaseSeconds: number;
+  /** Callback deliveries before giving up (recorded in the job's state). */
+  callbackMaxAttempts: number;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -87,6 +91,8 @@ export const DEFAULT_VARS = {
   URL_SIGNING_KEYS: "",
   FLATTEN_BACKGROUND: "#ffffff",
   DEMO_PAGE: "off",
+  CALLBACK_RETRY_BASE_SECONDS: "5",
+  CALLBACK_MAX_ATTEMPTS: "6",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -234,5 +240,7 @@ export function loadConfig(vars: ConfigVars): Config {
     flattenBackground,
     cacheGeneration: `v1-${fnv1a(JSON.stringify([encode, flattenBackground]))}`,
     demoPage: onOff(vars, "DEMO_PAGE"),
+    callbackRetryBaseSeconds: integer(vars, "CALLBACK_RETRY_BASE_SECONDS", 0, 3600),
+    callbackMaxAttempts: integer(vars, "CALLBACK_MAX_ATTEMPTS", 1, 20),
   };
 }

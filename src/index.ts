@@ -1,39 +1,43 @@
 /**
  * @module index
- * The Worker entry. Builds the config and the app once per isolate, on the first request, so a
- * bad `[vars]` value fails loudly there with a message naming it.
+ * The Worker entry: HTTP requests and the job queue's batches. Builds the config, the app and
+ * the job service once per isolate, on first use, so a bad `[vars]` value fails loudly there
+ * with a message naming it.
  */
 import type { Hono } from "hono";
 import { createApp, jsonError } from "./app";
 import { loadConfig, type ConfigVars } from "./config";
 import { AppError, ConfigError } from "./errors";
+import type { JobMessage } from "./jobs/model";
+import { jobService, type JobService } from "./jobs/service";
 import { edgeCache } from "./storage/cache";
 import { r2Store } from "./storage/r2";
 
 export interface Env extends ConfigVars {
   IMAGES: R2Bucket;
+  JOBS: Queue<JobMessage>;
 }
 
-let built: { env: Env; app: Hono } | undefined;
+const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
-function appFor(env: Env): Hono {
+let built: { env: Env; app: Hono; jobs: JobService } | undefined;
+
+function servicesFor(env: Env): { app: Hono; jobs: JobService } {
   if (built?.env !== env) {
     const config = loadConfig(env);
-    built = { env, app: createApp({
-        config,
-        store: r2Store(env.IMAGES),
-        cache: edgeCache(caches.default, config.edgeTtl),
-        bucket: env.IMAGES,
-      }) };
+    const cache = edgeCache(caches.default, config.edgeTtl);
+    const jobs = jobService({ config, bucket: env.IMAGES, cache, queue: env.JOBS, log });
+    const app = createApp({ config, store: r2Store(env.IMAGES), cache, bucket: env.IMAGES, jobs });
+    built = { env, app, jobs };
   }
-  return built.app;
+  return built;
 }
 
 export default {
   fetch(request, env, ctx) {
     let app: Hono;
     try {
-      app = appFor(env);
+      app = servicesFor(env).app;
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       console.error(`invalid configuration: ${e.message}`);
@@ -41,4 +45,8 @@ export default {
     }
     return app.fetch(request, env, ctx);
   },
-} satisfies ExportedHandler<Env>;
+  async queue(batch, env) {
+    // A config error throws here and the queue retries the batch once the config is fixed.
+    await servicesFor(env).jobs.consume(batch);
+  },
+} satisfies ExportedHandler<Env, JobMessage>;

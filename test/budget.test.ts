@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CodecSession } from "../src/codecs";
 import type { FormatId } from "../src/formats";
 import { decodeMemory, predictCost } from "../src/produce/budget";
-import { call, encodeTo, fixture, gradient, put, uniquePrefix } from "./helpers";
+import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 const FORMATS: FormatId[] = ["jpg", "webp", "avif", "png"];
 const settings = { quality: 80, speed: 8 };
@@ -64,8 +64,8 @@ describe("budgets in the delivery path", () => {
     const first = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
     expect(first.res.headers.get("X-Image-Tried")).toBe("avif=over-cpu-budget,webp=transcode");
     expect(first.image).toEqual({ format: "webp", width: 640, height: 480 });
-    // `call` waited for the background work: the AVIF is in R2 now.
-    const stored = await env.IMAGES.get(`${stem}.avif`);
+    // The queue consumer produces it into R2.
+    const stored = await until("deferred AVIF", () => env.IMAGES.head(`${stem}.avif`), (o) => o !== null);
     expect(stored?.customMetadata?.producedBy).toBe("on-demand");
     const second = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
     expect(second.res.headers.get("X-Image-Tried")).toBe("avif=r2");
@@ -77,6 +77,8 @@ describe("budgets in the delivery path", () => {
     await put(`${stem}.jpg`, await encodeTo("jpg", gradient(640, 480)));
     const { res } = await call(`/${stem}.jpg?caplist=avif,jpg`, {}, { CPU_BUDGET_MS: "100", BACKGROUND_CPU_BUDGET_MS: "120" });
     expect(res.headers.get("X-Image-Tried")).toBe("avif=over-cpu-budget,jpg=r2");
+    // Give a (wrongly) queued job time to land: nothing must.
+    await new Promise((r) => setTimeout(r, 2500));
     expect(await env.IMAGES.head(`${stem}.avif`)).toBeNull();
   });
 });

@@ -6,6 +6,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/app";
 import { loadConfig } from "../src/config";
+import { jobService } from "../src/jobs/service";
 import { edgeCache } from "../src/storage/cache";
 import { r2Store, type ImageStore } from "../src/storage/r2";
 import { BROWSERS, bytesEqual, call, encodeTo, fixture, gradient, ORIGIN, put, uniquePrefix } from "./helpers";
@@ -113,7 +114,9 @@ describe("lookup chain", () => {
       recordCached: (...a) => (r2Calls++, real.recordCached(...a)),
     };
     const config = loadConfig(env);
-    const app = createApp({ config, store: counting, cache: edgeCache(caches.default, config.edgeTtl), bucket: env.IMAGES });
+    const cache = edgeCache(caches.default, config.edgeTtl);
+    const jobs = jobService({ config, bucket: env.IMAGES, cache, queue: env.JOBS, log: () => {} });
+    const app = createApp({ config, store: counting, cache, bucket: env.IMAGES, jobs });
     const fetchOnce = async () => {
       const ctx = createExecutionContext();
       const res = await app.fetch(new Request(`${ORIGIN}/${stem}_64_64.jpg?caplist=jpg`), env, ctx);

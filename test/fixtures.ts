@@ -58,5 +58,7 @@ declare module "vitest" {
     corpus: CorpusFile[];
     /** Loopback server of the global setup that serves the sampled corpus files by path. */
     corpusUrl: string;
+    /** Loopback callback receiver: POST /cb/<tag> records, GET /received/<tag> lists. */
+    callbackUrl: string;
   }
 }

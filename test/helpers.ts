@@ -98,3 +98,14 @@ export const bytesEqual = (a: ArrayBuffer, b: ArrayBuffer) => {
   const y = new Uint8Array(b);
   return x.every((v, i) => v === y[i]);
 };
+
+/** Polls until `done` holds (queue consumers run on their own), at most `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T>, done: (v: T) => boolean, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

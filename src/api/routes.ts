@@ -11,6 +11,9 @@ import { HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHea
 import type { VariantCache } from "../storage/cache";
 import { listStem } from "../storage/r2";
 import { parseImageKey, validateKey, type ImageRequestKey } from "../variants/key";
+import { publicView } from "../jobs/model";
+import type { JobService } from "../jobs/service";
+import { validateJob } from "../jobs/validate";
 import { bearerAuth } from "./auth";
 import { purgeStale } from "./purge";
 
@@ -18,6 +21,7 @@ export interface ApiDeps {
   config: Config;
   bucket: R2Bucket;
   cache: VariantCache;
+  jobs: JobService;
 }
 
 /** The object key after `prefix` in the raw path, percent-decoded once. */
@@ -132,7 +136,7 @@ async function describe(bucket: R2Bucket, obj: R2Object) {
   };
 }
 
-export function apiRoutes({ config, bucket, cache }: ApiDeps): Hono {
+export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
   const api = new Hono();
   const authenticate = bearerAuth(config.apiTokens);
 
@@ -186,6 +190,27 @@ export function apiRoutes({ config, bucket, cache }: ApiDeps): Hono {
       }),
     );
     return c.json({ stem, objects: described.filter((d) => d !== null) });
+  });
+
+  api.post("/jobs", async (c) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(await readLimited(c.req.raw, 256 * 1024)));
+    } catch (e) {
+      if (e instanceof AppError && e.code === "payload_too_large") throw e;
+      throw badRequest("bad_job", "The body must be a JSON object.");
+    }
+    const request = await validateJob(body, config, bucket);
+    const { created, state } = await jobs.submit(request, new URL(c.req.url).origin);
+    // The same msg_id again produces nothing new: it answers with the job as it stands.
+    return created ? c.json({ msg_id: request.msg_id, success: true }, 202) : c.json(publicView(state), 200);
+  });
+
+  api.get("/jobs/*", async (c) => {
+    const msgId = keyAfter(c.req.url, "/_api/jobs/");
+    const state = await jobs.get(msgId);
+    if (!state) throw new AppError(404, "job_not_found", `No job has msg_id ${msgId}.`);
+    return c.json(publicView(state));
   });
 
   api.all("*", () => {

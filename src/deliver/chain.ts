@@ -7,7 +7,6 @@
 import type { Config } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
-import { predictCost } from "../produce/budget";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { ImageStore } from "../storage/r2";
@@ -42,6 +41,8 @@ export interface ChainDeps {
   cache: VariantCache;
   /** Work that must not delay the response (cache fills, write-back). */
   background(task: Promise<unknown>): void;
+  /** Queues the production of `outputKey` from `sourceKey` (a variant over the request's CPU budget). */
+  defer(outputKey: string, sourceKey: string, sourceEtag: string): Promise<void>;
   timer: Timer;
   log(message: string, detail?: unknown): void;
 }
@@ -112,9 +113,14 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
         rememberProduced(original.bytes, original.etag);
         return served({ source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
       }
-      await checkBudget(production, format, config, () =>
-        deps.background(produceDeferred(production, req, format, deps).catch((e) => deps.log(`deferred ${format} for ${req.key} failed`, e))),
-      );
+      const cost = await production.cost(format, config.encode[format]);
+      if (cost.now.cpuMs > config.cpuBudgetMs && cost.now.memoryBytes <= config.memoryBudgetBytes && cost.fromScratch.cpuMs <= config.backgroundCpuBudgetMs) {
+        // Too slow for this request but not for a queue consumer: produced there (Sanity's
+        // pattern), once per variant however many requests ask meanwhile.
+        const { image } = await production.source();
+        deps.background(deps.defer(variantKey(req.stem, req.size, format), image.key, image.etag).catch((e) => deps.log(`deferring ${format} for ${req.key} failed`, e)));
+      }
+      await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs });
       if (!retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha) && (await production.transparent())) {
         heldForAlpha.add(format);
         queue.push(format);
@@ -139,44 +145,6 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     }
   }
   return { delivery: null, tried };
-}
-
-/**
- * Refuses, before any of it runs, a job predicted to exceed the memory budget (the isolate would
- * be killed) or the request's CPU budget. A job over the CPU budget but within the background
- * budget is handed to `defer`, so a later request finds it in R2.
- */
-async function checkBudget(production: Production, format: FormatId, config: Config, defer: () => void): Promise<void> {
-  const { header, plan } = await production.source();
-  const shape = {
-    sourceFormat: header.format,
-    sourcePixels: header.width * header.height,
-    outputFormat: format,
-    outputPixels: plan.width * plan.height,
-    settings: config.encode[format],
-  };
-  const now = predictCost({ ...shape, pixelsReady: production.pixelsReady });
-  if (now.memoryBytes > config.memoryBudgetBytes) {
-    throw new ProductionError("over-memory-budget", `${format}: predicted ${(now.memoryBytes / 2 ** 20).toFixed(0)} MiB of WASM memory`);
-  }
-  if (now.cpuMs > config.cpuBudgetMs) {
-    if (predictCost({ ...shape, pixelsReady: false }).cpuMs <= config.backgroundCpuBudgetMs) defer();
-    throw new ProductionError("over-cpu-budget", `${format}: predicted ${now.cpuMs.toFixed(0)} ms of CPU`);
-  }
-}
-
-/**
- * Produces a variant skipped for CPU after the response has gone (Sanity's pattern) and
- * stores it in R2, where the next request's lookup finds it.
- */
-async function produceDeferred(production: Production, req: ImageRequestKey, format: FormatId, deps: ChainDeps): Promise<void> {
-  // Yield to the event loop first so the response is written before the encode takes the thread.
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  const bytes = await production.encode(format, deps.config.encode[format]);
-  const key = variantKey(req.stem, req.size, format);
-  const sourceKey = (await production.source()).image.key;
-  await deps.store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey });
-  deps.log(`deferred ${key} produced: ${bytes.byteLength} bytes, WASM peak ${production.codecs.peakWasmBytes} bytes`);
 }
 
 /** A content hash, so identical bytes get the same validator in every colo and isolate. */

@@ -10,6 +10,7 @@ import { displaySize, HeaderError, readHeader, type ImageHeader } from "../heade
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
+import { predictCost, type Cost } from "./budget";
 import { crop, flatten, hasTransparency, orient } from "./orient";
 import { resample } from "./resample";
 
@@ -105,6 +106,31 @@ export class Production {
   transparent(): Promise<boolean> {
     this.#transparent ??= this.source().then(async ({ header }) => header.hasAlpha && hasTransparency(await this.pixels()));
     return this.#transparent;
+  }
+
+  /**
+   * The predicted cost of producing `format` from here: `now` counts only what is left to do
+   * for this request (decode and resize may already be paid), `fromScratch` everything.
+   */
+  async cost(format: FormatId, settings: EncodeOptions): Promise<{ now: Cost; fromScratch: Cost }> {
+    const { header, plan } = await this.source();
+    const shape = {
+      sourceFormat: header.format,
+      sourcePixels: header.width * header.height,
+      outputFormat: format,
+      outputPixels: plan.width * plan.height,
+      settings,
+    };
+    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady }), fromScratch: predictCost({ ...shape, pixelsReady: false }) };
+  }
+
+  /** Refuses, before any of it runs, a job predicted over `budget` (both overruns are fatal on Cloudflare). */
+  async assertWithinBudget(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number }): Promise<void> {
+    const { now } = await this.cost(format, settings);
+    if (now.memoryBytes > budget.memoryBytes) {
+      throw new ProductionError("over-memory-budget", `${format}: predicted ${(now.memoryBytes / 2 ** 20).toFixed(0)} MiB of WASM memory`);
+    }
+    if (now.cpuMs > budget.cpuMs) throw new ProductionError("over-cpu-budget", `${format}: predicted ${now.cpuMs.toFixed(0)} ms of CPU`);
   }
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */

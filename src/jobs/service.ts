@@ -1,0 +1,173 @@
+/**
+ * @module jobs/service
+ * Accepting jobs (idempotently, by msg_id) and running them from the queue: each output is
+ * produced with the same pipeline and budgets as on-demand delivery (the background CPU budget,
+ * since a consumer invocation has its own CPU limit), stored in R2 with its metadata, and
+ * reported; then the origin's notify_url is called back, with retries through the queue.
+ */
+import { purgeStale } from "../api/purge";
+import type { Config } from "../config";
+import { AppError } from "../errors";
+import { formatSpec } from "../formats";
+import { Production, ProductionError, type Timer } from "../produce/pipeline";
+import type { VariantCache } from "../storage/cache";
+import { r2Store } from "../storage/r2";
+import { parseImageKey, type ImageRequestKey } from "../variants/key";
+import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
+
+export interface JobDeps {
+  config: Config;
+  bucket: R2Bucket;
+  cache: VariantCache;
+  queue: Queue<JobMessage>;
+  log(message: string, detail?: unknown): void;
+}
+
+const untimed: Timer = { time: (_stage, fn) => fn() };
+
+export function jobService(deps: JobDeps) {
+  const { config, bucket, cache, queue, log } = deps;
+  const store = jobStore(bucket);
+
+  /** Creates and queues a job; an existing msg_id is returned as it stands, never run twice. */
+  async function submit(request: JobRequest, origin: string): Promise<{ created: boolean; state: JobState }> {
+    const now = new Date().toISOString();
+    const state: JobState = { msg_id: request.msg_id, state: "queued", request, origin, created: now, updated: now, outputs: [] };
+    if (!(await store.create(state))) {
+      const existing = await store.get(request.msg_id);
+      if (existing) return { created: false, state: existing };
+      throw new AppError(503, "job_store_unavailable", "The job could neither be created nor read; try again.");
+    }
+    try {
+      await queue.send({ type: "run", msg_id: request.msg_id });
+    } catch (e) {
+      log(`queueing ${request.msg_id} failed`, e);
+      state.state = "failed";
+      await store.save(state);
+      throw new AppError(503, "queue_unavailable", "The job could not be queued; try again with a new msg_id.");
+    }
+    return { created: true, state };
+  }
+
+  /** Produces what is not produced yet; a redelivered message finds finished outputs and skips them. */
+  async function run(msgId: string): Promise<void> {
+    const state = await store.get(msgId);
+    if (!state || state.state === "done" || state.state === "failed") return;
+    state.state = "running";
+    await store.save(state);
+    const { request } = state;
+    const input = request.input_files[0].key;
+    const results = new Map(state.outputs.map((o) => [o.key, o]));
+    const record = async (r: OutputResult) => {
+      results.set(r.key, r);
+      state.outputs = request.output_files.map((o) => results.get(o.key)).filter((o): o is OutputResult => !!o);
+      await store.save(state);
+    };
+    // Outputs of one size share a decode and resize: one Production per size.
+    const bySize = new Map<string, ImageRequestKey[]>();
+    for (const { key } of request.output_files) {
+      const out = parseImageKey(key, Number.MAX_SAFE_INTEGER);
+      const size = out.size ? `${out.size.width}x${out.size.height}` : "full";
+      bySize.set(size, [...(bySize.get(size) ?? []), out]);
+    }
+    const producedBy = msgId.startsWith("deferred:") ? "on-demand" : "job";
+    for (const outputs of bySize.values()) {
+      const production = new Production(
+        () => r2Store(bucket).get(input),
+        outputs[0].size,
+        { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground },
+        untimed,
+      );
+      for (const out of outputs) {
+        if (results.get(out.key)?.code === 0) continue;
+        const mime = formatSpec(out.format).mime;
+        const existing = await bucket.head(out.key);
+        if (existing?.customMetadata?.jobId === msgId) {
+          const m = existing.customMetadata;
+          await record({ key: out.key, code: 0, message: "ok", extra: { file_size: existing.size, mime, width: Number(m.width), height: Number(m.height) } });
+          continue;
+        }
+        const settings = {
+          quality: request.params?.quality ?? config.encode[out.format].quality,
+          speed: request.params?.speed ?? config.encode[out.format].speed,
+        };
+        try {
+          await production.assertWithinBudget(out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
+          const bytes = await production.encode(out.format, settings);
+          const { width, height } = await production.pixels();
+          await bucket.put(out.key, bytes, {
+            httpMetadata: { contentType: mime },
+            customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input },
+          });
+          await purgeStale(bucket, cache, state.origin, config.cacheGeneration, out);
+          await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
+        } catch (e) {
+          // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.
+          if (!(e instanceof ProductionError)) throw e;
+          log(`job ${msgId}: ${out.key} failed: ${e.message}`);
+          await record({ key: out.key, code: OUTPUT_CODES[e.verdict] ?? 1099, message: `${e.verdict}: ${e.message}` });
+        }
+      }
+    }
+    state.state = state.outputs.every((o) => o.code === 0) ? "done" : "failed";
+    await store.save(state);
+    if (request.notify_url) await callback(msgId, 1);
+  }
+
+  /** POSTs the result to notify_url; on failure, tries again later through the queue with a doubling delay. */
+  async function callback(msgId: string, attempt: number): Promise<void> {
+    const state = await store.get(msgId);
+    const url = state?.request.notify_url;
+    if (!state || !url || state.callback?.delivered) return;
+    const failed = state.outputs.filter((o) => o.code !== 0);
+    const body = {
+      msg_id: msgId,
+      success: failed.length === 0,
+      code: failed[0]?.code ?? 0,
+      message: failed.length === 0 ? "ok" : `${failed.length} of ${state.outputs.length} outputs failed`,
+      output_files: state.outputs.map((o) => ({ key: o.key, code: o.code, message: o.message, ...(o.extra ? { extra: o.extra } : {}) })),
+    };
+    let status = 0;
+    let error: string | undefined;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "User-Agent": "edge-image-cdn-callback" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      status = res.status;
+      await res.body?.cancel();
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+    }
+    const delivered = status >= 200 && status < 300;
+    const gaveUp = !delivered && attempt >= config.callbackMaxAttempts;
+    state.callback = { attempts: attempt, delivered, ...(status ? { lastStatus: status } : {}), ...(delivered ? {} : { lastError: error ?? `HTTP ${status}` }), ...(gaveUp ? { gaveUp } : {}) };
+    await store.save(state);
+    if (!delivered && !gaveUp) {
+      const delaySeconds = Math.min(config.callbackRetryBaseSeconds * 2 ** (attempt - 1), 12 * 3600);
+      await queue.send({ type: "callback", msg_id: msgId, attempt: attempt + 1 }, { delaySeconds });
+    }
+  }
+
+  return {
+    submit,
+    get: store.get,
+    /** Queue consumer: one message at a time; a message that throws is retried by the queue. */
+    async consume(batch: MessageBatch<JobMessage>): Promise<void> {
+      for (const msg of batch.messages) {
+        try {
+          if (msg.body.type === "run") await run(msg.body.msg_id);
+          else await callback(msg.body.msg_id, msg.body.attempt);
+          msg.ack();
+        } catch (e) {
+          log(`job message ${JSON.stringify(msg.body)} failed; retrying`, e);
+          msg.retry();
+        }
+      }
+    },
+  };
+}
+
+export type JobService = ReturnType<typeof jobService>;

@@ -1,0 +1,177 @@
+/**
+ * Async pre-production jobs on a real Queue (miniflare), real R2, and a real HTTP callback
+ * receiver on loopback. Every output produced is read back from R2 and decoded.
+ */
+import { env } from "cloudflare:test";
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { call, decodedImage, encodeTo, fixture, gradient, put, uniquePrefix, until, type Fetched } from "./helpers";
+
+const TOKEN = "test-token-0123456789abcdef";
+const json = (f: Fetched) => JSON.parse(new TextDecoder().decode(f.body));
+const postJob = (body: unknown) =>
+  call("/_api/jobs", { method: "POST", body: JSON.stringify(body), headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" } });
+const status = async (id: string) => json(await call(`/_api/jobs/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${TOKEN}` } }));
+
+const received = async (tag: string) => (await fetch(`${inject("callbackUrl")}/received/${tag}`)).json() as Promise<{ status: number; body: any; at: number }[]>;
+
+async function original(): Promise<{ stem: string; key: string }> {
+  const stem = `${uniquePrefix()}/cover`;
+  await put(`${stem}.png`, fixture("kodim23Png"));
+  return { stem, key: `${stem}.png` };
+}
+
+describe("POST /_api/jobs", () => {
+  it("produces every output into R2, reports them, and calls back", async () => {
+    const { stem, key } = await original();
+    const msg_id = `job-${uniquePrefix()}`;
+    const tag = `ok-${msg_id}`;
+    const outputs = [`${stem}_405_540.avif`, `${stem}_405_540.webp`, `${stem}_300_0.jpg`, `${stem}.webp`];
+    const res = await postJob({
+      msg_id,
+      notify_url: `${inject("callbackUrl")}/cb/${tag}`,
+      priority: 1,
+      cmd: "transcode",
+      input_files: [{ key }],
+      output_files: outputs.map((k) => ({ key: k })),
+    });
+    expect(res.res.status).toBe(202);
+    expect(json(res)).toEqual({ msg_id, success: true });
+
+    const done = await until("job done", () => status(msg_id), (s) => s.state === "done" || s.state === "failed");
+    expect(done.state).toBe("done");
+    expect(done.outputs.map((o: { key: string; code: number }) => [o.key, o.code])).toEqual(outputs.map((k) => [k, 0]));
+
+    // 405x540 of a 768x512 source: the 3:4 crop is 384x512, and nothing is upscaled.
+    const expected: Record<string, [string, number, number]> = {
+      [outputs[0]]: ["avif", 384, 512],
+      [outputs[1]]: ["webp", 384, 512],
+      [outputs[2]]: ["jpg", 300, 200],
+      [outputs[3]]: ["webp", 768, 512],
+    };
+    for (const k of outputs) {
+      const obj = await env.IMAGES.get(k);
+      expect(obj, k).not.toBeNull();
+      expect(obj!.customMetadata).toMatchObject({ producedBy: "job", jobId: msg_id });
+      const [format, width, height] = expected[k];
+      expect(await decodedImage(await obj!.arrayBuffer())).toEqual({ format, width, height });
+    }
+    // Delivery finds them as pre-produced variants.
+    const served = await call(`/${stem}_405_540.png?caplist=avif`);
+    expect(served.res.headers.get("X-Image-Source")).toBe("r2");
+
+    const calls = await until("callback", () => received(tag), (c) => c.length > 0);
+    expect(calls[0].status).toBe(200);
+    expect(calls[0].body).toMatchObject({ msg_id, success: true, code: 0 });
+    expect(calls[0].body.output_files).toHaveLength(4);
+    expect(calls[0].body.output_files[0]).toEqual({
+      key: outputs[0],
+      code: 0,
+      message: "ok",
+      extra: { file_size: expect.any(Number), mime: "image/avif", width: 384, height: 512 },
+    });
+  });
+
+  it("is idempotent on msg_id: the same job again is a 200 with its status and no second production", async () => {
+    const { stem, key } = await original();
+    const msg_id = `dup-${uniquePrefix()}`;
+    const body = { msg_id, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_100_100.webp` }] };
+    expect((await postJob(body)).res.status).toBe(202);
+    await until("job done", () => status(msg_id), (s) => s.state === "done");
+    const first = await env.IMAGES.head(`${stem}_100_100.webp`);
+    const again = await postJob(body);
+    expect(again.res.status).toBe(200);
+    expect(json(again)).toMatchObject({ msg_id, state: "done" });
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await env.IMAGES.head(`${stem}_100_100.webp`);
+    expect(second!.uploaded.getTime()).toBe(first!.uploaded.getTime());
+  });
+
+  it("reports a failing output while the others succeed, and the callback says which", async () => {
+    // 9 MP: small variants fit the budgets, a full-size AVIF (~340 MB of encoder memory) does not.
+    const stem = `${uniquePrefix()}/big`;
+    const key = `${stem}.png`;
+    await put(key, await encodeTo("png", gradient(3000, 3000)));
+    const msg_id = `part-${uniquePrefix()}`;
+    const tag = `part-${msg_id}`;
+    const res = await postJob({
+      msg_id,
+      notify_url: `${inject("callbackUrl")}/cb/${tag}`,
+      cmd: "transcode",
+      params: { quality: 40 },
+      input_files: [{ key }],
+      output_files: [{ key: `${stem}_200_0.avif` }, { key: `${stem}.avif` }, { key: `${stem}_100_0.jpg` }],
+    });
+    expect(res.res.status).toBe(202);
+    const done = await until("job finished", () => status(msg_id), (s) => s.state === "done" || s.state === "failed");
+    expect(done.state).toBe("failed");
+    const codes = Object.fromEntries(done.outputs.map((o: { key: string; code: number }) => [o.key, o.code]));
+    expect(codes[`${stem}_200_0.avif`]).toBe(0);
+    expect(codes[`${stem}_100_0.jpg`]).toBe(0);
+    expect(codes[`${stem}.avif`]).not.toBe(0);
+    expect(await env.IMAGES.head(`${stem}_200_0.avif`)).not.toBeNull();
+    expect(await env.IMAGES.head(`${stem}.avif`)).toBeNull();
+    const calls = await until("callback", () => received(tag), (c) => c.length > 0);
+    expect(calls[0].body).toMatchObject({ msg_id, success: false });
+    expect(calls[0].body.output_files.find((o: { key: string }) => o.key === `${stem}.avif`).message).toMatch(/memory/);
+  });
+
+  it("retries a failing callback with backoff and records every attempt", async () => {
+    const { stem, key } = await original();
+    const msg_id = `retry-${uniquePrefix()}`;
+    const tag = `fail-2-${msg_id}`;
+    await postJob({ msg_id, notify_url: `${inject("callbackUrl")}/cb/${tag}`, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_64_64.webp` }] });
+    const calls = await until("three deliveries", () => received(tag), (c) => c.length >= 3, 90_000);
+    expect(calls.map((c) => c.status)).toEqual([500, 500, 200]);
+    // Backoff: each wait at least as long as the one before.
+    expect(calls[2].at - calls[1].at).toBeGreaterThanOrEqual(calls[1].at - calls[0].at - 250);
+    const s = await until("callback recorded", () => status(msg_id), (st) => st.callback?.delivered === true);
+    expect(s.callback).toMatchObject({ delivered: true, attempts: 3 });
+  });
+
+  it("refuses invalid jobs up front with JSON errors", async () => {
+    const { stem, key } = await original();
+    const ok = { msg_id: `bad-${uniquePrefix()}`, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_10_10.webp` }] };
+    const cases: [unknown, number, string][] = [
+      ["not an object", 400, "bad_job"],
+      [{ ...ok, msg_id: "" }, 400, "bad_job"],
+      [{ ...ok, cmd: "resize" }, 400, "bad_job"],
+      [{ ...ok, input_files: [] }, 400, "bad_job"],
+      [{ ...ok, output_files: [] }, 400, "bad_job"],
+      [{ ...ok, output_files: [{ key: "a/../b.webp" }] }, 400, "bad_key"],
+      [{ ...ok, output_files: [{ key: `${stem}_10_10.heic` }] }, 422, "not_encodable"],
+      [{ ...ok, output_files: [{ key: `${stem}_99999_10.webp` }] }, 400, "bad_size"],
+      [{ ...ok, params: { quality: 500 } }, 400, "bad_job"],
+      [{ ...ok, notify_url: "ftp://example.com/x" }, 400, "bad_job"],
+      [{ ...ok, input_files: [{ key: `${uniquePrefix()}/missing.png` }] }, 404, "input_not_found"],
+    ];
+    for (const [body, code, error] of cases) {
+      const res = await call("/_api/jobs", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), headers: { Authorization: `Bearer ${TOKEN}` } });
+      expect(res.res.status, JSON.stringify(body)).toBe(code);
+      expect(json(res), JSON.stringify(body)).toMatchObject({ error, message: expect.any(String) });
+    }
+    expect((await call("/_api/jobs", { method: "POST", body: JSON.stringify(ok) })).res.status).toBe(401);
+    expect((await call(`/_api/jobs/nope-${uniquePrefix()}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).res.status).toBe(404);
+  });
+});
+
+describe("budget-deferred production goes through the same queue", () => {
+  it("a format over the request's CPU budget is queued once and lands in R2", async () => {
+    const stem = `${uniquePrefix()}/cover`;
+    await put(`${stem}.jpg`, await encodeTo("jpg", gradient(640, 480)));
+    const vars = { CPU_BUDGET_MS: "100" };
+    const first = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
+    expect(first.res.headers.get("X-Image-Tried")).toBe("avif=over-cpu-budget,webp=transcode");
+    // A second request before the job ran does not queue it again (one job per variant).
+    await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
+    const obj = await until("deferred AVIF", () => env.IMAGES.head(`${stem}.avif`), (o) => o !== null);
+    // Produced from this request's source, and marked like on-demand results so a new original purges it.
+    const source = await env.IMAGES.head(`${stem}.jpg`);
+    const jobId = `deferred:${stem}.avif@${source!.etag}`;
+    expect(obj!.customMetadata).toMatchObject({ producedBy: "on-demand", jobId });
+    expect((await status(jobId)).state).toBe("done");
+    const next = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
+    expect(next.res.headers.get("X-Image-Tried")).toBe("avif=r2");
+    expect(next.image).toEqual({ format: "avif", width: 640, height: 480 });
+  });
+});
