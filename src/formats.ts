@@ -98,9 +98,6 @@ const byId = new Map<string, FormatSpec>(SPECS.map((s) => [s.id, s]));
 const byExtension = new Map<string, FormatSpec>(
   SPECS.flatMap((s) => s.extensions.map((e) => [e, s] as const)),
 );
-const byMime = new Map<string, FormatSpec>(
-  SPECS.flatMap((s) => [s.mime, ...s.mimeAliases].map((m) => [m, s] as const)),
-);
 
 export const ALL_FORMATS: readonly FormatId[] = SPECS.map((s) => s.id);
 
@@ -115,11 +112,6 @@ export function formatFromExtension(ext: string): FormatSpec | undefined {
 
 /** Formats are named in caplists and config the same way as extensions. */
 export const formatFromToken = formatFromExtension;
-
-/** Exact media type, already lower-cased and without parameters. */
-export function formatFromMime(mime: string): FormatSpec | undefined {
-  return byMime.get(mime);
-}
 
 export function canonicalExtension(id: FormatId): string {
   return formatSpec(id).extensions[0];

@@ -88,10 +88,6 @@ function png(): Promise<{ memory: WebAssembly.Memory }> {
   return pngExports;
 }
 
-export function canDecode(format: FormatId): boolean {
-  return format === "png" || format === "heic" || !!FRESH[format]?.decode;
-}
-
 /**
  * One job's codec work. Tracks the WASM memory held while it runs: the sum of the memories
  * alive at each step's end (an instance's memory only grows, so its final size is its peak).
