@@ -19,6 +19,8 @@ export const FIXTURES: Record<string, string> = {
   pug: "heic/pillow_heif-iphone/PUG1.HEIC",
   corruptedHeic: "heic/pillow_heif-tests/heif_corrupted/corrupted.heic",
   truncatedHeic: "heic/pillow_heif-tests/heif_truncated/truncated.heic",
+  hopperPng: "pillow-testimages/hopper.png",
+  ...Object.fromEntries([2, 3, 4, 5, 6, 7, 8].map((n) => [`hopperWebp${n}`, `pillow-testimages/hopper_orientation_${n}.webp`])),
   kimonoPng: "avif/link-u-avif-sample-images/kimono.png",
   kimonoAvif: "avif/link-u-avif-sample-images/kimono.avif",
   kimonoRotate90: "avif/link-u-avif-sample-images/kimono.rotate90.avif",

@@ -46,6 +46,19 @@ describe("EXIF orientation 1-8", () => {
   });
 });
 
+describe("EXIF orientation in WebP (EXIF chunk)", () => {
+  it("every orientation of Pillow's hopper WebPs comes out like hopper.png", async () => {
+    const upright = await served("hopperPng", "png", ".png?caplist=png");
+    for (let n = 2; n <= 8; n++) {
+      const img = await served(`hopperWebp${n}`, "webp", ".webp?caplist=png");
+      expect([img.width, img.height]).toEqual([128, 128]);
+      expect(meanDiff(img, upright), `hopper_orientation_${n}.webp`).toBeLessThan(12);
+      // The stored pixels really are turned: without the EXIF chunk applied they differ a lot.
+      expect(meanDiff(await decode("webp", fixture(`hopperWebp${n}`)), upright), `raw ${n}`).toBeGreaterThan(20);
+    }
+  });
+});
+
 describe("AVIF irot / imir (ignored by @jsquash/avif, applied here)", () => {
   it.each(["kimonoAvif", "kimonoRotate90", "kimonoRotate270", "kimonoMirrorH", "kimonoMirrorV", "kimonoMirrorVRotate270"])(
     "%s matches kimono.png",
