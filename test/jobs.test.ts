@@ -159,6 +159,9 @@ describe("budget-deferred production goes through the same queue", () => {
   it("a format over the request's CPU budget is queued once and lands in R2", async () => {
     const stem = `${uniquePrefix()}/cover`;
     await put(`${stem}.jpg`, await encodeTo("jpg", gradient(640, 480)));
+    // A small AVIF written back to R2 on demand (the default) before the deferred job runs.
+    expect((await call(`/${stem}_64_48.jpg?caplist=avif`)).res.headers.get("X-Image-Tried")).toBe("avif=transcode");
+    expect(await env.IMAGES.head(`${stem}_64_48.avif`)).not.toBeNull();
     const vars = { CPU_BUDGET_MS: "100" };
     const first = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
     expect(first.res.headers.get("X-Image-Tried")).toBe("avif=over-cpu-budget,webp=transcode");
@@ -170,6 +173,9 @@ describe("budget-deferred production goes through the same queue", () => {
     const jobId = `deferred:${stem}.avif@${source!.etag}`;
     expect(obj!.customMetadata).toMatchObject({ producedBy: "on-demand", jobId });
     expect((await status(jobId)).state).toBe("done");
+    // A derived output stales only its own cache entry: the stem's other variants are kept.
+    expect(await env.IMAGES.head(`${stem}_64_48.avif`)).not.toBeNull();
+    expect((await call(`/${stem}_64_48.jpg?caplist=avif`)).res.headers.get("X-Image-Source")).toBe("cache");
     const next = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
     expect(next.res.headers.get("X-Image-Tried")).toBe("avif=r2");
     expect(next.image).toEqual({ format: "avif", width: 640, height: 480 });

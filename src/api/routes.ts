@@ -183,13 +183,7 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
     // A stem is a key without its extension: validate it as one with a placeholder extension.
     validateKey(`${stem}.jpg`);
     const objects = await listStem(bucket, stem);
-    const described = await Promise.all(
-      objects.map(async (o) => {
-        const head = await bucket.head(o.key);
-        return head ? describe(bucket, head) : null;
-      }),
-    );
-    return c.json({ stem, objects: described.filter((d) => d !== null) });
+    return c.json({ stem, objects: await Promise.all(objects.map((o) => describe(bucket, o.object))) });
   });
 
   api.post("/jobs", async (c) => {

@@ -5,14 +5,13 @@
  * since a consumer invocation has its own CPU limit), stored in R2 with its metadata, and
  * reported; then the origin's notify_url is called back, with retries through the queue.
  */
-import { purgeStale } from "../api/purge";
 import type { Config } from "../config";
 import { AppError } from "../errors";
 import { formatSpec } from "../formats";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import { r2Store } from "../storage/r2";
-import { parseImageKey, type ImageRequestKey } from "../variants/key";
+import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
 
 export interface JobDeps {
@@ -99,7 +98,9 @@ export function jobService(deps: JobDeps) {
             httpMetadata: { contentType: mime },
             customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input },
           });
-          await purgeStale(bucket, cache, state.origin, config.cacheGeneration, out);
+          // Only this output's own cache entry is stale: it was derived from the input, so unlike
+          // a replaced original it changes nothing else of the stem.
+          await cache.delete(cacheKeyUrl(state.origin, config.cacheGeneration, out.stem, out.size, out.format));
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.

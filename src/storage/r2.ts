@@ -38,6 +38,8 @@ export interface StemObject {
   bytes: number;
   etag: string;
   customMetadata: Record<string, string>;
+  /** The listing's own entry (with custom and HTTP metadata), for callers that describe it. */
+  object: R2Object;
 }
 
 /** Where the purge index lives: one empty object per cached on-demand variant. */
@@ -58,10 +60,10 @@ async function listAll(bucket: R2Bucket, prefix: string, include: ("customMetada
 export async function listStem(bucket: R2Bucket, stem: string): Promise<StemObject[]> {
   const found: StemObject[] = [];
   for (const prefix of [`${stem}.`, `${stem}_`]) {
-    for (const o of await listAll(bucket, prefix, ["customMetadata"])) {
+    for (const o of await listAll(bucket, prefix, ["customMetadata", "httpMetadata"])) {
       const parsed = tryParse(o.key);
       if (!parsed || parsed.stem !== stem) continue;
-      found.push({ key: o.key, size: parsed.size, format: parsed.format, bytes: o.size, etag: o.httpEtag, customMetadata: o.customMetadata ?? {} });
+      found.push({ key: o.key, size: parsed.size, format: parsed.format, bytes: o.size, etag: o.httpEtag, customMetadata: o.customMetadata ?? {}, object: o });
     }
   }
   // Full-size objects first, then variants; each group in byte order of the key.
