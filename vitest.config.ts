@@ -1,18 +1,22 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+/** The pool's settings, shared with `vitest.corpus.config.ts`. */
+export const worker = cloudflareTest({
+  // The worker's own wrangler.toml: same bindings, vars and `.wasm?module` rules as dev.
+  wrangler: { configPath: "./wrangler.toml" },
+  // The secret `wrangler secret put API_TOKENS` sets in production; two, to test rotation.
+  // Callback retries wait 1 s, 2 s, ... instead of production's 5 s, 10 s, ...
+  miniflare: { bindings: { API_TOKENS: "test-token-0123456789abcdef,rotated-token-fedcba9876543210", CALLBACK_RETRY_BASE_SECONDS: "1" } },
+});
+
+// `npm test`: everything it needs is in the repo or generated (test/fixtures.ts). The sweep
+// over ../shared/corpora is `npm run test:corpus` (vitest.corpus.config.ts).
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      // The worker's own wrangler.toml: same bindings, vars and `.wasm?module` rules as dev.
-      wrangler: { configPath: "./wrangler.toml" },
-      // The secret `wrangler secret put API_TOKENS` sets in production; two, to test rotation.
-      // Callback retries wait 1 s, 2 s, ... instead of production's 5 s, 10 s, ...
-      miniflare: { bindings: { API_TOKENS: "test-token-0123456789abcdef,rotated-token-fedcba9876543210", CALLBACK_RETRY_BASE_SECONDS: "1" } },
-    }),
-  ],
+  plugins: [worker],
   test: {
     include: ["test/**/*.test.ts"],
+    exclude: ["test/corpus/**", "**/node_modules/**"],
     globalSetup: ["test/global-setup.ts"],
     // WASM encodes (AVIF above all) take seconds on a 2-core machine.
     testTimeout: 120_000,

@@ -14,6 +14,7 @@ export const ORIGIN = "https://img.example.com";
 
 export function fixture(name: FixtureName): ArrayBuffer {
   const b64 = inject("fixtures")[name];
+  if (b64 === undefined) throw new Error(`no fixture named ${name} (test/fixtures.ts)`);
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

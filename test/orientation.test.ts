@@ -1,7 +1,7 @@
 /**
- * Orientation and alpha with real files: the EXIF orientation examples (1-8, landscape and
- * portrait) and link-u's kimono AVIFs (irot/imir), each compared pixel by pixel with the
- * upright reference after going through the worker.
+ * Orientation and alpha: a photo stored turned with EXIF orientation 1-8 (landscape and
+ * portrait, generated in test/generate.ts), Pillow's hopper WebPs and link-u's kimono AVIFs
+ * (irot/imir), each compared pixel by pixel with the upright reference after the worker.
  */
 import { describe, expect, it } from "vitest";
 import { decode, type Pixels } from "../src/codecs";
@@ -61,9 +61,9 @@ describe("EXIF orientation in WebP (EXIF chunk)", () => {
 
 describe("AVIF irot / imir (ignored by @jsquash/avif, applied here)", () => {
   it.each(["kimonoAvif", "kimonoRotate90", "kimonoRotate270", "kimonoMirrorH", "kimonoMirrorV", "kimonoMirrorVRotate270"])(
-    "%s matches kimono.png",
+    "%s matches the upright kimono.jpg",
     async (name) => {
-      const reference = await served("kimonoPng", "png", "_361_0.png?caplist=png");
+      const reference = await served("kimonoJpeg", "jpg", "_361_0.jpg?caplist=png");
       const img = await served(name, "avif", "_361_0.avif?caplist=png");
       expect([img.width, img.height]).toEqual([361, 512]);
       expect(meanDiff(img, reference)).toBeLessThan(10);

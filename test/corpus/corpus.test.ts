@@ -1,14 +1,14 @@
 /**
- * Every set of ../shared/corpora (sampled, bombs always included) pushed through the API and
+ * `npm run test:corpus`: every set of ../shared/corpora (sampled, bombs always included) pushed through the API and
  * stored raw in R2, then requested under several caplists: no 5xx, every produced image
  * decodes, bombs are refused without decoding, and the worker still serves a good image after.
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { inject } from "vitest";
-import { formatFromExtension } from "../src/formats";
-import { BOMBS } from "./fixtures";
-import { bytesEqual, call, encodeTo, gradient, put, uniquePrefix } from "./helpers";
+import { formatFromExtension } from "../../src/formats";
+import { BOMBS } from "./sample";
+import { bytesEqual, call, encodeTo, gradient, put, uniquePrefix } from "../helpers";
 
 const corpus = inject("corpus");
 const TOKEN = "test-token-0123456789abcdef";

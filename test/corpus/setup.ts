@@ -1,0 +1,66 @@
+/**
+ * Global setup of `npm run test:corpus`: the full sweep over `../shared/corpora` (the corpus
+ * README's real test images, hostile files and bombs). Without the corpora it fails loudly:
+ * this suite exists to run them, and a sweep over nothing would pass for the wrong reason.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TestProject } from "vitest/node";
+import globalSetup from "../global-setup";
+import { BOMBS, CORPUS_PER_SET, type CorpusFile } from "./sample";
+
+const CORPUS = resolve(dirname(fileURLToPath(import.meta.url)), "../../../shared/corpora");
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  if (!existsSync(resolve(CORPUS, "MANIFEST.tsv"))) {
+    throw new Error(`npm run test:corpus needs the corpora at ${CORPUS} (MANIFEST.tsv not found). ` + "`npm test` runs without them.");
+  }
+  const closeBase = await globalSetup(project);
+  const corpus = sampleCorpus();
+  project.provide("corpus", corpus);
+  // The sample is too large to hand over in one message: the tests fetch each file from this
+  // loopback server, which serves exactly the sampled files and nothing else.
+  const allowed = new Set(corpus.map((f) => f.path));
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? "/").slice(1));
+    if (!allowed.has(path)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "application/octet-stream", Connection: "close" }).end(readFileSync(resolve(CORPUS, path)));
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  project.provide("corpusUrl", `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  return async () => {
+    await new Promise((done) => server.close(() => done(undefined)));
+    await closeBase();
+  };
+}
+
+/**
+ * A deterministic sample of every set in MANIFEST.tsv that is on disk: the first files of each
+ * set by content hash (an arbitrary but stable order), skipping files over 1.5 MB to keep the
+ * sweep within CI's time, plus every decompression bomb the corpus README lists.
+ */
+function sampleCorpus(): CorpusFile[] {
+  const rows = readFileSync(resolve(CORPUS, "MANIFEST.tsv"), "utf8").trim().split("\n").slice(1);
+  const bySet = new Map<string, { path: string; sha: string; kind: string }[]>();
+  for (const row of rows) {
+    const [path, , sha, kind] = row.split("\t");
+    const file = resolve(CORPUS, path);
+    if (!existsSync(file) || statSync(file).size > 1_500_000) continue;
+    const parts = path.split("/");
+    const set = ["pngsuite", "pillow-testimages", "sharp-fixtures"].includes(parts[0]) ? parts[0] : `${parts[0]}/${parts[1]}`;
+    bySet.set(set, [...(bySet.get(set) ?? []), { path, sha, kind }]);
+  }
+  const chosen: CorpusFile[] = [];
+  for (const [set, files] of [...bySet].sort()) {
+    const picked = files.sort((a, b) => (a.sha < b.sha ? -1 : 1)).slice(0, CORPUS_PER_SET);
+    const extra = files.filter((f) => BOMBS.includes(f.path) && !picked.includes(f));
+    for (const f of [...picked, ...extra]) chosen.push({ set, path: f.path, kind: f.kind });
+  }
+  return chosen;
+}
