@@ -7,7 +7,7 @@
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
@@ -38,7 +38,13 @@ const sharpEncode = (img, format) =>
 sharp.concurrency(1);
 sharp.cache(false);
 
-const photo = (name) => readFileSync(join(CORPORA, "photos/unsplash", name));
+// The smoke run checks the harness on the photos that ship with the repo (a bare clone has no
+// ../shared); the real run needs the corpora and says so when they are missing.
+if (!SMOKE && !existsSync(join(CORPORA, "photos"))) {
+  console.error(`npm run bench needs the photo corpora at ${CORPORA}; \`npm run bench -- --smoke\` runs on the repo's samples.`);
+  process.exit(1);
+}
+const photo = (name) => (SMOKE ? readFileSync(join(ROOT, "samples/street.jpg")) : readFileSync(join(CORPORA, "photos/unsplash", name)));
 const PHOTO_12MP = "fatih-kgqu_qs3B78-unsplash.jpg"; // 3024x4032 camera JPEG
 const PHOTO_24MP = "rachel-hisko-rEM3cK8F1pk-unsplash.jpg"; // 6000x4000 camera JPEG
 
@@ -225,10 +231,12 @@ async function matchQuality(format, pixels, target) {
 }
 
 async function bytesSection(push, get) {
-  const sets = [
-    { name: "photos/kodak", dir: join(CORPORA, "photos/kodak"), size: "" },
-    { name: "photos/unsplash (1200w)", dir: join(CORPORA, "photos/unsplash"), size: "_1200_0" },
-  ];
+  const sets = SMOKE
+    ? [{ name: "repo samples", dir: join(ROOT, "samples"), size: "_600_0" }]
+    : [
+        { name: "photos/kodak", dir: join(CORPORA, "photos/kodak"), size: "" },
+        { name: "photos/unsplash (1200w)", dir: join(CORPORA, "photos/unsplash"), size: "_1200_0" },
+      ];
   const served = [];
   const matched = [];
   const plot = [];

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Signs a delivery URL for SIZE_POLICY=signed: prints the URL with ?sig= appended.
 //   node scripts/sign-url.mjs <key> <url-or-path>
-//   node scripts/sign-url.mjs "$URL_SIGNING_KEY" 'https://img.example.com/covers/a1_300_0.jpg?caplist=avif,webp'
+//   URL_SIGNING_KEYS=... node scripts/sign-url.mjs <url-or-path>   (signs with the first key,
+//     the one to sign with while an older one is still accepted during rotation)
 // The signature is HMAC-SHA256 over the percent-decoded path (leading slash, no query), in
 // unpadded base64url: the same as `signPath` in src/variants/sign.ts, which TypeScript origins
 // can import instead.
 import { createHmac } from "node:crypto";
 
-const [key, target] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const [key, target] = argv.length === 1 ? [(process.env.URL_SIGNING_KEYS ?? "").split(",")[0].trim(), argv[0]] : argv;
 if (!key || !target) {
-  console.error("usage: node scripts/sign-url.mjs <signing-key> <url-or-path>");
+  console.error("usage: node scripts/sign-url.mjs <signing-key> <url-or-path>\n   or: URL_SIGNING_KEYS=<keys> node scripts/sign-url.mjs <url-or-path>");
   process.exit(2);
 }
 const url = new URL(target, "http://placeholder.invalid");

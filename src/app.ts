@@ -54,11 +54,19 @@ export function createApp({ config, store, cache, bucket, jobs }: AppDeps): Hono
   app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg", ...(config.demoPage ? { playground: "/_demo" } : {}) }));
 
   // The playground; off unless DEMO_PAGE=on (dev), so production exposes nothing extra.
-  app.get("/_demo", (c) => {
+  app.get("/_demo", async (c) => {
     if (!config.demoPage) throw new AppError(404, "not_found", "No such route.");
     const key = c.req.query("key") || "samples/parrots.png";
     c.header("Cache-Control", "no-store");
-    return c.html(demoPage(key, c.req.query("caplist") ?? ""));
+    // A key with no image behind it shows how to push one, not a wall of 404 tiles.
+    let exists = false;
+    try {
+      const parsed = parseImageKey(key, config.maxDimension);
+      exists = (await store.findOriginal(parsed.stem, `${parsed.stem}.${parsed.extension}`)) !== null;
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+    }
+    return c.html(demoPage(key, c.req.query("caplist") ?? "", { exists, origin: new URL(c.req.url).origin }));
   });
 
   // Hono answers HEAD with this GET handler and drops the body, keeping every header.

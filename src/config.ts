@@ -43,6 +43,12 @@ export interface Config {
   cpuBudgetMs: number;
   /** Predicted CPU a deferred background production may spend; costlier ones never run. */
   backgroundCpuBudgetMs: number;
+  /**
+   * The platform's CPU limit per invocation (wrangler.toml `limits.cpu_ms`, paid plan): when no
+   * candidate can be served within `cpuBudgetMs`, the best deferred one is produced now if it
+   * is predicted under this.
+   */
+  cpuLimitMs: number;
   /** Send X-Image-Peak-Memory (the job's measured WASM high-water mark). */
   exposePeakMemory: boolean;
   /** Which `_W_H` sizes may be requested: any, the allowlist, or the allowlist plus signed URLs. */
@@ -85,6 +91,7 @@ export const DEFAULT_VARS = {
   MEMORY_BUDGET_MB: "128",
   CPU_BUDGET_MS: "1500",
   BACKGROUND_CPU_BUDGET_MS: "20000",
+  CPU_LIMIT_MS: "30000",
   PEAK_MEMORY_HEADER: "off",
   SIZE_POLICY: "open",
   ALLOWED_SIZES: "",
@@ -235,6 +242,7 @@ export function loadConfig(vars: ConfigVars): Config {
     cpuBudgetMs: integer(vars, "CPU_BUDGET_MS", 1, 300_000),
     // 300 s is the largest CPU limit a Worker invocation can be given.
     backgroundCpuBudgetMs: integer(vars, "BACKGROUND_CPU_BUDGET_MS", 1, 300_000),
+    cpuLimitMs: integer(vars, "CPU_LIMIT_MS", 1, 300_000),
     exposePeakMemory: onOff(vars, "PEAK_MEMORY_HEADER"),
     ...sizePolicy(vars),
     flattenBackground,

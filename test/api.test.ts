@@ -129,6 +129,42 @@ describe("PUT, GET, DELETE and the manifest", () => {
   });
 });
 
+describe("multipart uploads (curl -F file=@photo.jpg)", () => {
+  it("stores the one file part, whatever its field name, and serves it", async () => {
+    const stem = `${uniquePrefix()}/form`;
+    const original = fixture("kodim23Png");
+    const form = new FormData();
+    form.append("note", "ignored text field");
+    form.append("image", new File([original], "parrots.png", { type: "image/png" }));
+    const req = new Request("https://x/", { method: "PUT", body: form });
+    const put = await api("PUT", `objects/${stem}.png`, await req.arrayBuffer(), { ...auth(), "Content-Type": req.headers.get("Content-Type")! });
+    expect(put.res.status).toBe(201);
+    expect(json(put)).toMatchObject({ format: "png", width: 768, height: 512, bytes: original.byteLength });
+    const stored = await env.IMAGES.get(`${stem}.png`);
+    expect(bytesEqual(await stored!.arrayBuffer(), original)).toBe(true);
+    expect((await call(`/${stem}_200_0.png?caplist=webp`)).image).toEqual({ format: "webp", width: 200, height: 133 });
+  });
+
+  it("a form without exactly one file part, or a broken one, is a 400 that names --data-binary", async () => {
+    const key = `${uniquePrefix()}/form.png`;
+    const none = new Request("https://x/", { method: "PUT", body: (() => { const f = new FormData(); f.append("a", "b"); return f; })() });
+    const broken = { body: new TextEncoder().encode("--zzz\r\nContent-Disposition: form-da"), type: "multipart/form-data; boundary=zzz" };
+    for (const [body, type] of [[await none.arrayBuffer(), none.headers.get("Content-Type")!], [broken.body, broken.type]] as const) {
+      const res = await api("PUT", `objects/${key}`, body, { ...auth(), "Content-Type": type });
+      expect(res.res.status).toBe(400);
+      expect(json(res).error).toBe("bad_multipart");
+      expect(json(res).message).toContain("--data-binary");
+    }
+    expect(await env.IMAGES.head(key)).toBeNull();
+  });
+
+  it("a raw body that is no image says how to send one", async () => {
+    const res = await api("PUT", `objects/${uniquePrefix()}/a.png`, new TextEncoder().encode("hello"));
+    expect(res.res.status).toBe(415);
+    expect(json(res).message).toContain("--data-binary");
+  });
+});
+
 describe("validation: refused uploads leave what was stored untouched", () => {
   const cases: [string, string, () => ArrayBuffer | Promise<ArrayBuffer>, number, string][] = [
     ["a PNG named .jpg", "jpg", () => fixture("kodim23Png"), 415, "format_mismatch"],

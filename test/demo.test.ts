@@ -1,6 +1,6 @@
 /** The playground page: served when DEMO_PAGE=on (dev), absent otherwise. */
 import { describe, expect, it } from "vitest";
-import { call } from "./helpers";
+import { call, encodeTo, gradient, put, uniquePrefix } from "./helpers";
 
 describe("/_demo", () => {
   it("serves the playground with every client profile when enabled", async () => {
@@ -12,6 +12,16 @@ describe("/_demo", () => {
     for (const label of ["Chrome (Accept)", "Safari 15 (Accept)", "okhttp, caplist=webp,jpg", "caplist=jpg", "_400_400"]) expect(html).toContain(label);
     expect(html).toContain('const KEY = "covers/a1.jpg"');
     expect(html).toContain('const CAPLIST = "avif,jpg"');
+  });
+
+  it("opens on a key that exists, and shows how to push one for a key that does not", async () => {
+    const stem = `${uniquePrefix()}/here`;
+    await put(`${stem}.png`, await encodeTo("png", gradient(8, 8)));
+    const found = new TextDecoder().decode((await call(`/_demo?key=${stem}.png`, {}, { DEMO_PAGE: "on" })).body);
+    expect(found).not.toContain('id="missing"');
+    const absent = new TextDecoder().decode((await call(`/_demo?key=${uniquePrefix()}/nothing.jpg`, {}, { DEMO_PAGE: "on" })).body);
+    expect(absent).toContain('id="missing"');
+    expect(absent).toContain("curl -X PUT --data-binary @photo.jpg");
   });
 
   it("escapes what the user typed", async () => {

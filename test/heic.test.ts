@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, fixture, put, uniquePrefix, until } from "./helpers";
+import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 describe("HEIC sources", () => {
   it.each([
@@ -29,18 +29,32 @@ describe("HEIC sources", () => {
     expect(Number(res.headers.get("X-Image-Peak-Memory"))).toBeLessThanOrEqual(128 * 2 ** 20);
   });
 
-  it("with the default CPU budget the 12 MP grid is deferred, then found in R2", async () => {
+  it("over the CPU budget with nothing else to serve, the best candidate is produced now; the rest are queued", async () => {
     const stem = `${uniquePrefix()}/pug`;
     await put(`${stem}.heic`, fixture("pug"));
-    const first = await call(`/${stem}_1200_0.heic?caplist=webp`);
-    expect(first.res.status).toBe(404);
-    expect(first.res.headers.get("X-Image-Tried")).toBe("webp=over-cpu-budget");
-    // Produced by the queue consumer under the request's own size name, so the next identical
-    // request finds it.
-    await until("deferred WebP", () => env.IMAGES.head(`${stem}_1200_0.webp`), (o) => o !== null);
-    const second = await call(`/${stem}_1200_0.heic?caplist=webp`);
+    const first = await call(`/${stem}_1200_0.heic?caplist=webp,jpg`);
+    expect(first.res.status).toBe(200);
+    expect(first.res.headers.get("X-Image-Tried")).toBe("webp=over-cpu-budget,jpg=over-cpu-budget,webp=transcode");
+    expect(first.image).toEqual({ format: "webp", width: 1200, height: 900 });
+    // The JPEG was not produced in the request: the queue consumer stores it under the
+    // request's own size name, so the next JPEG-only client finds it.
+    await until("deferred JPEG", () => env.IMAGES.head(`${stem}_1200_0.jpg`), (o) => o !== null);
+    const jpg = await call(`/${stem}_1200_0.heic?caplist=jpg`);
+    expect(jpg.res.headers.get("X-Image-Tried")).toBe("jpg=r2");
+    expect(jpg.image).toEqual({ format: "jpg", width: 1200, height: 900 });
+  });
+
+  it("over the CPU budget while another candidate is served now, it is deferred, then found in R2", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    await put(`${stem}_600_0.jpg`, await encodeTo("jpg", gradient(600, 450)));
+    const first = await call(`/${stem}_600_0.heic?caplist=webp,jpg`);
+    expect(first.res.headers.get("X-Image-Tried")).toBe("webp=over-cpu-budget,jpg=r2");
+    expect(first.image).toEqual({ format: "jpg", width: 600, height: 450 });
+    await until("deferred WebP", () => env.IMAGES.head(`${stem}_600_0.webp`), (o) => o !== null);
+    const second = await call(`/${stem}_600_0.heic?caplist=webp,jpg`);
     expect(second.res.headers.get("X-Image-Tried")).toBe("webp=r2");
-    expect(second.image).toEqual({ format: "webp", width: 1200, height: 900 });
+    expect(second.image).toEqual({ format: "webp", width: 600, height: 450 });
   });
 
   it("a corrupt HEIC is a clean candidate failure, not a 500", async () => {

@@ -71,10 +71,36 @@ async function readLimited(req: Request, max: number): Promise<Uint8Array> {
   return out;
 }
 
+/**
+ * The image inside a `multipart/form-data` body (RFC 7578), what `curl -F file=@photo.jpg`
+ * sends: exactly one file part, whatever its field name. The whole body was already read
+ * under the upload limit, so the parse is bounded by it.
+ */
+async function imageFromMultipart(bytes: Uint8Array, contentType: string): Promise<Uint8Array> {
+  const hint = "Send the image as the body (curl --data-binary @photo.jpg), or as one file part (curl -F file=@photo.jpg).";
+  let form: FormData;
+  try {
+    form = await new Response(bytes, { headers: { "Content-Type": contentType } }).formData();
+  } catch {
+    throw badRequest("bad_multipart", `The multipart/form-data body could not be parsed. ${hint}`);
+  }
+  const files = [...form.values()].filter((v): v is File => typeof v !== "string");
+  if (files.length !== 1) throw badRequest("bad_multipart", `The multipart/form-data body has ${files.length} file parts; exactly one is needed. ${hint}`);
+  const image = new Uint8Array(await files[0].arrayBuffer());
+  if (image.byteLength === 0) throw badRequest("empty_body", "The file part is empty: send the image bytes.");
+  return image;
+}
+
 /** The bytes must be the format the extension names, with a readable, bounded header. */
 function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): ImageHeader {
   const sniffed = sniffFormat(bytes);
-  if (!sniffed) throw new AppError(415, "unsupported_media_type", "The body is not an AVIF, HEIC, WebP, JPEG or PNG image.");
+  if (!sniffed) {
+    throw new AppError(
+      415,
+      "unsupported_media_type",
+      "The body is not an AVIF, HEIC, WebP, JPEG or PNG image. Send the image bytes as the body (curl --data-binary @photo.jpg) or as one multipart file part (curl -F file=@photo.jpg).",
+    );
+  }
   if (sniffed !== key.format) {
     throw new AppError(415, "format_mismatch", `The body is ${formatSpec(sniffed).mime} but the key's extension names ${formatSpec(key.format).mime}.`);
   }
@@ -147,7 +173,9 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
 
   api.put("/objects/*", async (c) => {
     const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
-    const bytes = await readLimited(c.req.raw, config.maxUploadBytes);
+    const raw = await readLimited(c.req.raw, config.maxUploadBytes);
+    const contentType = c.req.header("Content-Type") ?? "";
+    const bytes = /^multipart\/form-data\s*;/i.test(contentType) ? await imageFromMultipart(raw, contentType) : raw;
     const header = checkImage(bytes, key, config);
     const stored = await bucket.put(key.key, bytes, {
       httpMetadata: { contentType: formatSpec(key.format).mime },

@@ -59,6 +59,41 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     timer,
   );
 
+  // Candidates too slow for this request's CPU budget (but not for the platform's limit or a
+  // queue consumer): queued for the background when another candidate is served now, else the
+  // best of them is produced in this request, so a first view is never a 404 for CPU alone.
+  const overCpu: { format: FormatId; sourceKey: string; sourceEtag: string }[] = [];
+  const flushDeferred = (except?: FormatId) => {
+    for (const d of overCpu) {
+      if (d.format === except) continue;
+      deps.background(deps.defer(variantKey(req.stem, req.size, d.format), d.sourceKey, d.sourceEtag).catch((e) => deps.log(`deferring ${d.format} for ${req.key} failed`, e)));
+    }
+  };
+  const produce = async (format: FormatId, cpuMs: number): Promise<ChainResult> => {
+    await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs });
+    const bytes = await production.encode(format, config.encode[format]);
+    const etag = await strongEtag(bytes);
+    rememberProduced(format, bytes, etag);
+    if (config.writeBack.has(format)) {
+      const key = variantKey(req.stem, req.size, format);
+      const sourceKey = (await production.source()).image.key;
+      deps.background(store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey }).catch((e) => deps.log(`write-back of ${key} failed`, e)));
+    }
+    return served(format, { source: "transcode", body: bytes, size: bytes.byteLength, etag, peakWasmBytes: production.codecs.peakWasmBytes });
+  };
+  const remember = (format: FormatId, bytes: ArrayBuffer, etag: string) =>
+    deps.background(cache.put(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format), bytes, etag, formatSpec(format).mime).catch((e) => deps.log("cache put failed", e)));
+  // What is produced from the original must be found again when the original is replaced.
+  const rememberProduced = (format: FormatId, bytes: ArrayBuffer, etag: string) => {
+    remember(format, bytes, etag);
+    deps.background(store.recordCached(req.stem, req.size, format).catch((e) => deps.log("purge index write failed", e)));
+  };
+  const served = (format: FormatId, d: Omit<Delivery, "format">): ChainResult => {
+    tried.push({ format, verdict: SERVED_VERDICT[d.source] });
+    flushDeferred(d.source === "transcode" ? format : undefined);
+    return { delivery: { format, ...d }, tried };
+  };
+
   // A queue, not a loop: a format without alpha meeting a transparent source goes to the back
   // (`heldForAlpha`) so every alpha-capable candidate is tried before anything is flattened.
   const queue = [...candidates];
@@ -66,23 +101,11 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
   while (queue.length > 0) {
     const format = queue.shift()!;
     const retry = heldForAlpha.has(format);
-    const mime = formatSpec(format).mime;
     const cacheUrl = cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format);
-    const remember = (bytes: ArrayBuffer, etag: string) =>
-      deps.background(cache.put(cacheUrl, bytes, etag, mime).catch((e) => deps.log("cache put failed", e)));
-    // What is produced from the original must be found again when the original is replaced.
-    const rememberProduced = (bytes: ArrayBuffer, etag: string) => {
-      remember(bytes, etag);
-      deps.background(store.recordCached(req.stem, req.size, format).catch((e) => deps.log("purge index write failed", e)));
-    };
-    const served = (d: Omit<Delivery, "format">): ChainResult => {
-      tried.push({ format, verdict: SERVED_VERDICT[d.source] });
-      return { delivery: { format, ...d }, tried };
-    };
 
     // 1. Edge cache: a hit touches nothing else.
     const hit = retry ? null : await timer.time("cache", () => cache.match(cacheUrl));
-    if (hit) return served({ source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
+    if (hit) return served(format, { source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
 
     // 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too.
     const keys = retry ? [] : [variantKey(req.stem, req.size, format)];
@@ -98,8 +121,8 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
       if (stored) break;
     }
     if (stored) {
-      remember(stored.bytes, stored.etag);
-      return served({ source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag });
+      remember(format, stored.bytes, stored.etag);
+      return served(format, { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag });
     }
 
     // 3. On demand.
@@ -110,15 +133,13 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     try {
       const original = await production.passthrough(format);
       if (original) {
-        rememberProduced(original.bytes, original.etag);
-        return served({ source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
+        rememberProduced(format, original.bytes, original.etag);
+        return served(format, { source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
       }
       const cost = await production.cost(format, config.encode[format]);
       if (cost.now.cpuMs > config.cpuBudgetMs && cost.now.memoryBytes <= config.memoryBudgetBytes && cost.fromScratch.cpuMs <= config.backgroundCpuBudgetMs) {
-        // Too slow for this request but not for a queue consumer: produced there (Sanity's
-        // pattern), once per variant however many requests ask meanwhile.
         const { image } = await production.source();
-        deps.background(deps.defer(variantKey(req.stem, req.size, format), image.key, image.etag).catch((e) => deps.log(`deferring ${format} for ${req.key} failed`, e)));
+        overCpu.push({ format, sourceKey: image.key, sourceEtag: image.etag });
       }
       await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs });
       if (!retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha) && (await production.transparent())) {
@@ -126,21 +147,21 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
         queue.push(format);
         continue;
       }
-      const bytes = await production.encode(format, config.encode[format]);
-      const etag = await strongEtag(bytes);
-      rememberProduced(bytes, etag);
-      if (config.writeBack.has(format)) {
-        const key = variantKey(req.stem, req.size, format);
-        deps.background(
-          store
-            .putIfAbsent(key, bytes, mime, { producedBy: "on-demand", sourceKey: (await production.source()).image.key })
-            .catch((e) => deps.log(`write-back of ${key} failed`, e)),
-        );
-      }
-      return served({ source: "transcode", body: bytes, size: bytes.byteLength, etag, peakWasmBytes: production.codecs.peakWasmBytes });
+      return await produce(format, config.cpuBudgetMs);
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed: ${e.message}`);
+      tried.push({ format, verdict: e.verdict });
+    }
+  }
+  // Nothing could be served within the request's budget: the best candidate deferred for CPU
+  // alone is produced now, within the platform's CPU limit (wrangler.toml `limits.cpu_ms`).
+  for (const { format } of overCpu) {
+    try {
+      return await produce(format, config.cpuLimitMs);
+    } catch (e) {
+      if (!(e instanceof ProductionError)) throw e;
+      deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);
       tried.push({ format, verdict: e.verdict });
     }
   }

@@ -19,8 +19,14 @@ const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
 /** JSON safe inside <script>: `</script>` or `<!--` in a value must not end or alter the element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 
-export function demoPage(key: string, caplist: string): string {
+export function demoPage(key: string, caplist: string, found: { exists: boolean; origin: string }): string {
   const profiles = scriptJson(PROFILES);
+  const pushKey = /\.[A-Za-z0-9]+$/.test(key) ? key : `${key}.jpg`;
+  const missing = found.exists
+    ? ""
+    : `<p class="error" id="missing">No image is stored under <code>${escape(key)}</code>. Push one with the API token of <code>.dev.vars</code>, then reload:<br>
+<code>curl -X PUT --data-binary @photo.jpg -H 'Authorization: Bearer dev-token-0123456789abcdef' ${escape(found.origin)}/_api/objects/${escape(pushKey)}</code><br>
+or try a seeded sample: <a href="/_demo?key=samples/parrots.png">samples/parrots.png</a>, <a href="/_demo?key=samples/pug.heic">samples/pug.heic</a>.</p>`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -53,6 +59,7 @@ export function demoPage(key: string, caplist: string): string {
   <label>caplist <input name="caplist" value="${escape(caplist)}" placeholder="avif,webp,jpg"></label>
   <button type="submit">Show</button>
 </form>
+${missing}
 <div class="grid" id="grid">
   <div class="tile" id="tile-browser" data-profile="browser">
     <h2>This browser (plain &lt;img&gt;)</h2>

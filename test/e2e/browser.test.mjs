@@ -23,7 +23,7 @@ let persist;
 before(async () => {
   persist = mkdtempSync(join(tmpdir(), "e2e-state-"));
   worker = await startWrangler({ port: PORT, vars: { API_TOKENS: TOKEN, DEMO_PAGE: "on" }, persistTo: persist });
-  const kodim = readFileSync(resolve(ROOT, "../shared/corpora/photos/kodak/kodim23.png"));
+  const kodim = readFileSync(resolve(ROOT, "samples/parrots.png"));
   const jpeg = await sharp(kodim).jpeg({ quality: 90 }).toBuffer();
   for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim]]) {
     const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body, headers: { Authorization: `Bearer ${TOKEN}` } });
