@@ -49,17 +49,24 @@ test("every curl example of the README works as written", async () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const commands = [];
   for (const [, block] of readme.matchAll(/```sh\n([\s\S]*?)```/g)) {
-    const lines = block.replace(/\\\n\s*/g, "").split("\n");
-    for (const line of lines) if (/^curl .*127\.0\.0\.1:8787/.test(line.trim())) commands.push(line.trim());
+    // One shell command per entry: backslash continuations joined, and a quoted argument that
+    // spans lines (the jobs example's JSON) kept whole.
+    let command = "";
+    for (const line of block.replace(/\\\n\s*/g, "").split("\n")) {
+      command = command ? `${command}\n${line}` : line.trim();
+      if ((command.match(/'/g) ?? []).length % 2 === 1) continue;
+      if (/^curl .*127\.0\.0\.1:8787/s.test(command)) commands.push(command);
+      command = "";
+    }
   }
   assert.ok(commands.length >= 4, `found ${commands.length} curl examples`);
   const cwd = mkdtempSync(join(tmpdir(), "readme-"));
   copyFileSync(join(ROOT, "samples/street.jpg"), join(cwd, "photo.jpg"));
   try {
     for (const command of commands) {
-      const run = command.replaceAll("127.0.0.1:8787", `127.0.0.1:${PORT}`).replace(/^curl /, `curl -sS -o /dev/null -w '%{http_code} %{content_type}' `);
-      const out = execFileSync("bash", ["-c", run], { cwd, encoding: "utf8" });
-      const [status, type] = out.trim().split(" ");
+      const run = command.replaceAll("127.0.0.1:8787", `127.0.0.1:${PORT}`).replace(/^curl /, `curl -sS -w '\\n%{http_code} %{content_type}' `);
+      const out = execFileSync("bash", ["-c", run], { cwd, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+      const [status, type] = out.trim().split("\n").at(-1).split(" ");
       assert.match(status, /^2\d\d$/, `${command} -> ${out}`);
       if (/\/_api\//.test(command)) assert.match(type ?? "", /json/, command);
       else assert.match(type ?? "", /^image\//, command);
