@@ -81,7 +81,7 @@ export const DEFAULT_VARS = {
   QUALITY: "avif:50,webp:75,jpg:80,png:100",
   SPEED: "avif:8,webp:4",
   MAX_DIMENSION: "4096",
-  MAX_SOURCE_PIXELS: "16000000",
+  MAX_SOURCE_PIXELS: "50000000",
   CACHE_CONTROL: "public, max-age=31536000, immutable",
   EDGE_TTL: "31536000",
   API_TOKENS: "",

@@ -30,6 +30,12 @@ export interface FormatSpec {
    */
   readonly decoderOrients: boolean;
   /**
+   * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
+   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, full size for HEIC's tiles. Absent: the decoder
+   * only gives whole images.
+   */
+  readonly rowScales?: readonly number[];
+  /**
    * When several full-size originals of one stem exist, the one to transcode from: lower is
    * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
    */
@@ -50,7 +56,9 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "heic",
-    decoderOrients: true,
+    // Tiles are decoded without libheif's transforms; the pipeline applies clap/irot/imir.
+    decoderOrients: false,
+    rowScales: [1],
     mime: "image/heic",
     mimeAliases: ["image/heif"],
     extensions: ["heic", "heif"],
@@ -73,6 +81,7 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "jpg",
     decoderOrients: false,
+    rowScales: [8, 4, 2, 1],
     mime: "image/jpeg",
     mimeAliases: ["image/jpg", "image/pjpeg"],
     extensions: ["jpg", "jpeg"],

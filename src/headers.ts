@@ -21,6 +21,23 @@ export interface ImageHeader {
   orientation: number[];
   /** HEIF clean aperture (clap): the displayed region, in stored pixels, applied before `orientation`. */
   clap?: Rect;
+  /** JPEG only: what decoding holds in memory besides rows (see produce/budget). */
+  jpeg?: JpegLayout;
+  /**
+   * HEIF only: the height of the rows its decoder hands over at once, a grid's tile height
+   * (ISO/IEC 23008-12 6.6.2.3), or the whole height for a single coded image.
+   */
+  bandHeight?: number;
+}
+
+export interface JpegLayout {
+  /**
+   * Whether the image arrives in more than one scan (progressive, or components in separate
+   * scans): libjpeg then keeps every DCT coefficient of the image until the last scan.
+   */
+  multiScan: boolean;
+  /** DCT coefficients per pixel over all components (4:2:0 colour: 1.5; greyscale: 1). */
+  coefficientsPerPixel: number;
 }
 
 export interface Rect {
@@ -94,6 +111,41 @@ function isSof(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
+/**
+ * From the SOF segment at `i` (T.81 B.2.2: Nf components, each with H and V sampling factors)
+ * and the first SOS after it (B.2.3: Ns components in that scan). SOF2/6/10/14 are progressive;
+ * a first scan with fewer components than the frame means more scans follow. When the SOS is
+ * not found in the bytes at hand, the costlier answer is given.
+ */
+function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
+  const nf = b[i + 7];
+  const fields: { h: number; v: number }[] = [];
+  for (let c = 0; c < nf && i + 10 + c * 3 < b.length; c++) fields.push({ h: b[i + 9 + c * 3] >> 4, v: b[i + 9 + c * 3] & 15 });
+  const hMax = Math.max(1, ...fields.map((f) => f.h));
+  const vMax = Math.max(1, ...fields.map((f) => f.v));
+  const coefficientsPerPixel = fields.length ? fields.reduce((sum, f) => sum + (f.h * f.v) / (hMax * vMax), 0) : nf;
+  const progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
+  let firstScanComponents = -1;
+  for (let j = i + u16be(b, i); j + 4 < b.length; ) {
+    if (b[j] !== 0xff) break;
+    const m = b[j + 1];
+    if (m === 0xff) {
+      j++;
+      continue;
+    }
+    if (m === 0xda) {
+      firstScanComponents = b[j + 4];
+      break;
+    }
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd8)) {
+      j += 2;
+      continue;
+    }
+    j += 2 + u16be(b, j + 2);
+  }
+  return { multiScan: progressive || firstScanComponents !== nf, coefficientsPerPixel };
+}
+
 function parseJpeg(b: Uint8Array): ImageHeader {
   let i = 2;
   let orientation: number[] = [];
@@ -116,7 +168,7 @@ function parseJpeg(b: Uint8Array): ImageHeader {
     if (len < 2) throw new HeaderError("JPEG segment length < 2");
     if (isSof(marker)) {
       need(b, i + 8, "JPEG SOF");
-      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false, orientation };
+      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false, orientation, jpeg: jpegLayout(b, i, marker) };
     }
     // APP1 "Exif\0\0" (CIPA DC-008 4.7.2) carries the TIFF structure with the Orientation tag.
     if (marker === 0xe1 && ascii(b, i + 2, 6) === "Exif\u0000\u0000") {
@@ -339,6 +391,18 @@ function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
       clap = cleanAperture(b, p, width, height);
     }
   }
+  // A grid's tiles carry their own (smaller) ispe; the tallest such bounds the band (a
+  // thumbnail counted by mistake only over-estimates).
+  let bandHeight = height;
+  if (itemType(b, meta, primary) === "grid") {
+    bandHeight = 0;
+    for (const p of props) {
+      if (p.type !== "ispe" || p === ispe || p.body + 12 > b.length) continue;
+      const h = u32be(b, p.body + 8);
+      if (h < height && u32be(b, p.body + 4) <= width) bandHeight = Math.max(bandHeight, h);
+    }
+    if (bandHeight === 0) bandHeight = height;
+  }
   return {
     format,
     width,
@@ -347,7 +411,24 @@ function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
     animated: ftypBrands === "avis" || ftypBrands === "heis" || ftypBrands === "hevc",
     orientation,
     clap,
+    bandHeight,
   };
+}
+
+/** The item_type of item `id` from `iinf`/`infe` (ISO/IEC 14496-12 8.11.6; infe version 2 or 3). */
+function itemType(b: Uint8Array, meta: Box, id: number): string | undefined {
+  const iinf = child(b, meta, "iinf", 4);
+  if (!iinf || iinf.body + 2 > b.length) return undefined;
+  const skip = b[iinf.body] === 0 ? 6 : 8;
+  for (const infe of boxes(b, iinf.body + skip, iinf.end)) {
+    if (infe.type !== "infe" || infe.body + 12 > b.length) continue;
+    const version = b[infe.body];
+    if (version < 2) continue;
+    const itemId = version === 2 ? u16be(b, infe.body + 4) : u32be(b, infe.body + 4);
+    const at = infe.body + (version === 2 ? 8 : 10);
+    if (itemId === id) return ascii(b, at, 4);
+  }
+  return undefined;
 }
 
 /** ISO/IEC 14496-12 12.1.4: a centred aperture of rational size, offset from the centre. */

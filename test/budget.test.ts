@@ -6,38 +6,60 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CodecSession } from "../src/codecs";
 import type { FormatId } from "../src/formats";
-import { decodeMemory, predictCost } from "../src/produce/budget";
+import { readHeader } from "../src/headers";
+import { decodeMemory, predictCost, streamedJpegMemory } from "../src/produce/budget";
 import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 const FORMATS: FormatId[] = ["jpg", "webp", "avif", "png"];
 const settings = { quality: 80, speed: 8 };
 
-describe("memory model against measured WASM peaks", () => {
+describe("memory model against measured whole-job peaks", () => {
   it.each([[800, 600], [2000, 1500]])("%ix%i: predictions cover every codec's measured peak", async (w, h) => {
     const pixels = gradient(w, h);
     for (const format of FORMATS) {
       const enc = new CodecSession();
       const bytes = await enc.encode(format, pixels, { ...settings, speed: format === "webp" ? 4 : 8 });
+      const shape = { sourceFormat: format, sourcePixels: w * h, sourceBytes: bytes.byteLength, outputFormat: format, outputPixels: w * h, settings };
+      expect(predictCost({ ...shape, pixelsReady: true }).memoryBytes, `${format} encode`).toBeGreaterThanOrEqual(enc.peakBytes);
       const dec = new CodecSession();
       await dec.decode(format, bytes);
-      const encodePredicted = predictCost({ sourceFormat: format, sourcePixels: w * h, outputFormat: format, outputPixels: w * h, settings, pixelsReady: true }).memoryBytes;
-      expect(encodePredicted, `${format} encode`).toBeGreaterThanOrEqual(enc.peakWasmBytes);
-      expect(decodeMemory(format, w * h), `${format} decode`).toBeGreaterThanOrEqual(dec.peakWasmBytes);
+      // A whole-image decode: the codec's memory and the RGBA copy it hands over.
+      const layout = readHeader(new Uint8Array(bytes))!.jpeg;
+      const predicted = (layout ? streamedJpegMemory(w * h, bytes.byteLength, w, layout) : decodeMemory(format, w * h)) + 4 * w * h;
+      expect(predicted, `${format} decode`).toBeGreaterThanOrEqual(dec.peakBytes);
       // And not so pessimistic that it refuses what fits: within 2x of the measurement.
-      expect(decodeMemory(format, w * h)).toBeLessThan(dec.peakWasmBytes * 2);
+      expect(predicted, `${format} decode`).toBeLessThan(dec.peakBytes * 2);
+    }
+  });
+
+  it("a streamed JPEG decode's memory follows the scaled size and the file's scans", async () => {
+    const photo = fixture("photo12mp");
+    const header = readHeader(new Uint8Array(photo))!;
+    expect(header.jpeg).toEqual({ multiScan: true, coefficientsPerPixel: 1.5 });
+    for (const denom of [1, 2, 4, 8]) {
+      const dec = await new CodecSession().openRows("jpg", photo, denom, header);
+      expect([dec.width, dec.height]).toEqual([Math.ceil(3024 / denom), Math.ceil(4032 / denom)]);
+      let rows = 0;
+      for (let band = dec.read(); band; band = dec.read()) rows += band.rows;
+      expect(rows).toBe(dec.height);
+      const predicted = streamedJpegMemory(3024 * 4032, photo.byteLength, dec.width, header.jpeg!);
+      expect(predicted, `1/${denom}`).toBeGreaterThanOrEqual(dec.memoryBytes);
+      expect(predicted, `1/${denom}`).toBeLessThan(dec.memoryBytes * 1.5);
     }
   });
 });
 
 describe("budgets in the delivery path", () => {
-  it("a 12 MP camera JPEG resized to 1200w stays under 128 MiB of WASM, reported per response", async () => {
+  it("a 12 MP progressive JPEG resized to 1200w is decoded at 1/2 scale and stays under 64 MiB in all, reported per response", async () => {
     const stem = `${uniquePrefix()}/camera`;
     await put(`${stem}.jpg`, fixture("photo12mp"));
     const { res, image } = await call(`/${stem}_1200_0.jpg?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "on" });
     expect(image).toEqual({ format: "webp", width: 1200, height: 1600 });
     const peak = Number(res.headers.get("X-Image-Peak-Memory"));
-    expect(peak).toBeGreaterThan(50 * 2 ** 20);
-    expect(peak).toBeLessThanOrEqual(128 * 2 ** 20);
+    // 37.9 MiB of decoder (the coefficients of a progressive 4:2:0 file, 3 bytes per source
+    // pixel) plus the source and the 1200x1600 output: the 48 MiB of full-size RGBA is never made.
+    expect(peak).toBeGreaterThan(30 * 2 ** 20);
+    expect(peak).toBeLessThanOrEqual(64 * 2 ** 20);
     // Off (the production setting), the header is absent.
     const off = await call(`/${stem}_600_0.jpg?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "off" });
     expect(off.res.headers.get("X-Image-Peak-Memory")).toBeNull();
@@ -46,12 +68,12 @@ describe("budgets in the delivery path", () => {
   it("a source predicted over the memory budget is never decoded and fails over", async () => {
     const stem = `${uniquePrefix()}/camera`;
     await put(`${stem}.jpg`, fixture("photo12mp"));
-    const { res, body } = await call(`/${stem}_300_0.jpg?caplist=webp,jpg`, {}, { MEMORY_BUDGET_MB: "64" });
+    const { res, body } = await call(`/${stem}_300_0.jpg?caplist=webp,jpg`, {}, { MEMORY_BUDGET_MB: "24" });
     expect(res.status).toBe(404);
     expect(res.headers.get("X-Image-Tried")).toBe("webp=over-memory-budget,jpg=over-memory-budget");
     expect(JSON.parse(new TextDecoder().decode(body)).candidates[0]).toEqual({ format: "webp", verdict: "over-memory-budget" });
     // The full-size JPEG itself is still served: it needs no decoding.
-    const whole = await call(`/${stem}.jpg?caplist=avif,jpg`, {}, { MEMORY_BUDGET_MB: "64" });
+    const whole = await call(`/${stem}.jpg?caplist=avif,jpg`, {}, { MEMORY_BUDGET_MB: "24" });
     expect(whole.res.headers.get("X-Image-Tried")).toBe("avif=over-memory-budget,jpg=r2");
     expect(whole.image).toEqual({ format: "jpg", width: 3024, height: 4032 });
   });

@@ -80,7 +80,8 @@ describe("lookup chain", () => {
     expect(first.res.headers.get("X-Image-Source")).toBe("transcode");
     expect(first.res.headers.get("X-Image-Tried")).toBe("webp=transcode");
     expect(first.image).toEqual({ format: "webp", width: 320, height: 240 });
-    expect(first.res.headers.get("Server-Timing")).toMatch(/cache;dur=[\d.]+.*r2;dur=.*decode;dur=.*resize;dur=.*encode;dur=/);
+    // A JPEG streams its rows into the resampler, so `decode` covers the resize too.
+    expect(first.res.headers.get("Server-Timing")).toMatch(/cache;dur=[\d.]+.*r2;dur=.*decode;dur=.*encode;dur=/);
 
     const second = await call(`/${stem}_320_240.jpg?caplist=webp`);
     expect(second.res.headers.get("X-Image-Source")).toBe("cache");

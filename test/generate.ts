@@ -48,6 +48,10 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
   // A 12.2 MP progressive camera-like JPEG, portrait like a phone photo.
   out.photo12mp = await sharp(parrots).rotate(90).resize(3024, 4032, { fit: "fill" }).jpeg({ quality: 90, progressive: true }).toBuffer();
+  // A 24 MP progressive camera-size JPEG (6000x4000, like rachel-hisko) and a 48 MP baseline
+  // one (8000x6000): the shrink-on-load memory table of the codec layer.
+  out.photo24mpProgressive = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 88, progressive: true }).toBuffer();
+  out.photo48mpBaseline = await sharp(parrots).resize(8000, 6000, { fit: "fill" }).jpeg({ quality: 85 }).toBuffer();
   // Decoding it would need 1.12 GB of RGBA: only its header may ever be read.
   out.giantJpeg = withSofSize(await sharp(parrots).resize(64, 64).greyscale().jpeg().toBuffer(), 20000, 14000);
   const landscape = await sharp(parrots).resize(600, 400).png().toBuffer();

@@ -6,13 +6,14 @@
  */
 import avifDec from "@jsquash/avif/codec/dec/avif_dec.wasm";
 import avifEnc from "@jsquash/avif/codec/enc/avif_enc.wasm";
-import jpegDec from "@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm";
 import jpegEnc from "@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm";
 // @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
 import heif from "libheif-js/libheif-wasm/libheif.wasm";
+// Our own libjpeg-turbo build (codecs/jpeg/, `npm run build:codecs`): scaled, row-streaming.
+import jpeg from "../codecs/jpeg/jpeg.wasm";
 import webpDec from "@jsquash/webp/codec/dec/webp_dec.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { avifDec, avifEnc, heif, jpegDec, jpegEnc, png, webpDec, webpEnc } as const;
+export const wasmModules = { avifDec, avifEnc, heif, jpeg, jpegEnc, png, webpDec, webpEnc } as const;

@@ -3,7 +3,8 @@
  * WASM codecs behind a per-job session. Codecs know nothing of HTTP, R2 or config: they take
  * bytes or pixels and options, and report the WASM memory they used.
  *
- * JPEG, WebP and AVIF get a fresh emscripten instance for every decode and encode, dropped as
+ * JPEG is decoded by our own libjpeg-turbo build (./jpeg: scaled, streaming rows) and encoded by
+ * mozjpeg. JPEG, WebP and AVIF get a fresh instance for every decode and encode, dropped as
  * soon as it returns, so the memory of one large job is not held by the isolate afterwards.
  * PNG's wasm-bindgen glue keeps a single module-wide instance (it cannot be instantiated twice),
  * so its memory is persistent and counted in every job that touches it.
@@ -11,7 +12,6 @@
 import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
 import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
 import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
-import jpegDecFactory from "@jsquash/jpeg/codec/dec/mozjpeg_dec.js";
 import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
 import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
 import pngDecode, { init as initPngDecode } from "@jsquash/png/decode.js";
@@ -22,7 +22,9 @@ import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import type { FormatId } from "../formats";
 import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
-import { decodeHeic } from "./heic";
+import { openHeic } from "./heic";
+import { openJpeg } from "./jpeg";
+import type { RowDecoder } from "./rows";
 import "./image-data";
 
 export interface Pixels {
@@ -53,11 +55,14 @@ interface FreshCodec {
   encodeOptions?: (o: EncodeOptions) => object;
 }
 
+/** Our own streaming decoders, for the formats whose spec lists `rowScales`. */
+const ROW_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer, denom: number, expect: { width: number; height: number } | null) => RowDecoder | Promise<RowDecoder>>> = {
+  jpg: (bytes, denom) => openJpeg(bytes, denom),
+  heic: (bytes, _denom, expect) => openHeic(bytes, expect),
+};
+
 const FRESH: Partial<Record<FormatId, FreshCodec>> = {
   jpg: {
-    decode: () => instantiate(jpegDecFactory, wasmModules.jpegDec),
-    // EXIF orientation is applied by the pipeline, uniformly for every format.
-    decodeArgs: [false],
     encode: () => instantiate(jpegEncFactory, wasmModules.jpegEnc),
     encodeOptions: (o) => ({ ...jpegDefaults, quality: o.quality }),
   },
@@ -89,45 +94,84 @@ function png(): Promise<{ memory: WebAssembly.Memory }> {
 }
 
 /**
- * One job's codec work. Tracks the WASM memory held while it runs: the sum of the memories
- * alive at each step's end (an instance's memory only grows, so its final size is its peak).
+ * One job's codec work, and the job's memory: the high-water mark of everything it holds at
+ * once, WASM memories (an instance's memory only grows, so its size at a step's end is its
+ * peak) plus JS buffers (the source bytes, decoded pixels, resampler state, the output).
  */
 export class CodecSession {
   #peak = 0;
   #persistent = 0;
+  #held = 0;
 
-  /** High-water mark of WASM memory this job held, in bytes. */
-  get peakWasmBytes(): number {
+  /** High-water mark of the whole job (WASM and JS), in bytes. */
+  get peakBytes(): number {
     return this.#peak;
   }
 
-  #note(bytes: number): void {
-    this.#peak = Math.max(this.#peak, bytes + this.#persistent);
+  /** JS buffers the job keeps for its whole length (the source bytes). */
+  hold(bytes: number): void {
+    this.#held += bytes;
+  }
+
+  /** Records a moment of the job: `wasm` bytes of live codec memory and `js` bytes of buffers besides what is held. */
+  note(wasm: number, js = 0): void {
+    this.#peak = Math.max(this.#peak, wasm + this.#persistent + this.#held + js);
+  }
+
+  /**
+   * A row decoder for a format whose spec has `rowScales`, at 1/`denom` scale; `expect` is the
+   * size its header declared, which the codec's own headers must match.
+   */
+  async openRows(format: FormatId, bytes: ArrayBuffer, denom: number, expect: { width: number; height: number }): Promise<RowDecoder> {
+    return normaliseThrow(`${format} decode`, async () => {
+      const open = ROW_DECODERS[format];
+      if (!open) throw new Error(`no row decoder for ${format}`);
+      const dec = await open(bytes, denom, expect);
+      const read = dec.read.bind(dec);
+      // The codec's own errors (libjpeg's messages, libheif's codes) become ordinary ones.
+      return Object.assign(dec, {
+        read: () => {
+          try {
+            return read();
+          } catch (e) {
+            throw normalised(`${format} decode`, e);
+          }
+        },
+      });
+    });
   }
 
   async decode(format: FormatId, bytes: ArrayBuffer): Promise<Pixels> {
     return normaliseThrow(`${format} decode`, async () => {
-      if (format === "heic") {
-        const { pixels, memoryBytes: bytesUsed } = await decodeHeic(bytes);
-        this.#note(bytesUsed);
-        return pixels;
+      const rows = ROW_DECODERS[format];
+      if (rows) {
+        // Our own builds, at full size, rows gathered into one image (stored orientation).
+        const dec = await rows(bytes, 1, null);
+        const data = new Uint8ClampedArray(dec.width * dec.height * 4);
+        for (let y = 0, band = dec.read(); band; y += band.rows, band = dec.read()) data.set(band.data, y * dec.width * 4);
+        this.note(dec.memoryBytes, data.byteLength + dec.jsBytes);
+        return { data, width: dec.width, height: dec.height };
       }
       if (format === "png") {
         const mem = (await png()).memory;
         const out = asPixels(await pngDecode(bytes));
         this.#persistent = Math.max(this.#persistent, mem.buffer.byteLength);
-        this.#note(0);
+        this.note(0, out.data.byteLength);
         return out;
       }
       const codec = FRESH[format];
       if (!codec?.decode) throw new Error(`no decoder for ${format}`);
       const mod = await codec.decode();
+      let decoded = 0;
       try {
         const out = mod.decode(bytes, ...(codec.decodeArgs ?? []));
         if (!out) throw new Error("decoder returned nothing");
-        return asPixels(out);
+        const pixels = asPixels(out);
+        decoded = pixels.data.byteLength;
+        return pixels;
       } finally {
-        this.#note(memoryBytes(mod));
+        // The RGBA copy is made while the instance is still alive.
+        this.note(memoryBytes(mod), decoded);
       }
     });
   }
@@ -138,19 +182,21 @@ export class CodecSession {
         const mem = (await png()).memory;
         const out = await pngEncode(pixels as unknown as Parameters<typeof pngEncode>[0]);
         this.#persistent = Math.max(this.#persistent, mem.buffer.byteLength);
-        this.#note(0);
+        this.note(0, pixels.data.byteLength + out.byteLength);
         return out;
       }
       const codec = FRESH[format];
       if (!codec?.encode || !codec.encodeOptions) throw new Error(`no encoder for ${format}`);
       const mod = await codec.encode();
+      let encoded = 0;
       try {
         const out = mod.encode(pixels.data, pixels.width, pixels.height, codec.encodeOptions(opts));
         if (!out) throw new Error("encoder returned nothing");
         // A copy: the view points into the instance's memory, which is about to be dropped.
+        encoded = out.byteLength;
         return out.slice().buffer;
       } finally {
-        this.#note(memoryBytes(mod));
+        this.note(memoryBytes(mod), pixels.data.byteLength + encoded);
       }
     });
   }
@@ -169,10 +215,14 @@ async function normaliseThrow<T>(what: string, fn: () => Promise<T>): Promise<T>
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof Error) throw new Error(`${what} failed: ${e.message}`, { cause: e });
-    const detail = typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e);
-    throw new Error(`${what} failed: ${detail}`, { cause: e });
+    throw normalised(what, e);
   }
+}
+
+function normalised(what: string, e: unknown): Error {
+  if (e instanceof Error) return new Error(`${what} failed: ${e.message}`, { cause: e });
+  const detail = typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e);
+  return new Error(`${what} failed: ${detail}`, { cause: e });
 }
 
 /** Convenience for one-off work (tests, tools): a throwaway session. */

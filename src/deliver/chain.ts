@@ -26,8 +26,8 @@ export interface Delivery {
   body: ReadableStream | ArrayBuffer | null;
   size: number;
   etag: string;
-  /** WASM high-water mark of the production job, when this response was produced. */
-  peakWasmBytes?: number;
+  /** Whole-job memory high-water mark (WASM and JS) of the production, when this response was produced. */
+  peakBytes?: number;
 }
 
 export interface ChainResult {
@@ -79,7 +79,7 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
       const sourceKey = (await production.source()).image.key;
       deps.background(store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey }).catch((e) => deps.log(`write-back of ${key} failed`, e)));
     }
-    return served(format, { source: "transcode", body: bytes, size: bytes.byteLength, etag, peakWasmBytes: production.codecs.peakWasmBytes });
+    return served(format, { source: "transcode", body: bytes, size: bytes.byteLength, etag, peakBytes: production.codecs.peakBytes });
   };
   const remember = (format: FormatId, bytes: ArrayBuffer, etag: string) =>
     deps.background(cache.put(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format), bytes, etag, formatSpec(format).mime).catch((e) => deps.log("cache put failed", e)));
@@ -158,7 +158,11 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
   // alone is produced now, within the platform's CPU limit (wrangler.toml `limits.cpu_ms`).
   for (const { format } of overCpu) {
     try {
-      return await produce(format, config.cpuLimitMs);
+      const result = await produce(format, config.cpuLimitMs);
+      // It was produced after all: its deferral verdict gives way to the one it was served with.
+      const served = tried.pop()!;
+      tried.splice(tried.findIndex((t) => t.format === format), 1, served);
+      return result;
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);

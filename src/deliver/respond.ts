@@ -40,7 +40,7 @@ export function respond(config: Config, { result, byAccept, ifNoneMatch, serverT
   headers.set("ETag", d.etag);
   headers.set("Cache-Control", config.cacheControl);
   headers.set("X-Image-Source", d.source);
-  if (config.exposePeakMemory && d.peakWasmBytes !== undefined) headers.set("X-Image-Peak-Memory", String(d.peakWasmBytes));
+  if (config.exposePeakMemory && d.peakBytes !== undefined) headers.set("X-Image-Peak-Memory", String(d.peakBytes));
   if (ifNoneMatch !== null && etagMatches(ifNoneMatch, d.etag)) {
     if (d.body instanceof ReadableStream) void d.body.cancel();
     return new Response(null, { status: 304, headers });

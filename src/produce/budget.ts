@@ -3,14 +3,17 @@
  * Predicts what a job will cost before any of it runs, because neither overrun can be caught:
  * an isolate over 128 MB is killed, and so is an invocation over its CPU limit.
  *
- * Memory is the WASM high-water mark, linear in pixels above the instance's initial memory.
- * Coefficients were measured in workerd with the per-job instances of `codecs` (sources of 1,
- * 4, 12 and 24 MP; `test/budget.test.ts` re-measures them and fails if a prediction is low).
+ * Memory is the whole job's high-water mark: the WASM memories alive at each step plus the JS
+ * buffers held with them (source bytes, decoded RGBA, resampler state, output), the figure
+ * X-Image-Peak-Memory reports. WASM coefficients are linear in pixels above the instance's
+ * initial memory, measured in workerd with the per-job instances of `codecs` (sources of 1, 4,
+ * 12 and 24 MP; `test/budget.test.ts` re-measures them and fails if a prediction is low).
  * CPU coefficients are milliseconds per megapixel on the reference machine (a 2-core x86 VM
  * running workerd), for real camera photos; encoders scale with their speed setting.
  */
 import type { EncodeSettings } from "../config";
 import type { FormatId } from "../formats";
+import type { ImageHeader, JpegLayout } from "../headers";
 
 interface Linear {
   /** The instance's initial memory: small images never go below it. */
@@ -46,6 +49,7 @@ const ENCODE_MEMORY: Record<FormatId, Linear> = {
 
 const DECODE_MS_PER_MP: Record<FormatId, number> = { jpg: 30, webp: 40, avif: 100, png: 25, heic: 100 };
 const RESIZE_MS_PER_SOURCE_MP = 25;
+const STREAMED_ENTROPY_MS_PER_MP = 10;
 /** At the reference speeds (AVIF cpu-used 8, WebP method 4). */
 const ENCODE_MS_PER_MP: Record<FormatId, number> = { avif: 500, webp: 160, jpg: 250, png: 80, heic: Infinity };
 /** Relative encode time by libaom cpu-used 0..10 (8 = 1). */
@@ -58,6 +62,14 @@ const linear = (l: Linear, pixels: number) => Math.max(l.floor, l.base + l.perPi
 export interface JobShape {
   sourceFormat: FormatId;
   sourcePixels: number;
+  /** Size of the compressed source: held in JS for the whole job, copied into a decoder. */
+  sourceBytes: number;
+  /**
+   * A streamed decode (formats with `rowScales`): pixels it produces (after shrink-on-load),
+   * its predicted WASM memory (`streamedDecoderMemory`) and the band of rows it assembles in JS.
+   * Absent: the decoder gives the whole image at full size.
+   */
+  streamed?: { scaledPixels: number; decoderBytes: number; bandBytes: number };
   outputFormat: FormatId;
   outputPixels: number;
   settings: EncodeSettings;
@@ -75,16 +87,60 @@ export function decodeMemory(format: FormatId, pixels: number): number {
   return linear(DECODE_MEMORY[format], pixels);
 }
 
+/**
+ * Our libjpeg-turbo build (codecs/jpeg): its initial memory, the copy of the file, the
+ * coefficients of every component when the file has several scans (T.81 progressive: 2 bytes
+ * each), and a few rows of the scaled width (libjpeg's own buffers and our band). Memory grows
+ * in steps, so 15% is added. Measured: 24 MP progressive 4:2:0 at 1/4 71.0 MiB, 12 MP
+ * progressive at 1/2 37.9 MiB.
+ */
+export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
+  const coefficients = layout.multiScan ? 2 * layout.coefficientsPerPixel * sourcePixels : 0;
+  return 1.15 * (1.5e6 + sourceBytes + coefficients + scaledWidth * 4 * 64);
+}
+
+/**
+ * libheif-js decoding tile by tile: its 16.25 MiB initial memory holds the file and one tile's
+ * work (HEVC picture, YCbCr and RGBA copies, about 8 bytes per tile pixel) for an iPhone grid
+ * (measured: PUG1.HEIC never grew it); a single coded image is one big tile.
+ */
+export function streamedHeicMemory(sourceBytes: number, width: number, bandHeight: number): number {
+  return Math.max(17.1e6, 1.15 * (4e6 + sourceBytes + 8 * width * bandHeight));
+}
+
+/** Predicted WASM memory of a row decoder for `header` at `scaledWidth`, and the band it assembles in JS. */
+export function streamedDecoderMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number } {
+  if (header.jpeg) return { decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg), bandBytes: 0 };
+  const band = header.bandHeight ?? header.height;
+  return { decoderBytes: streamedHeicMemory(sourceBytes, header.width, band), bandBytes: 4 * header.width * band };
+}
+
+/** What the streaming resampler holds besides its output: a ring of float rows and kernels. */
+const resamplerState = (outputPixels: number) => 1e6 + 0.1 * outputPixels;
+
 export function predictCost(job: JobShape): Cost {
-  const encodeMemory = linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels);
+  const out = 4 * job.outputPixels;
+  // Encode: the encoder instance, the output RGBA it reads, the source bytes, the file it writes.
+  const encodeMemory = linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels) + out + job.sourceBytes + job.outputPixels;
+  let decodeJob = 0;
+  if (!job.pixelsReady) {
+    decodeJob = job.streamed
+      ? // Rows flow from the decoder into the resampler: the full-size image never exists.
+        job.streamed.decoderBytes + job.streamed.bandBytes + job.sourceBytes + out + resamplerState(job.outputPixels)
+      : // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
+        decodeMemory(job.sourceFormat, job.sourcePixels) + job.sourceBytes + 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
+  }
   const speedFactor =
     job.outputFormat === "avif" ? AVIF_SPEED[job.settings.speed] ?? 1 : job.outputFormat === "webp" ? WEBP_METHOD[job.settings.speed] ?? 1 : 1;
   const encodeMs = (ENCODE_MS_PER_MP[job.outputFormat] * speedFactor * job.outputPixels) / 1e6;
+  // A scaled JPEG decode pays entropy decoding for every source pixel, and the inverse DCT,
+  // colour conversion and resize only for the pixels it produces (measured: 24 MP progressive
+  // at 1/4 in 223 ms, 12 MP at 1/1 in 329 ms). Unscaled decoders pay per source pixel.
+  const scaled = job.streamed && job.streamed.scaledPixels < job.sourcePixels;
   const prepareMs = job.pixelsReady
     ? 0
-    : ((DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
-  return {
-    memoryBytes: Math.max(job.pixelsReady ? 0 : decodeMemory(job.sourceFormat, job.sourcePixels), encodeMemory),
-    cpuMs: prepareMs + encodeMs,
-  };
+    : scaled
+      ? (STREAMED_ENTROPY_MS_PER_MP * job.sourcePixels + (DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.streamed!.scaledPixels) / 1e6
+      : ((DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
+  return { memoryBytes: Math.max(decodeJob, encodeMemory), cpuMs: prepareMs + encodeMs };
 }

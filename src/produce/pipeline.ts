@@ -6,13 +6,13 @@
  */
 import { CodecSession, type EncodeOptions, type Pixels } from "../codecs";
 import { formatSpec, type FormatId } from "../formats";
-import { displaySize, HeaderError, readHeader, type ImageHeader } from "../headers";
+import { displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
-import { predictCost, type Cost } from "./budget";
+import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { crop, flatten, hasTransparency, orient } from "./orient";
-import { resample } from "./resample";
+import { resample, Resampler } from "./resample";
 
 /** A step failed; `verdict` is the short reason reported in X-Image-Tried. */
 export class ProductionError extends Error {
@@ -113,10 +113,14 @@ export class Production {
    * for this request (decode and resize may already be paid), `fromScratch` everything.
    */
   async cost(format: FormatId, settings: EncodeOptions): Promise<{ now: Cost; fromScratch: Cost }> {
-    const { header, plan } = await this.source();
+    const { image, header, plan } = await this.source();
+    const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
+    const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
     const shape = {
       sourceFormat: header.format,
       sourcePixels: header.width * header.height,
+      sourceBytes: image.bytes.byteLength,
+      streamed: streamed ?? undefined,
       outputFormat: format,
       outputPixels: plan.width * plan.height,
       settings,
@@ -147,6 +151,74 @@ export class Production {
     // Re-encoding would keep one frame of an animation and drop the rest without a word; the
     // stored original (animation intact) is still served wherever its own format is accepted.
     if (header.animated) throw new ProductionError("animated-source", `${image.key}: animated sources are not transcoded`);
+    this.codecs.hold(image.bytes.byteLength);
+    return formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header);
+  }
+
+  /**
+   * Where the output comes from in stored pixels: the region to keep, the size to resample it
+   * to (both in stored orientation, so the small output is what gets turned), and the
+   * transforms to apply after. Planned in display space within the clean aperture, with the
+   * centred crop's sides swapped back when a quarter-turn is pending.
+   */
+  #layout(storedWidth: number, storedHeight: number, ops: number[], clap?: Rect): { region: Rect; ow: number; oh: number } {
+    const base = clap ?? { x: 0, y: 0, width: storedWidth, height: storedHeight };
+    const turned = ops.filter((o) => o >= 5).length % 2 === 1;
+    const plan = planResize(turned ? base.height : base.width, turned ? base.width : base.height, this.size);
+    const cw = turned ? plan.crop.height : plan.crop.width;
+    const ch = turned ? plan.crop.width : plan.crop.height;
+    const region = { x: base.x + Math.floor((base.width - cw) / 2), y: base.y + Math.floor((base.height - ch) / 2), width: cw, height: ch };
+    return { region, ow: turned ? plan.height : plan.width, oh: turned ? plan.width : plan.height };
+  }
+
+  /**
+   * Shrink-on-load (libvips' rule): the largest scale 1/d the decoder offers at which the
+   * region still has at least the output's pixels on each side, so the resampler only shrinks.
+   */
+  #streamPlan(header: ImageHeader): { denom: number; scaledWidth: number; scaledHeight: number } {
+    const { region, ow, oh } = this.#layout(header.width, header.height, header.orientation, header.clap);
+    const scales = formatSpec(header.format).rowScales ?? [1];
+    const denom = scales.find((d) => region.width / d >= ow && region.height / d >= oh) ?? 1;
+    // libjpeg rounds scaled sizes up (jdmaster.c jpeg_core_output_dimensions).
+    return { denom, scaledWidth: Math.ceil(header.width / denom), scaledHeight: Math.ceil(header.height / denom) };
+  }
+
+  /** Row decoders (JPEG scaled, HEIC by tiles): bands streamed into the resampler; the full-size RGBA never exists. */
+  async #streamedPixels(image: StoredImage, header: ImageHeader): Promise<Pixels> {
+    const { region, ow, oh } = this.#layout(header.width, header.height, header.orientation, header.clap);
+    const { denom } = this.#streamPlan(header);
+    let out: Pixels;
+    try {
+      out = await this.timer.time("decode", async () => {
+        const dec = await this.codecs.openRows(header.format, image.bytes, denom, header);
+        // The region in scaled pixels (the scaled image is ceil(W/d) x ceil(H/d)).
+        const fx = dec.width / header.width;
+        const fy = dec.height / header.height;
+        const rx = Math.min(dec.width - 1, Math.floor(region.x * fx));
+        const ry = Math.min(dec.height - 1, Math.floor(region.y * fy));
+        const rw = Math.max(1, Math.min(dec.width - rx, Math.round(region.width * fx)));
+        const rh = Math.max(1, Math.min(dec.height - ry, Math.round(region.height * fy)));
+        const resampler = new Resampler(rw, rh, ow, oh);
+        const stride = dec.width * 4;
+        // Rows below the region are never decoded.
+        for (let y = 0, band = dec.read(); band && y < ry + rh; y += band.rows, band = y < ry + rh ? dec.read() : null) {
+          const first = Math.max(y, ry);
+          const last = Math.min(y + band.rows, ry + rh);
+          if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
+        }
+        this.codecs.note(dec.memoryBytes, dec.jsBytes + resampler.bytes);
+        if (!resampler.done) throw new Error(`${header.format} decode failed: ${image.key} ended before its last row`);
+        return { data: resampler.out, width: ow, height: oh };
+      });
+    } catch (e) {
+      throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
+    }
+    for (const o of header.orientation) out = orient(out, o);
+    return out;
+  }
+
+  /** Decoders that only give whole images: decode, then crop and resample. */
+  async #wholePixels(image: StoredImage, header: ImageHeader): Promise<Pixels> {
     let pixels: Pixels;
     try {
       pixels = await this.timer.time("decode", () => this.codecs.decode(header.format, image.bytes));
@@ -154,27 +226,20 @@ export class Production {
       throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
     }
     // The clean aperture and orientation are display instructions the decoders ignore
-    // (@jsquash/avif drops irot/imir/clap; JPEG/WebP/PNG decoders ignore EXIF). They are
-    // only trusted when the decoded size is the one the header declared.
+    // (@jsquash/avif drops irot/imir/clap; WebP/PNG decoders ignore EXIF). They are only
+    // trusted when the decoded size is the one the header declared.
     const declared = !formatSpec(header.format).decoderOrients && pixels.width === header.width && pixels.height === header.height;
     if (declared && header.clap) pixels = crop(pixels, header.clap);
     const ops = declared ? header.orientation : [];
-    const turned = ops.filter((o) => o >= 5).length % 2 === 1;
-    // Plan in display space, then resize in stored orientation (the small output is what gets
-    // turned) with the centred crop's sides swapped back when a quarter-turn is pending.
-    const plan = planResize(turned ? pixels.height : pixels.width, turned ? pixels.width : pixels.height, this.size);
-    const cw = turned ? plan.crop.height : plan.crop.width;
-    const ch = turned ? plan.crop.width : plan.crop.height;
-    const ow = turned ? plan.height : plan.width;
-    const oh = turned ? plan.width : plan.height;
+    const { region, ow, oh } = this.#layout(pixels.width, pixels.height, ops);
     let out = pixels;
-    if (!(cw === pixels.width && ch === pixels.height && ow === pixels.width && oh === pixels.height)) {
-      const region = { x: Math.floor((pixels.width - cw) / 2), y: Math.floor((pixels.height - ch) / 2), width: cw, height: ch };
+    if (!(region.width === pixels.width && region.height === pixels.height && ow === pixels.width && oh === pixels.height)) {
       try {
         out = await this.timer.time("resize", async () => resample(crop(pixels, region), ow, oh));
       } catch (e) {
         throw new ProductionError("resize-error", `${image.key}: ${(e as Error).message}`);
       }
+      this.codecs.note(0, pixels.data.byteLength + out.data.byteLength);
     }
     for (const o of ops) out = orient(out, o);
     return out;

@@ -54,22 +54,64 @@ function kernel(inSize: number, outSize: number): Kernel {
   return { start, count, weights, taps };
 }
 
-export function resample(src: Pixels, width: number, height: number): Pixels {
-  const sw = src.width;
-  const sh = src.height;
-  const s = src.data;
-  const kx = kernel(sw, width);
-  const ky = kernel(sh, height);
-  // Ring of horizontally filtered rows (premultiplied RGBA, float), indexed by source row.
-  const ringSize = ky.taps + 1;
-  const ring = new Float32Array(ringSize * width * 4);
-  const ringRow = new Int32Array(ringSize).fill(-1);
+/**
+ * Streaming Lanczos3: source rows are pushed top to bottom, each filtered horizontally once into
+ * a ring of `taps + 1` rows, and every output row is emitted as soon as the last source row it
+ * needs has arrived. So a decoder can hand over a few rows at a time and the full-resolution
+ * image never exists; the only large buffer is the output.
+ */
+export class Resampler {
+  readonly out: Uint8ClampedArray;
+  readonly #kx: Kernel;
+  readonly #ky: Kernel;
+  readonly #ring: Float32Array;
+  readonly #ringSize: number;
+  readonly #rowOffsets: Int32Array;
+  /** Next source row expected, next output row to emit. */
+  #y = 0;
+  #oy = 0;
 
-  const filterRow = (y: number): number => {
-    const slot = y % ringSize;
-    if (ringRow[slot] === y) return slot * width * 4;
-    const base = slot * width * 4;
-    const rowStart = y * sw * 4;
+  constructor(
+    readonly srcWidth: number,
+    readonly srcHeight: number,
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.out = new Uint8ClampedArray(width * height * 4);
+    this.#kx = kernel(srcWidth, width);
+    this.#ky = kernel(srcHeight, height);
+    this.#ringSize = this.#ky.taps + 1;
+    this.#ring = new Float32Array(this.#ringSize * width * 4);
+    this.#rowOffsets = new Int32Array(this.#ky.taps);
+  }
+
+  /** JS memory this resampler holds, in bytes (output, ring, kernels). */
+  get bytes(): number {
+    return this.out.byteLength + this.#ring.byteLength + (this.#kx.weights.byteLength + this.#ky.weights.byteLength) + 8 * (this.#kx.start.length + this.#ky.start.length);
+  }
+
+  /** Whether every output row has been produced. */
+  get done(): boolean {
+    return this.#oy >= this.height;
+  }
+
+  /**
+   * Takes `count` source rows from `data`, the first at byte `offset`, rows `stride` bytes
+   * apart, the region's first column at pixel `x0` of each row.
+   */
+  push(data: ArrayLike<number>, offset: number, stride: number, x0: number, count: number): void {
+    for (let i = 0; i < count && this.#y < this.srcHeight; i++) {
+      this.#filterRow(data, offset + i * stride + x0 * 4, this.#y);
+      this.#y++;
+      this.#emitReady();
+    }
+  }
+
+  #filterRow(s: ArrayLike<number>, rowStart: number, y: number): void {
+    const { width } = this;
+    const kx = this.#kx;
+    const base = (y % this.#ringSize) * width * 4;
+    const ring = this.#ring;
     for (let o = 0; o < width; o++) {
       let r = 0, g = 0, b = 0, a = 0;
       const first = kx.start[o];
@@ -88,36 +130,45 @@ export function resample(src: Pixels, width: number, height: number): Pixels {
       ring[q + 2] = b;
       ring[q + 3] = a;
     }
-    ringRow[slot] = y;
-    return base;
-  };
+  }
 
-  const out = new Uint8ClampedArray(width * height * 4);
-  const rowOffsets = new Int32Array(ky.taps);
-  for (let oy = 0; oy < height; oy++) {
-    const first = ky.start[oy];
-    const n = ky.count[oy];
-    for (let k = 0; k < n; k++) rowOffsets[k] = filterRow(first + k);
-    const wBase = oy * ky.taps;
-    for (let ox = 0; ox < width; ox++) {
-      let r = 0, g = 0, b = 0, a = 0;
-      const col = ox * 4;
-      for (let k = 0; k < n; k++) {
-        const w = ky.weights[wBase + k];
-        const q = rowOffsets[k] + col;
-        r += ring[q] * w;
-        g += ring[q + 1] * w;
-        b += ring[q + 2] * w;
-        a += ring[q + 3] * w;
+  #emitReady(): void {
+    const { width } = this;
+    const ky = this.#ky;
+    const ring = this.#ring;
+    const out = this.out;
+    while (this.#oy < this.height && ky.start[this.#oy] + ky.count[this.#oy] <= this.#y) {
+      const oy = this.#oy;
+      const n = ky.count[oy];
+      for (let k = 0; k < n; k++) this.#rowOffsets[k] = ((ky.start[oy] + k) % this.#ringSize) * width * 4;
+      const wBase = oy * ky.taps;
+      for (let ox = 0; ox < width; ox++) {
+        let r = 0, g = 0, b = 0, a = 0;
+        const col = ox * 4;
+        for (let k = 0; k < n; k++) {
+          const w = ky.weights[wBase + k];
+          const q = this.#rowOffsets[k] + col;
+          r += ring[q] * w;
+          g += ring[q + 1] * w;
+          b += ring[q + 2] * w;
+          a += ring[q + 3] * w;
+        }
+        const p = (oy * width + ox) * 4;
+        if (a > 0.5) {
+          out[p] = r / a;
+          out[p + 1] = g / a;
+          out[p + 2] = b / a;
+        }
+        out[p + 3] = a;
       }
-      const p = (oy * width + ox) * 4;
-      if (a > 0.5) {
-        out[p] = r / a;
-        out[p + 1] = g / a;
-        out[p + 2] = b / a;
-      }
-      out[p + 3] = a;
+      this.#oy++;
     }
   }
-  return { data: out, width, height };
+}
+
+/** Resamples a whole image (for decoders that only give whole images). */
+export function resample(src: Pixels, width: number, height: number): Pixels {
+  const r = new Resampler(src.width, src.height, width, height);
+  r.push(src.data, 0, src.width * 4, 0, src.height);
+  return { data: r.out, width, height };
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `npm run build:codecs`: rebuilds every .wasm under codecs/ from scratch, from Debian's source
+# packages and our own glue (codecs/<name>/glue.c), with Debian's emscripten. Needs root (apt)
+# or the packages already installed. The built .wasm files and each library's licence are
+# committed; the libraries' sources never are.
+#   codecs/jpeg/jpeg.wasm   libjpeg-turbo (Debian bookworm 2.1.5): scaled, row-streaming decode;
+#                           row-streaming encode
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
+# emcc's JS optimizer needs Debian's node modules when run with the system Node.
+export NODE_PATH=/usr/share/nodejs
+
+need_apt=()
+command -v emcc >/dev/null || need_apt+=(emscripten)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v dpkg-source >/dev/null || need_apt+=(dpkg-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Source packages need a deb-src line for the mirror the machine already uses.
+if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources
+  else
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >> /etc/apt/sources.list
+  fi
+  apt-get update -qq
+fi
+
+source_of() { # package -> unpacked source directory under $work
+  (cd "$work" && [ -d "$1"-*/ ] 2>/dev/null || apt-get source -qq "$1" >/dev/null 2>&1)
+  ls -d "$work/$1"-*/ | head -1
+}
+
+build_jpeg() {
+  local src; src="$(source_of libjpeg-turbo)"
+  mkdir -p "$src/build-wasm"
+  (cd "$src/build-wasm" &&
+    emcmake cmake .. -DWITH_SIMD=0 -DENABLE_SHARED=0 -DSIZE_T=4 -DWITH_TURBOJPEG=0 -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
+    emmake make -j"$(nproc)" jpeg-static >/dev/null)
+  # A standalone module (no emscripten JS glue): src/codecs/wasm-instance.ts provides its few
+  # imports. The initial memory is small so a thumbnail's decoder stays small.
+  emcc -O3 "$here/jpeg/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libjpeg.a" \
+    -o "$here/jpeg/jpeg.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_progressive,_dec_components,_dec_start,_dec_out_height,_dec_read,_dec_close,_enc_start,_enc_write,_enc_finish,_enc_size,_enc_free \
+    2> >(grep -v 'undefined symbol: js_throw' >&2)
+  cp "$src/LICENSE.md" "$here/jpeg/LICENSE.md"
+  cp "$src/README.ijg" "$here/jpeg/README.ijg"
+  echo "built codecs/jpeg/jpeg.wasm ($(stat -c %s "$here/jpeg/jpeg.wasm") bytes) from $(basename "$src")"
+}
+
+build_jpeg

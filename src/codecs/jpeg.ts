@@ -1,0 +1,86 @@
+/**
+ * @module codecs/jpeg
+ * JPEG through our libjpeg-turbo build (codecs/jpeg/): decoded at 1/1, 1/2, 1/4 or 1/8 scale in
+ * the DCT domain and handed over a band of rows at a time; encoded a band of rows at a time.
+ * This is what keeps a 24 MP camera JPEG's job at the size of its output (libvips'
+ * shrink-on-load): at 1/4 scale a 6000x4000 photo decodes to 1500x1000 rows, never to 96 MB
+ * of RGBA.
+ */
+import { wasmModules } from "../../wasm/modules";
+import type { RowDecoder } from "./rows";
+import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
+
+interface JpegExports extends StandaloneExports {
+  dec_open(data: number, len: number): number;
+  dec_width(d: number): number;
+  dec_height(d: number): number;
+  dec_start(d: number, denom: number): number;
+  dec_out_height(d: number): number;
+  dec_read(d: number, out: number, max: number): number;
+  dec_close(d: number): void;
+  enc_start(w: number, h: number, quality: number, optimize: number): number;
+  enc_write(e: number, rows: number, n: number): void;
+  enc_finish(e: number): number;
+  enc_size(e: number): number;
+  enc_free(e: number): void;
+}
+
+/** Rows handed over per call: two MCU rows of 4:2:0, few enough to stay small at any width. */
+export const BAND_ROWS = 16;
+
+/** The DCT scales libjpeg can decode at (T.81 IDCT sizes 8/8, 4/8, 2/8, 1/8). */
+export const JPEG_SCALES = [8, 4, 2, 1] as const;
+
+export function openJpeg(bytes: ArrayBuffer, denom: number): RowDecoder {
+  const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
+  const src = copyIn(e, new Uint8Array(bytes));
+  const d = e.dec_open(src, bytes.byteLength);
+  const width = e.dec_start(d, denom);
+  const height = e.dec_out_height(d);
+  const band = e.malloc(width * 4 * BAND_ROWS);
+  if (!band) throw new CodecError("out of memory");
+  let finished = false;
+  return {
+    width,
+    height,
+    read() {
+      if (finished) return null;
+      const rows = e.dec_read(d, band, BAND_ROWS);
+      if (rows === 0) {
+        finished = true;
+        return null;
+      }
+      return { data: new Uint8Array(e.memory.buffer, band, rows * width * 4), rows };
+    },
+    get memoryBytes() {
+      return e.memory.buffer.byteLength;
+    },
+    jsBytes: 0,
+  };
+}
+
+/**
+ * Encodes rows of RGBA as they come. `optimize` computes Huffman tables for this image (a few
+ * percent smaller) but makes libjpeg keep all coefficients (2 bytes each) until the end.
+ */
+export function jpegRowEncoder(width: number, height: number, quality: number, optimize: boolean) {
+  const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
+  const enc = e.enc_start(width, height, quality, optimize ? 1 : 0);
+  const band = e.malloc(width * 4 * BAND_ROWS);
+  if (!band) throw new CodecError("out of memory");
+  return {
+    /** Takes up to BAND_ROWS rows of RGBA. */
+    write(rows: Uint8Array | Uint8ClampedArray, count: number) {
+      new Uint8Array(e.memory.buffer, band, count * width * 4).set(rows.subarray(0, count * width * 4));
+      e.enc_write(enc, band, count);
+    },
+    /** The finished file, copied out of codec memory. */
+    finish(): ArrayBuffer {
+      const ptr = e.enc_finish(enc);
+      return new Uint8Array(e.memory.buffer, ptr, e.enc_size(enc)).slice().buffer;
+    },
+    get memoryBytes() {
+      return e.memory.buffer.byteLength;
+    },
+  };
+}

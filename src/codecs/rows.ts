@@ -1,0 +1,19 @@
+/**
+ * @module codecs/rows
+ * The streaming shape every codec of our own exposes (libvips' sequential access): open, read
+ * bands of rows top to bottom, drop. The pipeline feeds the bands to the resampler, so a large
+ * source's full-size RGBA never exists.
+ */
+
+/** A decoder that gives rows of 8-bit RGBA, top to bottom. */
+export interface RowDecoder {
+  /** Size of the rows it yields (after any shrink-on-load). */
+  readonly width: number;
+  readonly height: number;
+  /** The next band: a view valid until the next call; null at the end. */
+  read(): { data: Uint8Array; rows: number } | null;
+  /** Bytes of WASM memory the codec holds now. */
+  readonly memoryBytes: number;
+  /** JS bytes it holds besides (a band it assembles). */
+  readonly jsBytes: number;
+}

@@ -1,0 +1,32 @@
+/**
+ * The codec layer's memory table (shrink-on-load and streaming), each row requested once with
+ * the default budgets: served 200 on the first request, the right format and size (decoded),
+ * no budget refusal in X-Image-Tried, and a whole-job peak (X-Image-Peak-Memory: WASM memories
+ * and JS buffers together) under the row's limit. `npm run bench` measures the same jobs from
+ * outside the worker (workerd's RSS).
+ */
+import { describe, expect, it } from "vitest";
+import { call, fixture, put, uniquePrefix } from "./helpers";
+
+const MiB = 2 ** 20;
+
+describe("memory follows the output, not the source", () => {
+  it.each([
+    ["12 MP iPhone HEIC -> 800w JPEG", "pug", "heic", "_800_0.jpg?caplist=jpg", "jpg", 800, 600, 48],
+    ["12 MP iPhone HEIC -> 800w WebP", "pug", "heic", "_800_0.jpg?caplist=webp", "webp", 800, 600, 48],
+    ["12 MP iPhone HEIC -> 800w AVIF", "pug", "heic", "_800_0.jpg?caplist=avif", "avif", 800, 600, 64],
+    ["24 MP progressive JPEG -> 1200w WebP", "photo24mpProgressive", "jpg", "_1200_0.jpg?caplist=webp", "webp", 1200, 800, 96],
+    ["24 MP progressive JPEG -> 1200w AVIF", "photo24mpProgressive", "jpg", "_1200_0.jpg?caplist=avif", "avif", 1200, 800, 96],
+    ["48 MP baseline JPEG -> 1600w JPEG", "photo48mpBaseline", "jpg", "_1600_0.jpg?caplist=jpg", "jpg", 1600, 1200, 64],
+  ] as const)("%s: 200 at once, under its limit", async (_name, fixtureName, ext, path, format, width, height, limitMiB) => {
+    const stem = `${uniquePrefix()}/photo`;
+    await put(`${stem}.${ext}`, fixture(fixtureName));
+    const { res, image } = await call(`/${stem}${path}`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("X-Image-Tried")).toBe(`${format}=transcode`);
+    expect(image).toEqual({ format, width, height });
+    const peak = Number(res.headers.get("X-Image-Peak-Memory"));
+    expect(peak).toBeGreaterThan(0);
+    expect(peak / MiB).toBeLessThanOrEqual(limitMiB);
+  });
+});
