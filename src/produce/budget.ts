@@ -64,6 +64,8 @@ export interface JobShape {
   sourcePixels: number;
   /** Size of the compressed source: held in JS for the whole job, copied into a decoder. */
   sourceBytes: number;
+  /** Codec memory this job already finished with but cannot free before V8 collects it (CodecSession.retiredBytes). */
+  aliveBytes?: number;
   /**
    * A streamed decode (formats with `rowScales`): pixels it produces (after shrink-on-load),
    * its predicted WASM memory (`streamedDecoderMemory`) and the band of rows it assembles in JS.
@@ -78,7 +80,7 @@ export interface JobShape {
 }
 
 export interface Cost {
-  /** WASM high-water mark of the job: decoder and encoder never live at the same time. */
+  /** Whole-job high-water mark: WASM memories (a finished one counts until the job ends) and JS buffers. */
   memoryBytes: number;
   cpuMs: number;
 }
@@ -120,16 +122,25 @@ const resamplerState = (outputPixels: number) => 1e6 + 0.1 * outputPixels;
 
 export function predictCost(job: JobShape): Cost {
   const out = 4 * job.outputPixels;
-  // Encode: the encoder instance, the output RGBA it reads, the source bytes, the file it writes.
-  const encodeMemory = linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels) + out + job.sourceBytes + job.outputPixels;
-  let decodeJob = 0;
+  let decodeWasm = 0;
+  let decodeJs = 0;
   if (!job.pixelsReady) {
-    decodeJob = job.streamed
-      ? // Rows flow from the decoder into the resampler: the full-size image never exists.
-        job.streamed.decoderBytes + job.streamed.bandBytes + job.sourceBytes + out + resamplerState(job.outputPixels)
-      : // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
-        decodeMemory(job.sourceFormat, job.sourcePixels) + job.sourceBytes + 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
+    if (job.streamed) {
+      // Rows flow from the decoder into the resampler: the full-size image never exists.
+      decodeWasm = job.streamed.decoderBytes;
+      decodeJs = job.streamed.bandBytes + out + resamplerState(job.outputPixels);
+    } else {
+      // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
+      decodeWasm = decodeMemory(job.sourceFormat, job.sourcePixels);
+      decodeJs = 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
+    }
   }
+  // The encoder runs while the decoder's memory is still alive (see CodecSession.retiredBytes),
+  // reading the output RGBA and writing the file.
+  const encodeWasm = linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels);
+  const encodeJs = out + job.outputPixels;
+  const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
+  const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);
   const speedFactor =
     job.outputFormat === "avif" ? AVIF_SPEED[job.settings.speed] ?? 1 : job.outputFormat === "webp" ? WEBP_METHOD[job.settings.speed] ?? 1 : 1;
   const encodeMs = (ENCODE_MS_PER_MP[job.outputFormat] * speedFactor * job.outputPixels) / 1e6;
@@ -142,5 +153,5 @@ export function predictCost(job: JobShape): Cost {
     : scaled
       ? (STREAMED_ENTROPY_MS_PER_MP * job.sourcePixels + (DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.streamed!.scaledPixels) / 1e6
       : ((DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
-  return { memoryBytes: Math.max(decodeJob, encodeMemory), cpuMs: prepareMs + encodeMs };
+  return { memoryBytes, cpuMs: prepareMs + encodeMs };
 }

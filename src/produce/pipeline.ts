@@ -120,12 +120,13 @@ export class Production {
       sourceFormat: header.format,
       sourcePixels: header.width * header.height,
       sourceBytes: image.bytes.byteLength,
+      aliveBytes: this.codecs.retiredBytes,
       streamed: streamed ?? undefined,
       outputFormat: format,
       outputPixels: plan.width * plan.height,
       settings,
     };
-    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady }), fromScratch: predictCost({ ...shape, pixelsReady: false }) };
+    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
   }
 
   /** Refuses, before any of it runs, a job predicted over `budget` (both overruns are fatal on Cloudflare). */
@@ -207,6 +208,7 @@ export class Production {
           if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
         }
         this.codecs.note(dec.memoryBytes, dec.jsBytes + resampler.bytes);
+        this.codecs.retire(dec.memoryBytes);
         if (!resampler.done) throw new Error(`${header.format} decode failed: ${image.key} ended before its last row`);
         return { data: resampler.out, width: ow, height: oh };
       });
