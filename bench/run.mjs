@@ -170,7 +170,7 @@ async function memorySection(memVars) {
       // A small job with the same codecs on another, small source first: compiling a codec's
       // WASM (tens of MiB of machine code) is paid once per isolate, not per job, and a small
       // source leaves no large freed pages behind for the measured job to reuse unseen.
-      const small = ext === "heic" ? readFileSync(join(ROOT, "test/fixtures/example.heic")) : await sharp(parrots).resize(96).jpeg().toBuffer();
+      const small = ext === "heic" ? readFileSync(join(ROOT, "test/fixtures/rainbow-451x461.heic")) : await sharp(parrots).resize(96).jpeg().toBuffer();
       await fetch(`${worker.base}/_api/objects/warm/w.${ext}`, { method: "PUT", body: small, headers: { Authorization: `Bearer ${TOKEN}` } });
       await (await fetch(`${worker.base}/warm/w_64_0${path.slice(path.indexOf("."))}`)).arrayBuffer();
       await forceGc(worker.inspectorPort);

@@ -11,7 +11,10 @@ export const FILES = {
   cameraJpeg: "samples/street.jpg",
   /** iPhone XS HEIC: a 4032x3024 grid of 48 HEVC tiles. */
   pug: "samples/pug.heic",
-  exampleHeic: "test/fixtures/example.heic",
+  /** 452x462 single HEVC image with an odd clean aperture (451x461): libheif decodes it transformed. */
+  rainbowHeic: "test/fixtures/rainbow-451x461.heic",
+  /** 4032x3024 grid of 512x512 tiles with irot (displayed 3024x4032), like a portrait iPhone photo. */
+  arrowHeic: "test/fixtures/arrow.heic",
   foxAvif: "test/fixtures/fox.profile0.8bpc.yuv420.avif",
   corruptHeaderJpeg: "test/fixtures/corrupt-header.jpg",
   lottapixelJpeg: "test/fixtures/lottapixel.jpg",

@@ -13,7 +13,8 @@ describe("header parsing without decoding", () => {
   it("reads real files from the corpus", () => {
     expect(header(fixture("kodim23Png"))).toMatchObject({ format: "png", width: 768, height: 512, hasAlpha: false });
     expect(header(fixture("cameraJpeg"))).toMatchObject({ format: "jpg", width: 1944, height: 2592 });
-    expect(header(fixture("exampleHeic"))).toMatchObject({ format: "heic", width: 1280, height: 854 });
+    expect(header(fixture("rainbowHeic"))).toMatchObject({ format: "heic", width: 452, height: 462, clap: { x: 0, y: 0, width: 451, height: 461 } });
+    expect(header(fixture("arrowHeic"))).toMatchObject({ format: "heic", width: 4032, height: 3024, orientation: [6], bandHeight: 512 });
     expect(header(fixture("foxAvif"))).toMatchObject({ format: "avif", width: 1204, height: 800 });
     // The 20000x14000 bomb is recognised from its first bytes: nothing needs decoding.
     expect(header(fixture("giantJpeg").slice(0, 64 * 1024))).toMatchObject({ format: "jpg", width: 20000, height: 14000 });

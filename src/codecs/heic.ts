@@ -6,8 +6,10 @@
  * A row of tiles is assembled into one band and handed on, so the job holds one band, never the
  * whole 12 MP image; measured, the instance stays at its initial 16.25 MiB for PUG1.HEIC.
  *
- * Display transforms (clap, irot, imir) are not applied here: the pipeline applies them from the
- * header, as for AVIF, so the small output is what gets turned.
+ * A grid's display transforms (clap, irot, imir) are not applied here: the pipeline applies them
+ * from the header, as for AVIF, so the small output is what gets turned. A single coded image
+ * is decoded whole and transformed by libheif (which refuses it untransformed when its coded
+ * size differs from `ispe`, as with a clap of odd size), and says so (`oriented`).
  *
  * The C API is called through the exports libheif-js keeps (`_heif_*`). Functions returning a
  * `struct heif_error` take a pointer to it as a first, hidden argument (the wasm32 C ABI's sret).
@@ -31,6 +33,7 @@ interface LibHeif {
   _heif_image_handle_get_image_tiling: Fn;
   _heif_decoding_options_alloc: Fn;
   _heif_image_handle_decode_image_tile: Fn;
+  _heif_decode_image: Fn;
   _heif_image_get_width: Fn;
   _heif_image_get_height: Fn;
   _heif_image_get_plane_readonly: Fn;
@@ -101,6 +104,7 @@ export async function openHeic(bytes: ArrayBuffer, expect: { width: number; heig
     throw new Error(`HEIF grid of ${columns}x${rows} tiles of ${tileWidth}x${tileHeight} does not cover ${width}x${height}`);
   }
   const options = m._heif_decoding_options_alloc();
+  if (columns * rows === 1) return single(m, handle, options, err, ptrOut, strideOut, check);
   // struct heif_decoding_options { uint8_t version; uint8_t ignore_transformations; ... }
   m.HEAPU8[options + 1] = 1;
   const band = new Uint8Array(width * tileHeight * 4);
@@ -138,5 +142,34 @@ export async function openHeic(bytes: ArrayBuffer, expect: { width: number; heig
       return m.HEAP8.buffer.byteLength;
     },
     jsBytes: band.byteLength,
+  };
+}
+
+/** A single coded image: decoded whole, with libheif's transforms, handed over as one band. */
+function single(m: LibHeif, handle: number, options: number, err: number, ptrOut: number, strideOut: number, check: (what: string) => void): RowDecoder {
+  m._heif_decode_image(err, handle, ptrOut, COLORSPACE_RGB, CHROMA_INTERLEAVED_RGBA, options);
+  check("decoding the image");
+  const image = m.HEAP32[ptrOut >> 2];
+  const width = m._heif_image_get_width(image, CHANNEL_INTERLEAVED);
+  const height = m._heif_image_get_height(image, CHANNEL_INTERLEAVED);
+  const plane = m._heif_image_get_plane_readonly(image, CHANNEL_INTERLEAVED, strideOut);
+  const stride = m.HEAP32[strideOut >> 2];
+  let done = false;
+  return {
+    width,
+    height,
+    oriented: true,
+    read() {
+      if (done) return null;
+      done = true;
+      if (stride === width * 4) return { data: m.HEAPU8.subarray(plane, plane + height * stride), rows: height };
+      const band = new Uint8Array(width * height * 4);
+      for (let y = 0; y < height; y++) band.set(m.HEAPU8.subarray(plane + y * stride, plane + y * stride + width * 4), y * width * 4);
+      return { data: band, rows: height };
+    },
+    get memoryBytes() {
+      return m.HEAP8.buffer.byteLength;
+    },
+    jsBytes: stride === width * 4 ? 0 : width * height * 4,
   };
 }

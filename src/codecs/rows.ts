@@ -16,4 +16,9 @@ export interface RowDecoder {
   readonly memoryBytes: number;
   /** JS bytes it holds besides (a band it assembles). */
   readonly jsBytes: number;
+  /**
+   * The decoder already applied the file's display transforms (HEIF clap/irot/imir of a single
+   * coded image, which libheif will only decode transformed), so its rows are upright.
+   */
+  readonly oriented?: boolean;
 }

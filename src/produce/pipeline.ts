@@ -186,15 +186,23 @@ export class Production {
 
   /** Row decoders (JPEG scaled, HEIC by tiles): bands streamed into the resampler; the full-size RGBA never exists. */
   async #streamedPixels(image: StoredImage, header: ImageHeader): Promise<Pixels> {
-    const { region, ow, oh } = this.#layout(header.width, header.height, header.orientation, header.clap);
     const { denom } = this.#streamPlan(header);
+    let ops = header.orientation;
     let out: Pixels;
     try {
       out = await this.timer.time("decode", async () => {
         const dec = await this.codecs.openRows(header.format, image.bytes, denom, header);
+        // A decoder that applied the display transforms itself gives upright rows of the shown size.
+        const shown = displaySize(header);
+        if (dec.oriented && (dec.width !== shown.width || dec.height !== shown.height)) {
+          throw new Error(`${header.format} decode failed: ${dec.width}x${dec.height} decoded where the header shows ${shown.width}x${shown.height}`);
+        }
+        if (dec.oriented) ops = [];
+        const stored = dec.oriented ? { width: dec.width, height: dec.height } : header;
+        const { region, ow, oh } = this.#layout(stored.width, stored.height, ops, dec.oriented ? undefined : header.clap);
         // The region in scaled pixels (the scaled image is ceil(W/d) x ceil(H/d)).
-        const fx = dec.width / header.width;
-        const fy = dec.height / header.height;
+        const fx = dec.width / stored.width;
+        const fy = dec.height / stored.height;
         const rx = Math.min(dec.width - 1, Math.floor(region.x * fx));
         const ry = Math.min(dec.height - 1, Math.floor(region.y * fy));
         const rw = Math.max(1, Math.min(dec.width - rx, Math.round(region.width * fx)));
@@ -215,7 +223,7 @@ export class Production {
     } catch (e) {
       throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
     }
-    for (const o of header.orientation) out = orient(out, o);
+    for (const o of ops) out = orient(out, o);
     return out;
   }
 
