@@ -13,6 +13,7 @@
  */
 import type { EncodeSettings } from "../config";
 import type { FormatId } from "../formats";
+import { JPEG_ROW_ENCODE_PIXELS } from "../codecs";
 import type { ImageHeader, JpegLayout } from "../headers";
 
 interface Linear {
@@ -137,7 +138,11 @@ export function predictCost(job: JobShape): Cost {
   }
   // The encoder runs while the decoder's memory is still alive (see CodecSession.retiredBytes),
   // reading the output RGBA and writing the file.
-  const encodeWasm = linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels);
+  const encodeWasm =
+    job.outputFormat === "jpg" && job.outputPixels > JPEG_ROW_ENCODE_PIXELS
+      ? // libjpeg-turbo by rows: its buffers and the growing file (measured 8.7 MiB at 12 MP).
+        4e6 + 0.5 * job.outputPixels
+      : linear(ENCODE_MEMORY[job.outputFormat], job.outputPixels);
   const encodeJs = out + job.outputPixels;
   const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
   const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);
