@@ -129,6 +129,49 @@ describe("PUT, GET, DELETE and the manifest", () => {
   });
 });
 
+describe("hostile requests (issue 14)", () => {
+  it("a malformed If-Match / If-None-Match is a 400, and what is stored stays", async () => {
+    const key = `${uniquePrefix()}/v.png`;
+    const original = await encodeTo("png", gradient(8, 8));
+    expect((await api("PUT", `objects/${key}`, original)).res.status).toBe(201);
+    for (const [name, value] of [["If-Match", "garbage"], ["If-Match", '"unterminated'], ["If-None-Match", "garbage"], ["If-None-Match", '"a", b']]) {
+      const res = await api("PUT", `objects/${key}`, await encodeTo("png", gradient(9, 9)), { ...auth(), [name]: value });
+      expect(res.res.status, `${name}: ${value}`).toBe(400);
+      expect(json(res).error).toBe("bad_precondition");
+    }
+    expect(bytesEqual(await (await env.IMAGES.get(key))!.arrayBuffer(), original)).toBe(true);
+    // Well-formed ones still work: a weak tag list, and *.
+    expect((await api("PUT", `objects/${key}`, original, { ...auth(), "If-Match": 'W/"nope", "nope2"' })).res.status).toBe(412);
+    expect((await api("PUT", `objects/${key}`, original, { ...auth(), "If-None-Match": "*" })).res.status).toBe(412);
+  });
+
+  it("a percent-encoded prefix does not shift the key", async () => {
+    const p = uniquePrefix();
+    const png = await encodeTo("png", gradient(8, 8));
+    for (const path of [`/%5f%61%70%69/objects/${p}/a.png`, `/_api/%6fbjects/${p}/b.png`]) {
+      const res = await call(path, { method: "PUT", body: png, headers: auth() });
+      expect(res.res.status, path).toBe(201);
+    }
+    expect(await env.IMAGES.head(`${p}/a.png`)).not.toBeNull();
+    expect(await env.IMAGES.head(`${p}/b.png`)).not.toBeNull();
+    expect(await env.IMAGES.head(`objects/${p}/a.png`)).toBeNull();
+    expect(await env.IMAGES.head(`s/${p}/b.png`)).toBeNull();
+  });
+
+  it("an empty stem lists nothing, and a full-size key leaves room for its variants", async () => {
+    const empty = await api("GET", "images/", null);
+    expect(empty.res.status).toBe(400);
+    expect(json(empty).error).toBe("bad_key");
+    const png = await encodeTo("png", gradient(8, 8));
+    const stem = (n: number) => `${uniquePrefix()}/`.padEnd(n - 4, "k");
+    expect((await api("PUT", `objects/${stem(1013)}.png`, png)).res.status).toBe(400);
+    const fits = `${stem(1012)}.png`;
+    expect((await api("PUT", `objects/${fits}`, png)).res.status).toBe(201);
+    const variant = await call(`/${fits.replace(/\.png$/, "_16383_16383.png")}?caplist=png`, {}, { MAX_DIMENSION: "16383" });
+    expect(variant.res.status).toBe(200);
+  });
+});
+
 describe("multipart uploads (curl -F file=@photo.jpg)", () => {
   it("stores the one file part, whatever its field name, and serves it", async () => {
     const stem = `${uniquePrefix()}/form`;

@@ -21,6 +21,21 @@ async function original(): Promise<{ stem: string; key: string }> {
   return { stem, key: `${stem}.png` };
 }
 
+describe("jobs never overwrite what they did not create", () => {
+  it("an output already stored by the origin is left as it is (1012 output-exists)", async () => {
+    const { stem, key } = await original();
+    const theirs = await encodeTo("webp", gradient(64, 64));
+    await put(`${stem}_64_64.webp`, theirs);
+    const msg_id = `keep-${uniquePrefix()}`;
+    expect((await postJob({ msg_id, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_64_64.webp` }, { key: `${stem}_32_32.webp` }] })).res.status).toBe(202);
+    const done = await until("job done", () => status(msg_id), (s) => s.state === "done" || s.state === "failed");
+    expect(done.outputs.map((o: { key: string; code: number }) => [o.key, o.code])).toEqual([[`${stem}_64_64.webp`, 1012], [`${stem}_32_32.webp`, 0]]);
+    const stored = await env.IMAGES.get(`${stem}_64_64.webp`);
+    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(new Uint8Array(theirs));
+    expect(stored!.customMetadata?.producedBy).toBeUndefined();
+  });
+});
+
 describe("POST /_api/jobs", () => {
   it("produces every output into R2, reports them, and calls back", async () => {
     const { stem, key } = await original();

@@ -24,19 +24,33 @@ export interface ApiDeps {
   jobs: JobService;
 }
 
-/** The object key after `prefix` in the raw path, percent-decoded once. */
+/**
+ * The object key after `prefix`, cut from the percent-decoded path: routing matched the decoded
+ * path, so cutting the raw one by the decoded prefix's length would shift the key
+ * (`/%5f%61%70%69/objects/a.jpg` must not store `objects/a.jpg`).
+ */
 function keyAfter(url: string, prefix: string): string {
-  const path = new URL(url).pathname.slice(prefix.length);
+  let path: string;
   try {
-    return decodeURIComponent(path);
+    path = decodeURIComponent(new URL(url).pathname);
   } catch {
     throw badRequest("bad_key", "The key has malformed percent-encoding.");
   }
+  if (!path.startsWith(prefix)) throw badRequest("bad_key", `The path must start with ${prefix}.`);
+  return path.slice(prefix.length);
 }
+
+/** `_16383_16383`: the longest size suffix a variant of a full-size key can add (WebP's largest side). */
+const LONGEST_SIZE_SUFFIX = 12;
 
 /** Keys the API accepts: the delivery naming, any size, a known extension. */
 function objectKey(key: string): ImageRequestKey {
-  return parseImageKey(key, Number.MAX_SAFE_INTEGER);
+  const parsed = parseImageKey(key, Number.MAX_SAFE_INTEGER);
+  // R2 keys end at 1,024 bytes: a full-size key must leave room for its variants' names.
+  if (!parsed.size && new TextEncoder().encode(key).length > 1024 - LONGEST_SIZE_SUFFIX) {
+    throw badRequest("bad_key", `A full-size image key may be at most ${1024 - LONGEST_SIZE_SUFFIX} bytes, so that its _W_H variants fit R2's 1,024.`);
+  }
+  return parsed;
 }
 
 /**
@@ -122,12 +136,20 @@ function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): Im
   return header;
 }
 
-/** R2 conditional put from the client's preconditions (RFC 9110 13.1.1, 13.1.2). */
+/**
+ * `*` or a list of entity-tags (RFC 9110 8.8.3: `W/`? DQUOTE *etagc DQUOTE, etagc being
+ * %x21 / %x23-7E / obs-text).
+ */
+const VALIDATOR = /^\s*(\*|(W\/)?"[\x21\x23-\x7e\x80-\xff]*"(\s*,\s*(W\/)?"[\x21\x23-\x7e\x80-\xff]*")*)\s*$/;
+
+/** R2 conditional put from the client's preconditions (RFC 9110 13.1.1, 13.1.2); a malformed one is a 400. */
 function preconditions(req: Request): Headers | undefined {
   const h = new Headers();
   for (const name of ["If-Match", "If-None-Match"]) {
     const v = req.headers.get(name);
-    if (v !== null) h.set(name, v);
+    if (v === null) continue;
+    if (!VALIDATOR.test(v)) throw badRequest("bad_precondition", `${name} must be * or a list of quoted entity-tags, e.g. "abc123".`);
+    h.set(name, v);
   }
   return [...h.keys()].length ? h : undefined;
 }
@@ -209,6 +231,8 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
   api.get("/images/*", async (c) => {
     const stem = keyAfter(c.req.url, "/_api/images/");
     // A stem is a key without its extension: validate it as one with a placeholder extension.
+    // An empty stem would list every object, internal ones included.
+    if (!stem) throw badRequest("bad_key", "Name a stem: GET /_api/images/<stem>.");
     validateKey(`${stem}.jpg`);
     const objects = await listStem(bucket, stem);
     return c.json({ stem, objects: await Promise.all(objects.map((o) => describe(bucket, o.object))) });

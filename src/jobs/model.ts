@@ -56,6 +56,7 @@ export const OUTPUT_CODES: Record<string, number> = {
   "resize-error": 1009,
   "encode-error": 1010,
   "store-error": 1011,
+  "output-exists": 1012,
 };
 
 const PREFIX = "_cdn/jobs/";

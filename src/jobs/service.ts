@@ -86,6 +86,12 @@ export function jobService(deps: JobDeps) {
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: existing.size, mime, width: Number(m.width), height: Number(m.height) } });
           continue;
         }
+        // A job never overwrites an object it did not create: the origin's own variant (pushed
+        // while the job waited in the queue) wins. A deferred variant is then simply there.
+        if (existing) {
+          await record(producedBy === "on-demand" ? { key: out.key, code: 0, message: "already stored" } : { key: out.key, code: OUTPUT_CODES["output-exists"], message: "output-exists: an object this job did not create is stored under this key; delete it first to replace it" });
+          continue;
+        }
         const settings = {
           quality: request.params?.quality ?? config.encode[out.format].quality,
           speed: request.params?.speed ?? config.encode[out.format].speed,
@@ -94,10 +100,16 @@ export function jobService(deps: JobDeps) {
           await production.assertWithinBudget(out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
           const bytes = await production.encode(out.format, settings);
           const { width, height } = await production.pixels();
-          await bucket.put(out.key, bytes, {
+          // Conditional on the key still being free: R2 checks it atomically with the write.
+          const stored = await bucket.put(out.key, bytes, {
             httpMetadata: { contentType: mime },
             customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input },
+            onlyIf: new Headers({ "If-None-Match": "*" }),
           });
+          if (!stored) {
+            await record(producedBy === "on-demand" ? { key: out.key, code: 0, message: "already stored" } : { key: out.key, code: OUTPUT_CODES["output-exists"], message: "output-exists: another object was stored under this key meanwhile" });
+            continue;
+          }
           // Only this output's own cache entry is stale: it was derived from the input, so unlike
           // a replaced original it changes nothing else of the stem.
           await cache.delete(cacheKeyUrl(state.origin, config.cacheGeneration, out.stem, out.size, out.format));
