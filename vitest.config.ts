@@ -6,8 +6,10 @@ export const worker = cloudflareTest({
   // The worker's own wrangler.toml: same bindings, vars and `.wasm?module` rules as dev.
   wrangler: { configPath: "./wrangler.toml" },
   // The secret `wrangler secret put API_TOKENS` sets in production; two, to test rotation.
-  // Callback retries wait 1 s, 2 s, ... instead of production's 5 s, 10 s, ...
-  miniflare: { bindings: { API_TOKENS: "test-token-0123456789abcdef,rotated-token-fedcba9876543210", CALLBACK_RETRY_BASE_SECONDS: "1" } },
+  // Callback retries wait 1 s, 2 s, ... up to 4 attempts instead of production's 5 s, 10 s, ...
+  // up to 6; the callback
+  // receiver of the tests is on loopback, which production refuses.
+  miniflare: { bindings: { API_TOKENS: "test-token-0123456789abcdef,rotated-token-fedcba9876543210", CALLBACK_RETRY_BASE_SECONDS: "1", CALLBACK_MAX_ATTEMPTS: "4", CALLBACK_PRIVATE_HOSTS: "on" } },
 });
 
 // `npm test`: everything it needs is in the repo or generated (test/fixtures.ts). The sweep

@@ -67,6 +67,8 @@ export interface Config {
   demoPage: boolean;
   /** First delay before a failed job callback is retried; it doubles each time. */
   callbackRetryBaseSeconds: number;
+  /** Accept notify_url hosts on loopback and private networks (tests, a local origin in dev). */
+  callbackPrivateHosts: boolean;
   /** Callback deliveries before giving up (recorded in the job's state). */
   callbackMaxAttempts: number;
 }
@@ -100,6 +102,7 @@ export const DEFAULT_VARS = {
   DEMO_PAGE: "off",
   CALLBACK_RETRY_BASE_SECONDS: "5",
   CALLBACK_MAX_ATTEMPTS: "6",
+  CALLBACK_PRIVATE_HOSTS: "off",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -250,5 +253,6 @@ export function loadConfig(vars: ConfigVars): Config {
     demoPage: onOff(vars, "DEMO_PAGE"),
     callbackRetryBaseSeconds: integer(vars, "CALLBACK_RETRY_BASE_SECONDS", 0, 3600),
     callbackMaxAttempts: integer(vars, "CALLBACK_MAX_ATTEMPTS", 1, 20),
+    callbackPrivateHosts: onOff(vars, "CALLBACK_PRIVATE_HOSTS"),
   };
 }

@@ -6,7 +6,7 @@
 
 export class AppError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 406 | 412 | 413 | 415 | 422 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 406 | 409 | 412 | 413 | 415 | 422 | 500 | 503,
     /** Stable, machine-readable code clients can switch on. */
     readonly code: string,
     /** Safe to show a client: never contains internal detail. */

@@ -2,7 +2,8 @@
  * Async pre-production jobs on a real Queue (miniflare), real R2, and a real HTTP callback
  * receiver on loopback. Every output produced is read back from R2 and decoded.
  */
-import { env } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import worker from "../src/index";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { call, decodedImage, encodeTo, fixture, gradient, put, uniquePrefix, until, type Fetched } from "./helpers";
@@ -33,6 +34,66 @@ describe("jobs never overwrite what they did not create", () => {
     const stored = await env.IMAGES.get(`${stem}_64_64.webp`);
     expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(new Uint8Array(theirs));
     expect(stored!.customMetadata?.producedBy).toBeUndefined();
+  });
+});
+
+describe("job ids, callback hosts and bounded callbacks (issue 14)", () => {
+  it("another job under an existing msg_id is a 409 that shows nothing of the first; the same job again is 200", async () => {
+    const { stem, key } = await original();
+    const msg_id = `dup-${uniquePrefix()}`;
+    const first = { msg_id, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_20_20.webp` }] };
+    expect((await postJob(first)).res.status).toBe(202);
+    const other = await call("/_api/jobs", { method: "POST", body: JSON.stringify({ ...first, output_files: [{ key: `${stem}_30_30.webp` }] }), headers: { Authorization: "Bearer rotated-token-fedcba9876543210" } });
+    expect(other.res.status).toBe(409);
+    expect(json(other)).toEqual({ error: "msg_id_conflict", message: expect.any(String) });
+    expect(JSON.stringify(json(other))).not.toContain("_20_20");
+    expect((await postJob(first)).res.status).toBe(200);
+  });
+
+  it("refuses callback hosts on loopback, link-local, private networks, metadata names and with credentials", async () => {
+    const { stem, key } = await original();
+    const hosts = ["http://127.0.0.1/cb", "http://localhost/cb", "http://169.254.169.254/latest", "http://[::1]/cb", "http://0.0.0.0/", "http://2130706433/", "http://0x7f.1/", "http://metadata.google.internal/", "https://user:pass@example.com/cb", "http://10.1.2.3/", "http://192.168.0.1/", "http://[fd00::1]/", "http://[::ffff:127.0.0.1]/"];
+    for (const notify_url of hosts) {
+      const res = await call(
+        "/_api/jobs",
+        { method: "POST", body: JSON.stringify({ msg_id: `h-${uniquePrefix()}`, notify_url, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_9_9.webp` }] }), headers: { Authorization: `Bearer ${TOKEN}` } },
+        { CALLBACK_PRIVATE_HOSTS: "off" },
+      );
+      expect(res.res.status, notify_url).toBe(400);
+    }
+    const ok = await call(
+      "/_api/jobs",
+      { method: "POST", body: JSON.stringify({ msg_id: `h-${uniquePrefix()}`, notify_url: "https://origin.example.com/cb", cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_9_9.webp` }] }), headers: { Authorization: `Bearer ${TOKEN}` } },
+      { CALLBACK_PRIVATE_HOSTS: "off" },
+    );
+    expect(ok.res.status).toBe(202);
+  });
+
+  it("a callback that always fails stops after CALLBACK_MAX_ATTEMPTS (4 here), and redelivered or stale attempts are never made again", async () => {
+    const { stem, key } = await original();
+    const msg_id = `down-${uniquePrefix()}`;
+    const tag = `fail-99-${msg_id}`;
+    await postJob({ msg_id, notify_url: `${inject("callbackUrl")}/cb/${tag}`, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_16_16.webp` }] });
+    const s = await until("gave up", () => status(msg_id), (st) => st.callback?.gaveUp === true, 60_000);
+    expect(s.callback).toMatchObject({ attempts: 4, delivered: false, gaveUp: true });
+    expect((await received(tag)).length).toBe(4);
+    // The queue redelivers old messages: each is acknowledged and makes no request.
+    const batch = createMessageBatch("edge-image-cdn-jobs", [2, 4, 5].map((attempt, i) => ({ id: `m${i}`, timestamp: new Date(), attempts: 2, body: { type: "callback", msg_id, attempt } })));
+    const ctx = createExecutionContext();
+    await worker.queue(batch as never, env as never);
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks.length).toBe(3);
+    expect(result.retryMessages.length).toBe(0);
+    expect((await received(tag)).length).toBe(4);
+    expect((await status(msg_id)).callback.attempts).toBe(4);
+  });
+
+  it("a callback host that refuses connections is tried a bounded number of times", async () => {
+    const { stem, key } = await original();
+    const msg_id = `refused-${uniquePrefix()}`;
+    await postJob({ msg_id, notify_url: "http://127.0.0.1:1/cb", cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_16_16.webp` }] });
+    const s = await until("gave up", () => status(msg_id), (st) => st.callback?.gaveUp === true, 60_000);
+    expect(s.callback).toMatchObject({ attempts: 4, delivered: false, gaveUp: true, lastError: expect.any(String) });
   });
 });
 

@@ -38,7 +38,8 @@ export interface JobState {
   created: string;
   updated: string;
   outputs: OutputResult[];
-  callback?: { attempts: number; delivered: boolean; lastStatus?: number; lastError?: string; gaveUp?: boolean };
+  /** `attempts`: the last attempt made; `next`: the attempt already scheduled after it. */
+  callback?: { attempts: number; delivered: boolean; lastStatus?: number; lastError?: string; gaveUp?: boolean; next?: number };
 }
 
 export type JobMessage = { type: "run"; msg_id: string } | { type: "callback"; msg_id: string; attempt: number };

@@ -34,6 +34,11 @@ export function jobService(deps: JobDeps) {
     const state: JobState = { msg_id: request.msg_id, state: "queued", request, origin, created: now, updated: now, outputs: [] };
     if (!(await store.create(state))) {
       const existing = await store.get(request.msg_id);
+      // The same job again is answered with its state; another job under the same id is never
+      // silently dropped (nor shown the first job's state).
+      if (existing && JSON.stringify(existing.request) !== JSON.stringify(request)) {
+        throw new AppError(409, "msg_id_conflict", `Another job was already submitted under msg_id ${request.msg_id}; use a new msg_id.`);
+      }
       if (existing) return { created: false, state: existing };
       throw new AppError(503, "job_store_unavailable", "The job could neither be created nor read; try again.");
     }
@@ -51,7 +56,12 @@ export function jobService(deps: JobDeps) {
   /** Produces what is not produced yet; a redelivered message finds finished outputs and skips them. */
   async function run(msgId: string): Promise<void> {
     const state = await store.get(msgId);
-    if (!state || state.state === "done" || state.state === "failed") return;
+    if (!state) return;
+    if (state.state === "done" || state.state === "failed") {
+      // Redelivered after the job ended: only a callback that never started is still owed.
+      if (state.request.notify_url && !state.callback) await callback(msgId, 1);
+      return;
+    }
     state.state = "running";
     await store.save(state);
     const { request } = state;
@@ -127,11 +137,21 @@ export function jobService(deps: JobDeps) {
     if (request.notify_url) await callback(msgId, 1);
   }
 
-  /** POSTs the result to notify_url; on failure, tries again later through the queue with a doubling delay. */
+  /**
+   * POSTs the result to notify_url; on failure, tries again later through the queue with a
+   * doubling delay, up to CALLBACK_MAX_ATTEMPTS. Each attempt carries its number and is made
+   * at most once: a redelivered or stale message finds it recorded and only makes sure its
+   * successor was scheduled, so redeliveries can never multiply attempts.
+   */
   async function callback(msgId: string, attempt: number): Promise<void> {
     const state = await store.get(msgId);
     const url = state?.request.notify_url;
-    if (!state || !url || state.callback?.delivered) return;
+    if (!state || !url) return;
+    const done = state.callback;
+    if (done && (done.delivered || done.gaveUp || attempt <= done.attempts)) {
+      if (done.attempts === attempt && !done.delivered && !done.gaveUp && done.next !== attempt + 1) await scheduleNext(state, attempt);
+      return;
+    }
     const failed = state.outputs.filter((o) => o.code !== 0);
     const body = {
       msg_id: msgId,
@@ -147,6 +167,8 @@ export function jobService(deps: JobDeps) {
         method: "POST",
         headers: { "Content-Type": "application/json", "User-Agent": "edge-image-cdn-callback" },
         body: JSON.stringify(body),
+        // Redirects could lead to a host the notify_url check refused.
+        redirect: "manual",
         signal: AbortSignal.timeout(10_000),
       });
       status = res.status;
@@ -158,10 +180,14 @@ export function jobService(deps: JobDeps) {
     const gaveUp = !delivered && attempt >= config.callbackMaxAttempts;
     state.callback = { attempts: attempt, delivered, ...(status ? { lastStatus: status } : {}), ...(delivered ? {} : { lastError: error ?? `HTTP ${status}` }), ...(gaveUp ? { gaveUp } : {}) };
     await store.save(state);
-    if (!delivered && !gaveUp) {
-      const delaySeconds = Math.min(config.callbackRetryBaseSeconds * 2 ** (attempt - 1), 12 * 3600);
-      await queue.send({ type: "callback", msg_id: msgId, attempt: attempt + 1 }, { delaySeconds });
-    }
+    if (!delivered && !gaveUp) await scheduleNext(state, attempt);
+  }
+
+  async function scheduleNext(state: JobState, attempt: number): Promise<void> {
+    const delaySeconds = Math.min(config.callbackRetryBaseSeconds * 2 ** (attempt - 1), 12 * 3600);
+    await queue.send({ type: "callback", msg_id: state.msg_id, attempt: attempt + 1 }, { delaySeconds });
+    state.callback = { ...state.callback!, next: attempt + 1 };
+    await store.save(state);
   }
 
   return {
