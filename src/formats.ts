@@ -17,6 +17,11 @@ export interface FormatSpec {
   /** Canonical extension first: it is the one used to name variants in R2. */
   readonly extensions: readonly string[];
   readonly supportsAlpha: boolean;
+  /**
+   * Every image client decodes it (JPEG, PNG). A URL in any other format matched only through
+   * a wildcard (`image/*` covers HEIC in Chrome's Accept) is not a promise the client decodes it.
+   */
+  readonly universal: boolean;
   /** A WASM decoder is bundled. */
   readonly canDecode: boolean;
   /**
@@ -45,6 +50,7 @@ export interface FormatSpec {
 const SPECS: readonly FormatSpec[] = [
   {
     id: "avif",
+    universal: false,
     decoderOrients: false,
     mime: "image/avif",
     mimeAliases: [],
@@ -56,6 +62,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "heic",
+    universal: false,
     // Tiles are decoded without libheif's transforms; the pipeline applies clap/irot/imir.
     decoderOrients: false,
     rowScales: [1],
@@ -69,6 +76,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "webp",
+    universal: false,
     decoderOrients: false,
     mime: "image/webp",
     mimeAliases: [],
@@ -80,6 +88,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "jpg",
+    universal: true,
     decoderOrients: false,
     rowScales: [8, 4, 2, 1],
     mime: "image/jpeg",
@@ -92,6 +101,7 @@ const SPECS: readonly FormatSpec[] = [
   },
   {
     id: "png",
+    universal: true,
     decoderOrients: false,
     mime: "image/png",
     mimeAliases: [],

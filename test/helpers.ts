@@ -110,3 +110,31 @@ export async function until<T>(what: string, fn: () => Promise<T>, done: (v: T) 
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Which R2 operations of `faultyBucket` fail; each may be limited to keys a predicate picks. */
+export interface Faults {
+  get?: boolean | ((key: string) => boolean);
+  head?: boolean | ((key: string) => boolean);
+  put?: boolean | ((key: string) => boolean);
+  list?: boolean;
+  delete?: boolean;
+}
+
+/**
+ * The real R2 binding with injected faults: the operations named in `faults` throw, as R2 does
+ * when it is unavailable; everything else goes to miniflare's R2. The only stand-in the suite
+ * allows: it wraps the real bucket, it does not replace it.
+ */
+export function faultyBucket(bucket: R2Bucket, faults: Faults): R2Bucket {
+  const fails = (f: boolean | ((key: string) => boolean) | undefined, key: string) => (typeof f === "function" ? f(key) : !!f);
+  const boom = (op: string) => new Error(`injected R2 fault: ${op} failed`);
+  return {
+    get: ((key: string, opts?: never) => (fails(faults.get, key) ? Promise.reject(boom("get")) : bucket.get(key, opts))) as R2Bucket["get"],
+    head: (key: string) => (fails(faults.head, key) ? Promise.reject(boom("head")) : bucket.head(key)),
+    put: ((key: string, value: never, opts?: never) => (fails(faults.put, key) ? Promise.reject(boom("put")) : bucket.put(key, value, opts))) as R2Bucket["put"],
+    list: (opts?: R2ListOptions) => (faults.list ? Promise.reject(boom("list")) : bucket.list(opts)),
+    delete: (keys: string | string[]) => (faults.delete ? Promise.reject(boom("delete")) : bucket.delete(keys)),
+    createMultipartUpload: bucket.createMultipartUpload.bind(bucket),
+    resumeMultipartUpload: bucket.resumeMultipartUpload.bind(bucket),
+  };
+}

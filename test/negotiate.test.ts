@@ -46,7 +46,18 @@ describe("negotiation from Accept", () => {
   it("never turns image/* alone into AVIF, HEIC or WebP", () => {
     expect(byAccept("image/*").candidates).toEqual(["jpg"]);
     expect(byAccept("image/*", "png").candidates).toEqual(["png"]);
-    expect(byAccept("image/*;q=0.5, */*;q=0.1", "webp").candidates).toEqual(["webp"]);
+    // A .webp URL matched only through a wildcard gets what every client decodes.
+    expect(byAccept("image/*;q=0.5, */*;q=0.1", "webp").candidates).toEqual(["jpg", "png"]);
+  });
+
+  it("a .heic, .avif or .webp URL is served in a format the client lists, never its own through image/*", () => {
+    const chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    expect(byAccept(chrome, "heic").candidates).toEqual(["avif", "webp"]);
+    expect(byAccept("image/webp,*/*", "heic").candidates).toEqual(["webp"]);
+    expect(byAccept("image/*", "avif").candidates).toEqual(["jpg", "png"]);
+    expect(byAccept("image/heic,image/*", "heic").candidates).toEqual(["heic"]);
+    expect(byAccept("image/*,image/jpeg;q=0", "heic").candidates).toEqual(["png"]);
+    expect(byAccept("text/html", "heic").candidates).toEqual(["jpg", "png"]);
   });
 
   it("serves only the URL's format when there is no Accept (okhttp, Glide, Coil)", () => {

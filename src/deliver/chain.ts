@@ -77,7 +77,7 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     if (config.writeBack.has(format)) {
       const key = variantKey(req.stem, req.size, format);
       const sourceKey = (await production.source()).image.key;
-      deps.background(store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey }).catch((e) => deps.log(`write-back of ${key} failed`, e)));
+      deps.background(store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => deps.log(`write-back of ${key} failed`, e)));
     }
     return served(format, { source: "transcode", body: bytes, size: bytes.byteLength, etag, peakBytes: production.codecs.peakBytes });
   };
@@ -103,16 +103,25 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     const retry = heldForAlpha.has(format);
     const cacheUrl = cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format);
 
-    // 1. Edge cache: a hit touches nothing else.
-    const hit = retry ? null : await timer.time("cache", () => cache.match(cacheUrl));
+    // 1. Edge cache: a hit touches nothing else. A failing cache is a miss.
+    const hit = retry ? null : await timer.time("cache", () => cache.match(cacheUrl)).catch((e) => (deps.log("cache match failed", e), null));
     if (hit) return served(format, { source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
 
     // 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too.
     const keys = retry ? [] : [variantKey(req.stem, req.size, format)];
     if (!retry && format === req.format && !keys.includes(req.key)) keys.push(req.key);
     let stored = null;
+    let storeFailed = false;
     for (const key of keys) {
-      stored = await timer.time("r2", () => store.get(key));
+      try {
+        stored = await timer.time("r2", () => store.get(key));
+      } catch (e) {
+        // R2 unavailable is never "not found": the candidate may still be produced, and if
+        // nothing can be served the answer is a 503, not a 404.
+        deps.log(`R2 read of ${key} failed`, e);
+        storeFailed = true;
+        stored = null;
+      }
       if (stored && sniffFormat(new Uint8Array(stored.bytes, 0, Math.min(64, stored.bytes.byteLength))) !== format) {
         // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
         deps.log(`R2 object ${key} is not ${format}; skipped`);
@@ -127,7 +136,7 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
 
     // 3. On demand.
     if (!config.onDemand.has(format)) {
-      tried.push({ format, verdict: "miss" });
+      tried.push({ format, verdict: storeFailed ? "store-error" : "miss" });
       continue;
     }
     try {
@@ -151,12 +160,14 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed: ${e.message}`);
-      tried.push({ format, verdict: e.verdict });
+      // Too slow for this request and for the background too: that is final, not "later".
+      const deferred = e.verdict !== "over-cpu-budget" || overCpu.some((d) => d.format === format);
+      tried.push({ format, verdict: deferred ? e.verdict : "over-cpu-limit" });
     }
   }
   // Nothing could be served within the request's budget: the best candidate deferred for CPU
   // alone is produced now, within the platform's CPU limit (wrangler.toml `limits.cpu_ms`).
-  for (const { format } of overCpu) {
+  for (const { format } of [...overCpu]) {
     try {
       const result = await produce(format, config.cpuLimitMs);
       // It was produced after all: its deferral verdict gives way to the one it was served with.
@@ -166,9 +177,10 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);
-      tried.push({ format, verdict: e.verdict });
     }
   }
+  // Still nothing: the deferred candidates go to the queue, and the answer is "later" (503).
+  flushDeferred();
   return { delivery: null, tried };
 }
 

@@ -5,10 +5,14 @@
  */
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
+import { TEMPORARY_VERDICTS } from "../produce/pipeline";
 import type { ChainResult, Verdict } from "./chain";
 
 /** Errors are never cached long: a fixed file must show up at once. */
 export const ERROR_CACHE_CONTROL = "no-store";
+
+/** Seconds a client should wait before asking again for a variant being produced (RFC 9110 10.2.3). */
+export const RETRY_AFTER_SECONDS = 10;
 
 export interface RespondInput {
   result: ChainResult;
@@ -30,6 +34,12 @@ export function respond(config: Config, { result, byAccept, ifNoneMatch, serverT
   if (!d) {
     headers.set("Cache-Control", ERROR_CACHE_CONTROL);
     headers.set("Content-Type", "application/json; charset=utf-8");
+    // 404 only when every candidate failed for good; "not now" is a 503 the client retries.
+    if (result.tried.some((t) => TEMPORARY_VERDICTS.has(t.verdict))) {
+      headers.set("Retry-After", String(RETRY_AFTER_SECONDS));
+      const body = { error: "temporarily_unavailable", message: "The image is being produced or storage is unavailable; try again shortly.", candidates: result.tried };
+      return new Response(JSON.stringify(body), { status: 503, headers });
+    }
     const body = {
       error: "not_found",
       message: "No candidate format could be served for this image.",

@@ -126,7 +126,8 @@ export function jobService(deps: JobDeps) {
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.
-          if (!(e instanceof ProductionError)) throw e;
+          // A storage fault or a full isolate is temporary: the message is retried too.
+          if (!(e instanceof ProductionError) || e.verdict === "store-error" || e.verdict === "admission-timeout") throw e;
           log(`job ${msgId}: ${out.key} failed: ${e.message}`);
           await record({ key: out.key, code: OUTPUT_CODES[e.verdict] ?? 1099, message: `${e.verdict}: ${e.message}` });
         }

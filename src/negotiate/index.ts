@@ -42,28 +42,37 @@ function fromCaplist(caplist: string, priority: readonly FormatId[]): FormatId[]
 }
 
 /**
- * Explicitly listed image types (q > 0), plus the URL's own format when the client takes it
- * even through a wildcard, ordered by server priority. Wildcards alone never yield a format
- * other than the URL's: `image/*` is sent by browsers that cannot decode AVIF or WebP.
+ * Explicitly listed image types (q > 0), ordered by server priority, plus the URL's own format
+ * when the client takes it even through a wildcard and it is one every client decodes (JPEG,
+ * PNG). Wildcards alone never yield AVIF, HEIC or WebP: `image/*` is sent by browsers that
+ * cannot decode them (Chrome's covers HEIC). A `.heic`, `.avif` or `.webp` URL matched only
+ * through a wildcard gets JPEG, then PNG (for a transparent source), never its own format.
  */
 function fromAccept(accept: string | null, urlFormat: FormatId, priority: readonly FormatId[]): FormatId[] {
   // okhttp, Glide and Coil send no Accept: they asked for a URL and get its format.
   if (accept === null || accept.trim() === "") return priority.filter((f) => f === urlFormat);
   const ranges = parseAccept(accept);
+  const url = formatSpec(urlFormat);
+  const accepted = (f: FormatId) => {
+    const spec = formatSpec(f);
+    return matchRange(ranges, [spec.mime, ...spec.mimeAliases]);
+  };
   const chosen = new Set<FormatId>();
   for (const f of priority) {
-    const spec = formatSpec(f);
-    const m = matchRange(ranges, [spec.mime, ...spec.mimeAliases]);
+    const m = accepted(f);
     if (!m || m.q <= 0) continue;
-    if (m.specificity === 3 || f === urlFormat) chosen.add(f);
+    if (m.specificity === 3 || (f === urlFormat && url.universal)) chosen.add(f);
   }
   if (chosen.size > 0) return priority.filter((f) => chosen.has(f));
-  const url = formatSpec(urlFormat);
-  const urlMatch = matchRange(ranges, [url.mime, ...url.mimeAliases]);
-  if (urlMatch && urlMatch.q <= 0) {
+  const urlMatch = accepted(urlFormat);
+  if (urlMatch && urlMatch.q <= 0 && url.universal) {
     throw new AppError(406, "not_acceptable", `The client refuses ${url.mime} and accepts no other image format served here.`);
   }
   // RFC 9110 12.5.1 lets a server disregard an Accept that matches nothing (a browser's
-  // `text/html,...` on an image URL): serve the URL's own format rather than a 406.
-  return priority.filter((f) => f === urlFormat);
+  // `text/html,...` on an image URL): serve the URL's own format when every client decodes it,
+  // else the formats every client decodes (unless refused outright with q=0).
+  if (url.universal) return priority.filter((f) => f === urlFormat);
+  const universal = priority.filter((f) => formatSpec(f).universal && !(accepted(f)?.q === 0));
+  if (universal.length === 0) throw new AppError(406, "not_acceptable", "The client accepts no image format served here.");
+  return universal;
 }

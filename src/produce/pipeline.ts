@@ -14,6 +14,14 @@ import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
 
+/**
+ * Verdicts that say "not now" rather than "never": the storage failed, the isolate had no
+ * memory to admit the job in time, or the variant was queued for the background. A response
+ * with nothing to serve and one of these is a 503 with Retry-After, never a 404: mobile image
+ * libraries cache a 404 as final.
+ */
+export const TEMPORARY_VERDICTS: ReadonlySet<string> = new Set(["store-error", "admission-timeout", "over-cpu-budget"]);
+
 /** A step failed; `verdict` is the short reason reported in X-Image-Tried. */
 export class ProductionError extends Error {
   constructor(
@@ -66,7 +74,13 @@ export class Production {
   }
 
   async #loadSource(): Promise<Source> {
-    const image = await this.timer.time("r2", this.load);
+    let image: StoredImage | null;
+    try {
+      image = await this.timer.time("r2", this.load);
+    } catch (e) {
+      // A storage fault is temporary, never "no source".
+      throw new ProductionError("store-error", `reading the original failed: ${(e as Error).message}`);
+    }
     if (!image) throw new ProductionError("no-source", "no original stored for this stem");
     let header: ImageHeader | null;
     try {

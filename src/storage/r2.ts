@@ -92,7 +92,9 @@ export function r2Store(bucket: R2Bucket): ImageStore {
   const get = async (key: string): Promise<StoredImage | null> => {
     const obj = await bucket.get(key);
     if (!obj) return null;
-    return { key, bytes: await obj.arrayBuffer(), etag: obj.httpEtag };
+    // A written-back variant keeps the ETag it was first served with (its content hash), so a
+    // client's validator stays good whichever tier serves it next.
+    return { key, bytes: await obj.arrayBuffer(), etag: obj.customMetadata?.etag ?? obj.httpEtag };
   };
   return {
     get,
