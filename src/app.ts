@@ -9,6 +9,7 @@ import type { JobService } from "./jobs/service";
 import { demoPage } from "./demo/page";
 import type { Config } from "./config";
 import { runChain } from "./deliver/chain";
+import { isolateGate } from "./produce/admission";
 import { ERROR_CACHE_CONTROL, respond } from "./deliver/respond";
 import { StageTimer } from "./deliver/timing";
 import { AppError, badRequest } from "./errors";
@@ -104,6 +105,7 @@ export function createApp({ config, store, cache, bucket, jobs }: AppDeps): Hono
         await jobs.submit({ msg_id, cmd: "transcode", input_files: [{ key: sourceKey }], output_files: [{ key: outputKey }] }, url.origin);
       },
       log,
+      gate: isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs),
     });
     return respond(config, {
       result,

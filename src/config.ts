@@ -37,8 +37,15 @@ export interface Config {
   /** Largest upload, in pixels and per side, read from its header. */
   maxUploadPixels: number;
   maxUploadDimension: number;
-  /** WASM memory a single job may reach (Cloudflare kills an isolate above 128 MB). */
+  /**
+   * Whole-job memory all jobs of an isolate may hold at once, and so one job at most
+   * (Cloudflare kills an isolate above 128 MB); the rest is headroom for the runtime and hits.
+   */
   memoryBudgetBytes: number;
+  /** How long a job waits for room under the memory budget before the chain moves on. */
+  admissionWaitMs: number;
+  /** How long a finished job's memory still counts: V8 collects dropped WASM memories 1.5-5 s later. */
+  memoryReleaseMs: number;
   /** Predicted CPU a request may spend producing; costlier formats are deferred. */
   cpuBudgetMs: number;
   /** Predicted CPU a deferred background production may spend; costlier ones never run. */
@@ -90,7 +97,9 @@ export const DEFAULT_VARS = {
   MAX_UPLOAD_BYTES: String(25 * 1024 * 1024),
   MAX_UPLOAD_PIXELS: "100000000",
   MAX_UPLOAD_DIMENSION: "16384",
-  MEMORY_BUDGET_MB: "128",
+  MEMORY_BUDGET_MB: "112",
+  ADMISSION_WAIT_MS: "8000",
+  MEMORY_RELEASE_MS: "3000",
   CPU_BUDGET_MS: "1500",
   BACKGROUND_CPU_BUDGET_MS: "20000",
   CPU_LIMIT_MS: "30000",
@@ -242,6 +251,8 @@ export function loadConfig(vars: ConfigVars): Config {
     // AVIF and HEIC allow larger canvases, but 65535 is the JPEG limit (T.81 16-bit fields).
     maxUploadDimension: integer(vars, "MAX_UPLOAD_DIMENSION", 1, 65535),
     memoryBudgetBytes: integer(vars, "MEMORY_BUDGET_MB", 16, 4096) * 1024 * 1024,
+    admissionWaitMs: integer(vars, "ADMISSION_WAIT_MS", 0, 60_000),
+    memoryReleaseMs: integer(vars, "MEMORY_RELEASE_MS", 0, 60_000),
     cpuBudgetMs: integer(vars, "CPU_BUDGET_MS", 1, 300_000),
     // 300 s is the largest CPU limit a Worker invocation can be given.
     backgroundCpuBudgetMs: integer(vars, "BACKGROUND_CPU_BUDGET_MS", 1, 300_000),

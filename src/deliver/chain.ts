@@ -7,6 +7,7 @@
 import type { Config } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
+import { AdmissionTimeout, type MemoryGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { ImageStore } from "../storage/r2";
@@ -45,11 +46,41 @@ export interface ChainDeps {
   defer(outputKey: string, sourceKey: string, sourceEtag: string): Promise<void>;
   timer: Timer;
   log(message: string, detail?: unknown): void;
+  /** The isolate's memory gate (produce/admission): every production reserves its predicted memory. */
+  gate: MemoryGate;
+}
+
+/**
+ * Productions in flight in this isolate, by variant (cache key: host, stem, size, format and
+ * the settings hash): concurrent requests for one variant share one decode and one encode.
+ */
+const inflight = new Map<string, { work: Promise<{ bytes: ArrayBuffer; etag: string; peakBytes: number }>; doneAt?: number }>();
+
+/**
+ * A finished production stays shareable this long: requests that arrived with it were held up
+ * by its CPU (one isolate runs one thing at a time) and reach this tier only after it ended,
+ * having missed the edge cache it was still filling.
+ */
+const RECENT_MS = 10_000;
+
+function running(key: string) {
+  const now = Date.now();
+  for (const [k, v] of inflight) if (v.doneAt !== undefined && now - v.doneAt > RECENT_MS) inflight.delete(k);
+  return inflight.get(key)?.work;
 }
 
 const SERVED_VERDICT: Record<Source, string> = { cache: "hit", r2: "r2", transcode: "transcode" };
 
 export async function runChain(req: ImageRequestKey, candidates: FormatId[], origin: string, deps: ChainDeps): Promise<ChainResult> {
+  const ticket = deps.gate.ticket();
+  try {
+    return await walk(req, candidates, origin, deps, ticket);
+  } finally {
+    ticket.release();
+  }
+}
+
+async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string, deps: ChainDeps, ticket: Ticket): Promise<ChainResult> {
   const { config, store, cache, timer } = deps;
   const tried: Verdict[] = [];
   const production = new Production(
@@ -69,17 +100,51 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
       deps.background(deps.defer(variantKey(req.stem, req.size, d.format), d.sourceKey, d.sourceEtag).catch((e) => deps.log(`deferring ${d.format} for ${req.key} failed`, e)));
     }
   };
+  /** Reserves the job's predicted whole-job memory in the isolate's gate before any of it runs. */
+  const admit = async (format: FormatId) => {
+    const { now } = await production.cost(format, config.encode[format]);
+    try {
+      await ticket.ensure(now.memoryBytes, config.admissionWaitMs);
+    } catch (e) {
+      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
+      throw e;
+    }
+  };
   const produce = async (format: FormatId, cpuMs: number): Promise<ChainResult> => {
-    await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs });
-    const bytes = await production.encode(format, config.encode[format]);
-    const etag = await strongEtag(bytes);
+    // The source's ETag is part of the key: a replaced original is never answered from here.
+    // (Loaded already: passthrough() read it.) No await before the map is consulted and set.
+    const key = `${cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format)}@${production.loaded?.image.etag}`;
+    const other = running(key);
+    if (other) {
+      // Another request of this isolate is producing (or just produced) this very variant: share its bytes.
+      const shared = await other;
+      return served(format, { source: "transcode", body: shared.bytes.slice(0), size: shared.bytes.byteLength, etag: shared.etag });
+    }
+    // Registered before the first await, so that every later request finds it.
+    const work = (async () => {
+      await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs });
+      await admit(format);
+      const bytes = await production.encode(format, config.encode[format]);
+      return { bytes, etag: await strongEtag(bytes), peakBytes: production.codecs.peakBytes };
+    })();
+    const entry: { work: typeof work; doneAt?: number } = { work };
+    inflight.set(key, entry);
+    let done: { bytes: ArrayBuffer; etag: string; peakBytes: number };
+    try {
+      done = await work;
+      entry.doneAt = Date.now();
+    } catch (e) {
+      inflight.delete(key);
+      throw e;
+    }
+    const { bytes, etag, peakBytes } = done;
     rememberProduced(format, bytes, etag);
     if (config.writeBack.has(format)) {
-      const key = variantKey(req.stem, req.size, format);
+      const wbKey = variantKey(req.stem, req.size, format);
       const sourceKey = (await production.source()).image.key;
-      deps.background(store.putIfAbsent(key, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => deps.log(`write-back of ${key} failed`, e)));
+      deps.background(store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => deps.log(`write-back of ${wbKey} failed`, e)));
     }
-    return served(format, { source: "transcode", body: bytes, size: bytes.byteLength, etag, peakBytes: production.codecs.peakBytes });
+    return served(format, { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes });
   };
   const remember = (format: FormatId, bytes: ArrayBuffer, etag: string) =>
     deps.background(cache.put(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format), bytes, etag, formatSpec(format).mime).catch((e) => deps.log("cache put failed", e)));
@@ -151,7 +216,10 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
         overCpu.push({ format, sourceKey: image.key, sourceEtag: image.etag });
       }
       await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs });
-      if (!retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha) && (await production.transparent())) {
+      const mustCheckAlpha = !retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha);
+      // Checking transparency decodes: the decode is admitted first.
+      if (mustCheckAlpha && (await production.mayBeTransparent())) await admit(format);
+      if (mustCheckAlpha && (await production.transparent())) {
         heldForAlpha.add(format);
         queue.push(format);
         continue;

@@ -8,6 +8,7 @@
 import type { Config } from "../config";
 import { AppError } from "../errors";
 import { formatSpec } from "../formats";
+import { AdmissionTimeout, isolateGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import { r2Store } from "../storage/r2";
@@ -64,7 +65,7 @@ export function jobService(deps: JobDeps) {
     }
     state.state = "running";
     await store.save(state);
-    const { request } = state;
+    const { request, origin } = state;
     const input = request.input_files[0].key;
     const results = new Map(state.outputs.map((o) => [o.key, o]));
     const record = async (r: OutputResult) => {
@@ -81,6 +82,18 @@ export function jobService(deps: JobDeps) {
     }
     const producedBy = msgId.startsWith("deferred:") ? "on-demand" : "job";
     for (const outputs of bySize.values()) {
+      const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket();
+      try {
+        await produceSize(outputs, ticket);
+      } finally {
+        ticket.release();
+      }
+    }
+    state.state = state.outputs.every((o) => o.code === 0) ? "done" : "failed";
+    await store.save(state);
+    if (request.notify_url) await callback(msgId, 1);
+
+    async function produceSize(outputs: ImageRequestKey[], ticket: Ticket): Promise<void> {
       const production = new Production(
         () => r2Store(bucket).get(input),
         outputs[0].size,
@@ -108,6 +121,13 @@ export function jobService(deps: JobDeps) {
         };
         try {
           await production.assertWithinBudget(out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
+          // The consumer shares the isolate's memory with requests: admitted like them.
+          try {
+            await ticket.ensure((await production.cost(out.format, settings)).now.memoryBytes, config.admissionWaitMs);
+          } catch (e) {
+            if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
+            throw e;
+          }
           const bytes = await production.encode(out.format, settings);
           const { width, height } = await production.pixels();
           // Conditional on the key still being free: R2 checks it atomically with the write.
@@ -122,7 +142,7 @@ export function jobService(deps: JobDeps) {
           }
           // Only this output's own cache entry is stale: it was derived from the input, so unlike
           // a replaced original it changes nothing else of the stem.
-          await cache.delete(cacheKeyUrl(state.origin, config.cacheGeneration, out.stem, out.size, out.format));
+          await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, out.stem, out.size, out.format));
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.
@@ -133,9 +153,6 @@ export function jobService(deps: JobDeps) {
         }
       }
     }
-    state.state = state.outputs.every((o) => o.code === 0) ? "done" : "failed";
-    await store.save(state);
-    if (request.notify_url) await callback(msgId, 1);
   }
 
   /**

@@ -67,10 +67,17 @@ export class Production {
     private readonly timer: Timer,
   ) {}
 
+  #loaded?: Source;
+
   /** The original and its header, checked before anything is decoded. */
   source(): Promise<Source> {
-    this.#source ??= this.#loadSource();
+    this.#source ??= this.#loadSource().then((s) => (this.#loaded = s));
     return this.#source;
+  }
+
+  /** The source once `source()` has resolved, without waiting (for keys computed between awaits). */
+  get loaded(): Source | undefined {
+    return this.#loaded;
   }
 
   async #loadSource(): Promise<Source> {
@@ -113,6 +120,11 @@ export class Production {
     const shown = displaySize(header);
     // Orientation metadata travels with the bytes and clients apply it, as they would to the original.
     return header.format === format && isIdentity(plan, shown.width, shown.height) ? image : null;
+  }
+
+  /** Whether `transparent()` would have to decode (the header declares alpha). */
+  async mayBeTransparent(): Promise<boolean> {
+    return (await this.source()).header.hasAlpha && !this.pixelsReady;
   }
 
   #transparent?: Promise<boolean>;

@@ -1,0 +1,82 @@
+/**
+ * Isolate-wide admission (issue 13): the gate on its own (plain module, real timers), then in
+ * the delivery path: concurrent jobs never sum over the budget, and concurrent requests for one
+ * variant share one production.
+ */
+import { describe, expect, it } from "vitest";
+import { AdmissionTimeout, MemoryGate } from "../src/produce/admission";
+import { isolateGate } from "../src/produce/admission";
+import { bytesEqual, call, fixture, put, uniquePrefix } from "./helpers";
+
+const MiB = 2 ** 20;
+
+describe("MemoryGate", () => {
+  it("admits while the sum fits, in FIFO order, and times out", async () => {
+    const gate = new MemoryGate(100, 0);
+    const a = gate.ticket();
+    await a.ensure(60, 1000);
+    const order: string[] = [];
+    const b = gate.ticket();
+    const c = gate.ticket();
+    const waitB = b.ensure(60, 2000).then(() => order.push("b"));
+    const waitC = c.ensure(10, 2000).then(() => order.push("c"));
+    // c would fit now (60 + 10), but b came first: nobody overtakes.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual([]);
+    a.release();
+    await Promise.all([waitB, waitC]);
+    expect(order).toEqual(["b", "c"]);
+    expect(gate.usedBytes).toBe(70);
+    await expect(gate.ticket().ensure(40, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
+    await expect(gate.ticket().ensure(101, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
+    b.release();
+    c.release();
+    expect(gate.usedBytes).toBe(0);
+    expect(gate.peakUsedBytes).toBe(70);
+  });
+
+  it("a released job still counts until its memory can have been collected", async () => {
+    const gate = new MemoryGate(100, 300);
+    const a = gate.ticket();
+    await a.ensure(80, 100);
+    a.release();
+    expect(gate.usedBytes).toBe(80);
+    const started = Date.now();
+    await gate.ticket().ensure(80, 2000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+});
+
+describe("admission and single flight in the delivery path", () => {
+  it("concurrent jobs are admitted one after another when together they would not fit", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    const vars = { MEMORY_BUDGET_MB: "64", MEMORY_RELEASE_MS: "500", PEAK_MEMORY_HEADER: "on" };
+    const widths = [400, 401, 402];
+    const results = await Promise.all(widths.map((w) => call(`/${stem}_${w}_0.heic?caplist=jpg`, {}, vars)));
+    for (const [i, r] of results.entries()) {
+      expect(r.res.status).toBe(200);
+      expect(r.image).toEqual({ format: "jpg", width: widths[i], height: Math.round((3024 * widths[i]) / 4032) });
+      // Each job alone is over half the budget, so no two ran at once.
+      expect(Number(r.res.headers.get("X-Image-Peak-Memory"))).toBeGreaterThan(32 * MiB);
+    }
+    const gate = isolateGate(64 * MiB, 500);
+    expect(gate.peakUsedBytes).toBeLessThanOrEqual(64 * MiB);
+    expect(gate.peakUsedBytes).toBeGreaterThan(32 * MiB);
+  });
+
+  it("8 concurrent requests for one uncached variant: one decode, one encode, 8 identical bodies", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    const results = await Promise.all(Array.from({ length: 8 }, () => call(`/${stem}_640_0.heic?caplist=webp`)));
+    for (const r of results) {
+      expect(r.res.status).toBe(200);
+      expect(r.image).toEqual({ format: "webp", width: 640, height: 480 });
+      expect(bytesEqual(r.body, results[0].body)).toBe(true);
+      expect(r.res.headers.get("ETag")).toBe(results[0].res.headers.get("ETag"));
+    }
+    const timings = results.map((r) => r.res.headers.get("Server-Timing") ?? "");
+    expect(timings.filter((t) => /decode;dur=/.test(t)).length).toBe(1);
+    expect(timings.filter((t) => /encode;dur=/.test(t)).length).toBe(1);
+  });
+});
