@@ -50,11 +50,16 @@ export interface ChainDeps {
   gate: MemoryGate;
 }
 
+type Produced = { bytes: ArrayBuffer; etag: string; peakBytes: number };
+
 /**
- * Productions in flight in this isolate, by variant (cache key: host, stem, size, format and
- * the settings hash): concurrent requests for one variant share one decode and one encode.
+ * Productions in flight in this isolate, by variant (cache key: host, stem, size, format, the
+ * settings hash and the source's ETag): concurrent requests for one variant share one decode
+ * and one encode. The leader writes the outcome into the entry; followers poll it with their
+ * own timers, since a request must not wait on a promise only another request settles (the
+ * runtime cancels it as hung).
  */
-const inflight = new Map<string, { work: Promise<{ bytes: ArrayBuffer; etag: string; peakBytes: number }>; doneAt?: number }>();
+const inflight = new Map<string, { result?: Produced; error?: unknown; doneAt?: number; startedAt: number }>();
 
 /**
  * A finished production stays shareable this long: requests that arrived with it were held up
@@ -62,11 +67,24 @@ const inflight = new Map<string, { work: Promise<{ bytes: ArrayBuffer; etag: str
  * having missed the edge cache it was still filling.
  */
 const RECENT_MS = 10_000;
+/** A leader canceled by the runtime never finishes its entry: followers stop waiting then. */
+const LEADER_GIVE_UP_MS = 120_000;
 
 function running(key: string) {
   const now = Date.now();
-  for (const [k, v] of inflight) if (v.doneAt !== undefined && now - v.doneAt > RECENT_MS) inflight.delete(k);
-  return inflight.get(key)?.work;
+  for (const [k, v] of inflight) {
+    if ((v.doneAt !== undefined && now - v.doneAt > RECENT_MS) || now - v.startedAt > LEADER_GIVE_UP_MS) inflight.delete(k);
+  }
+  return inflight.get(key);
+}
+
+async function follow(entry: { result?: Produced; error?: unknown; doneAt?: number; startedAt: number }): Promise<Produced> {
+  while (entry.doneAt === undefined) {
+    if (Date.now() - entry.startedAt > LEADER_GIVE_UP_MS) throw new ProductionError("admission-timeout", "the request producing this variant never finished");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (entry.error !== undefined) throw entry.error;
+  return entry.result!;
 }
 
 const SERVED_VERDICT: Record<Source, string> = { cache: "hit", r2: "r2", transcode: "transcode" };
@@ -117,25 +135,26 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
     const other = running(key);
     if (other) {
       // Another request of this isolate is producing (or just produced) this very variant: share its bytes.
-      const shared = await other;
+      const shared = await follow(other);
       return served(format, { source: "transcode", body: shared.bytes.slice(0), size: shared.bytes.byteLength, etag: shared.etag });
     }
     // Registered before the first await, so that every later request finds it.
-    const work = (async () => {
+    const entry: { result?: Produced; error?: unknown; doneAt?: number; startedAt: number } = { startedAt: Date.now() };
+    inflight.set(key, entry);
+    let done: Produced;
+    try {
       await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs });
       await admit(format);
       const bytes = await production.encode(format, config.encode[format]);
-      return { bytes, etag: await strongEtag(bytes), peakBytes: production.codecs.peakBytes };
-    })();
-    const entry: { work: typeof work; doneAt?: number } = { work };
-    inflight.set(key, entry);
-    let done: { bytes: ArrayBuffer; etag: string; peakBytes: number };
-    try {
-      done = await work;
-      entry.doneAt = Date.now();
+      done = { bytes, etag: await strongEtag(bytes), peakBytes: production.codecs.peakBytes };
+      entry.result = done;
     } catch (e) {
+      // Followers already waiting share the failure; later requests try afresh.
+      entry.error = e;
       inflight.delete(key);
       throw e;
+    } finally {
+      entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
     rememberProduced(format, bytes, etag);

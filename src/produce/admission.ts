@@ -9,28 +9,33 @@
  * A finished job's memory is not free at once: its dropped WASM instances are returned only
  * when V8 collects them (measured 1.5-5 s later), and a Worker cannot force a collection. So a
  * released reservation keeps counting for MEMORY_RELEASE_MS, then is forgotten.
+ *
+ * Two rules of the Workers runtime shape this code. A request must not wait on something only
+ * another request can settle (the runtime cancels it as hung when its own I/O is done), so
+ * waiters poll with their own timers instead of being woken. And a request the runtime cancels
+ * never runs its `finally`, so every reservation is a lease that lapses after MAX_JOB_MS.
  */
 
 export class AdmissionTimeout extends Error {
   override name = "AdmissionTimeout";
 }
 
-interface Waiter {
+/** Longest a job can hold memory: the platform's largest CPU limit (300 s) is far above any job here. */
+const MAX_JOB_MS = 120_000;
+/** How often a waiting job looks again. */
+const POLL_MS = 20;
+
+interface Lease {
   bytes: number;
-  wake: () => void;
+  /** Counted until then (ms since epoch): the lease's end, or its release plus the release delay. */
+  until: number;
 }
 
 export class MemoryGate {
-  #active = 0;
-  /** Released reservations still counted until `until` (ms since epoch). */
-  #garbage: { bytes: number; until: number }[] = [];
-  #waiters: Waiter[] = [];
+  #leases = new Set<Lease>();
+  /** Waiters in arrival order; only the first may take capacity. */
+  #queue: object[] = [];
   #peak = 0;
-
-  /** The most this gate ever counted at once (admitted plus garbage), for tests and the bench. */
-  get peakUsedBytes(): number {
-    return this.#peak;
-  }
 
   constructor(
     readonly capacityBytes: number,
@@ -40,8 +45,17 @@ export class MemoryGate {
   /** Bytes counted now: admitted jobs plus recent garbage. */
   get usedBytes(): number {
     const now = Date.now();
-    this.#garbage = this.#garbage.filter((g) => g.until > now);
-    return this.#active + this.#garbage.reduce((sum, g) => sum + g.bytes, 0);
+    let sum = 0;
+    for (const l of this.#leases) {
+      if (l.until <= now) this.#leases.delete(l);
+      else sum += l.bytes;
+    }
+    return sum;
+  }
+
+  /** The most this gate ever counted at once (admitted plus garbage), for tests and the bench. */
+  get peakUsedBytes(): number {
+    return this.#peak;
   }
 
   /** A reservation for one job, grown as its steps need and released once. */
@@ -50,43 +64,33 @@ export class MemoryGate {
   }
 
   /** @internal Waits until `bytes` more fit, first come first served, or throws after `waitMs`. */
-  async admit(bytes: number, waitMs: number): Promise<void> {
+  async admit(bytes: number, waitMs: number): Promise<Lease> {
     if (bytes > this.capacityBytes) throw new AdmissionTimeout(`a job of ${(bytes / 2 ** 20).toFixed(0)} MiB can never fit ${(this.capacityBytes / 2 ** 20).toFixed(0)} MiB`);
     const deadline = Date.now() + waitMs;
-    const me: Waiter = { bytes, wake: () => {} };
-    this.#waiters.push(me);
+    const me = {};
+    this.#queue.push(me);
     try {
-      // FIFO: only the first waiter may take capacity; the others wait behind it.
-      while (this.#waiters[0] !== me || this.usedBytes + bytes > this.capacityBytes) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
-        // Woken by a release, or when the oldest garbage expires (timers keep this request alive).
-        const nextExpiry = Math.min(...this.#garbage.map((g) => g.until), Infinity) - Date.now();
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.max(5, Math.min(left, nextExpiry, 250)));
-          me.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+      while (this.#queue[0] !== me || this.usedBytes + bytes > this.capacityBytes) {
+        if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
+        await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      this.#active += bytes;
+      const lease = { bytes, until: Date.now() + MAX_JOB_MS };
+      this.#leases.add(lease);
       this.#peak = Math.max(this.#peak, this.usedBytes);
+      return lease;
     } finally {
-      this.#waiters.splice(this.#waiters.indexOf(me), 1);
-      this.#waiters[0]?.wake();
+      this.#queue.splice(this.#queue.indexOf(me), 1);
     }
   }
 
-  /** @internal Ends `bytes` of admitted work: counted as garbage for `releaseDelayMs`. */
-  release(bytes: number): void {
-    this.#active -= bytes;
-    if (this.releaseDelayMs > 0) this.#garbage.push({ bytes, until: Date.now() + this.releaseDelayMs });
-    this.#waiters[0]?.wake();
+  /** @internal Ends a lease: its memory counts as garbage for `releaseDelayMs`. */
+  release(lease: Lease): void {
+    lease.until = Math.min(lease.until, Date.now() + this.releaseDelayMs);
   }
 }
 
 export class Ticket {
+  #leases: Lease[] = [];
   #held = 0;
   #released = false;
   constructor(private readonly gate: MemoryGate) {}
@@ -94,14 +98,14 @@ export class Ticket {
   /** Grows this job's reservation to `bytes` in all (its whole-job prediction so far). */
   async ensure(bytes: number, waitMs: number): Promise<void> {
     if (this.#released || bytes <= this.#held) return;
-    await this.gate.admit(bytes - this.#held, waitMs);
+    this.#leases.push(await this.gate.admit(bytes - this.#held, waitMs));
     this.#held = bytes;
   }
 
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    if (this.#held > 0) this.gate.release(this.#held);
+    for (const l of this.#leases) this.gate.release(l);
   }
 }
 
