@@ -72,6 +72,17 @@ describe("status codes and validators", () => {
     expect(second.image).toEqual({ format: "avif", width: 800, height: 600 });
   });
 
+  it("a candidate deferred for CPU that then fails for good (a broken file) is a 404, and nothing is queued", async () => {
+    const stem = `${uniquePrefix()}/broken`;
+    const jpeg = new Uint8Array(await encodeTo("jpg", gradient(320, 240)));
+    // The header is intact, the entropy-coded data is cut: decoding fails, the header does not.
+    await put(`${stem}.jpg`, jpeg.slice(0, jpeg.length >> 1).buffer);
+    const { res } = await call(`/${stem}_100_0.jpg?caplist=webp`, {}, { CPU_BUDGET_MS: "1" });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("X-Image-Tried")).toBe("webp=decode-error");
+    expect((await env.IMAGES.list({ prefix: `_cdn/jobs/${encodeURIComponent(`deferred:${stem}`)}` })).objects).toEqual([]);
+  });
+
   it("Chrome's Accept on a .heic URL gets AVIF, never image/heic", async () => {
     const stem = `${uniquePrefix()}/rainbow`;
     await put(`${stem}.heic`, fixture("rainbowHeic"));

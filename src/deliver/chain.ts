@@ -8,7 +8,7 @@ import type { Config } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
 import { AdmissionTimeout, type MemoryGate, type Ticket } from "../produce/admission";
-import { Production, ProductionError, type Timer } from "../produce/pipeline";
+import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { ImageStore } from "../storage/r2";
 import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
@@ -264,6 +264,10 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);
+      // What it failed with now replaces "deferred"; a final failure (a decode error) is not
+      // queued to fail again, and does not make the answer a 503.
+      tried.splice(tried.findIndex((t) => t.format === format), 1, { format, verdict: e.verdict });
+      if (!TEMPORARY_VERDICTS.has(e.verdict)) overCpu.splice(overCpu.findIndex((d) => d.format === format), 1);
     }
   }
   // Still nothing: the deferred candidates go to the queue, and the answer is "later" (503).
