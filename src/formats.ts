@@ -30,11 +30,6 @@ export interface FormatSpec {
    */
   readonly canEncode: boolean;
   /**
-   * The decoder itself applies the file's display transforms (libheif does: clap, irot, imir),
-   * so the pipeline must not apply them again.
-   */
-  readonly decoderOrients: boolean;
-  /**
    * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
    * libjpeg's DCT scales 1/1 to 1/8 for JPEG, full size for HEIC's tiles. Absent: the decoder
    * only gives whole images.
@@ -51,7 +46,6 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "avif",
     universal: false,
-    decoderOrients: false,
     mime: "image/avif",
     mimeAliases: [],
     extensions: ["avif"],
@@ -63,8 +57,6 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "heic",
     universal: false,
-    // Tiles are decoded without libheif's transforms; the pipeline applies clap/irot/imir.
-    decoderOrients: false,
     rowScales: [1],
     mime: "image/heic",
     mimeAliases: ["image/heif"],
@@ -77,7 +69,6 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "webp",
     universal: false,
-    decoderOrients: false,
     mime: "image/webp",
     mimeAliases: [],
     extensions: ["webp"],
@@ -89,7 +80,6 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "jpg",
     universal: true,
-    decoderOrients: false,
     rowScales: [8, 4, 2, 1],
     mime: "image/jpeg",
     mimeAliases: ["image/jpg", "image/pjpeg"],
@@ -102,7 +92,6 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "png",
     universal: true,
-    decoderOrients: false,
     mime: "image/png",
     mimeAliases: [],
     extensions: ["png"],

@@ -161,7 +161,8 @@ export class CodecSession {
     return normaliseThrow(`${format} decode`, async () => {
       const rows = ROW_DECODERS[format];
       if (rows) {
-        // Our own builds, at full size, rows gathered into one image (stored orientation).
+        // Our own builds, at full size, rows gathered into one image (in stored orientation,
+        // except a single coded HEIF image, which libheif decodes transformed: `oriented`).
         const dec = await rows(bytes, 1, null);
         const data = new Uint8ClampedArray(dec.width * dec.height * 4);
         for (let y = 0, band = dec.read(); band; y += band.rows, band = dec.read()) data.set(band.data, y * dec.width * 4);

@@ -264,7 +264,7 @@ export class Production {
     // The clean aperture and orientation are display instructions the decoders ignore
     // (@jsquash/avif drops irot/imir/clap; WebP/PNG decoders ignore EXIF). They are only
     // trusted when the decoded size is the one the header declared.
-    const declared = !formatSpec(header.format).decoderOrients && pixels.width === header.width && pixels.height === header.height;
+    const declared = pixels.width === header.width && pixels.height === header.height;
     if (declared && header.clap) pixels = crop(pixels, header.clap);
     const ops = declared ? header.orientation : [];
     const { region, ow, oh } = this.#layout(pixels.width, pixels.height, ops);

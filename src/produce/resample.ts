@@ -66,6 +66,8 @@ export class Resampler {
   readonly #ky: Kernel;
   readonly #ring: Float32Array;
   readonly #ringSize: number;
+  /** Same size in and out (a full-size output): rows are copied, not filtered with 7 taps each way. */
+  readonly #identity: boolean;
   readonly #rowOffsets: Int32Array;
   /** Next source row expected, next output row to emit. */
   #y = 0;
@@ -78,10 +80,11 @@ export class Resampler {
     readonly height: number,
   ) {
     this.out = new Uint8ClampedArray(width * height * 4);
+    this.#identity = srcWidth === width && srcHeight === height;
     this.#kx = kernel(srcWidth, width);
     this.#ky = kernel(srcHeight, height);
     this.#ringSize = this.#ky.taps + 1;
-    this.#ring = new Float32Array(this.#ringSize * width * 4);
+    this.#ring = new Float32Array(this.#identity ? 0 : this.#ringSize * width * 4);
     this.#rowOffsets = new Int32Array(this.#ky.taps);
   }
 
@@ -99,7 +102,15 @@ export class Resampler {
    * Takes `count` source rows from `data`, the first at byte `offset`, rows `stride` bytes
    * apart, the region's first column at pixel `x0` of each row.
    */
-  push(data: ArrayLike<number>, offset: number, stride: number, x0: number, count: number): void {
+  push(data: Uint8Array | Uint8ClampedArray, offset: number, stride: number, x0: number, count: number): void {
+    if (this.#identity) {
+      const row = this.width * 4;
+      for (let i = 0; i < count && this.#y < this.srcHeight; i++, this.#y++, this.#oy++) {
+        const from = offset + i * stride + x0 * 4;
+        this.out.set(data.subarray(from, from + row), this.#y * row);
+      }
+      return;
+    }
     for (let i = 0; i < count && this.#y < this.srcHeight; i++) {
       this.#filterRow(data, offset + i * stride + x0 * 4, this.#y);
       this.#y++;
@@ -107,7 +118,7 @@ export class Resampler {
     }
   }
 
-  #filterRow(s: ArrayLike<number>, rowStart: number, y: number): void {
+  #filterRow(s: Uint8Array | Uint8ClampedArray, rowStart: number, y: number): void {
     const { width } = this;
     const kx = this.#kx;
     const base = (y % this.#ringSize) * width * 4;
