@@ -31,7 +31,7 @@ export interface FormatSpec {
   readonly canEncode: boolean;
   /**
    * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
-   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, full size for HEIC's tiles. Absent: the decoder
+   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, full size for HEIC's tiles and PNG's rows. Absent: the decoder
    * only gives whole images.
    */
   readonly rowScales?: readonly number[];
@@ -92,6 +92,7 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "png",
     universal: true,
+    rowScales: [1],
     mime: "image/png",
     mimeAliases: [],
     extensions: ["png"],

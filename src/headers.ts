@@ -4,6 +4,7 @@
  * guard against decompression bombs: @jsquash/jpeg will happily allocate 1.12 GB for a
  * 20000x14000 JPEG, so nothing may reach a decoder before its header has been read here.
  */
+import { av1SequenceSize, hevcConfigSize, type CodedSize } from "./bitstream";
 import type { FormatId } from "./formats";
 
 export interface ImageHeader {
@@ -28,6 +29,8 @@ export interface ImageHeader {
    * (ISO/IEC 23008-12 6.6.2.3), or the whole height for a single coded image.
    */
   bandHeight?: number;
+  /** PNG only: Adam7 interlacing, which makes a decoder hold the whole image (see codecs/png). */
+  interlaced?: boolean;
 }
 
 export interface JpegLayout {
@@ -198,7 +201,7 @@ function parsePng(b: Uint8Array): ImageHeader {
     if (type === "eXIf") orientation = exifOrientation(b.subarray(i + 8, Math.min(b.length, i + 8 + len)));
     i += 12 + len;
   }
-  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), hasAlpha, animated, orientation };
+  return { format: "png", width: u32be(b, 16), height: u32be(b, 20), hasAlpha, animated, orientation, interlaced: b[28] === 1 };
 }
 
 function parseWebp(b: Uint8Array): ImageHeader {
@@ -403,6 +406,7 @@ function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
     }
     if (bandHeight === 0) bandHeight = height;
   }
+  checkCodedSizes(b, meta, props, iprp && child(b, iprp, "ipma"), { width, height });
   return {
     format,
     width,
@@ -415,20 +419,107 @@ function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
   };
 }
 
-/** The item_type of item `id` from `iinf`/`infe` (ISO/IEC 14496-12 8.11.6; infe version 2 or 3). */
-function itemType(b: Uint8Array, meta: Box, id: number): string | undefined {
+/** Items and their item_type from `iinf`/`infe` (ISO/IEC 14496-12 8.11.6; infe version 2 or 3). */
+function items(b: Uint8Array, meta: Box): { id: number; type: string }[] {
   const iinf = child(b, meta, "iinf", 4);
-  if (!iinf || iinf.body + 2 > b.length) return undefined;
+  if (!iinf || iinf.body + 2 > b.length) return [];
   const skip = b[iinf.body] === 0 ? 6 : 8;
+  const out = [];
   for (const infe of boxes(b, iinf.body + skip, iinf.end)) {
     if (infe.type !== "infe" || infe.body + 12 > b.length) continue;
     const version = b[infe.body];
     if (version < 2) continue;
-    const itemId = version === 2 ? u16be(b, infe.body + 4) : u32be(b, infe.body + 4);
-    const at = infe.body + (version === 2 ? 8 : 10);
-    if (itemId === id) return ascii(b, at, 4);
+    const id = version === 2 ? u16be(b, infe.body + 4) : u32be(b, infe.body + 4);
+    out.push({ id, type: ascii(b, infe.body + (version === 2 ? 8 : 10), 4) });
   }
-  return undefined;
+  return out;
+}
+
+function itemType(b: Uint8Array, meta: Box, id: number): string | undefined {
+  return items(b, meta).find((i) => i.id === id)?.type;
+}
+
+/**
+ * Where each item's data starts and ends (its first extent), from `iloc` (ISO/IEC 14496-12
+ * 8.11.3): construction method 0 is a file offset, 1 an offset into `idat`.
+ */
+function itemLocations(b: Uint8Array, meta: Box): Map<number, { start: number; end: number }> {
+  const out = new Map<number, { start: number; end: number }>();
+  const iloc = child(b, meta, "iloc", 4);
+  if (!iloc) return out;
+  const idat = child(b, meta, "idat", 4);
+  const version = b[iloc.body];
+  let i = iloc.body + 4;
+  const read = (size: number) => {
+    need(b, i + size, "iloc");
+    const v = size === 0 ? 0 : size === 2 ? u16be(b, i) : size === 4 ? u32be(b, i) : u32be(b, i) * 2 ** 32 + u32be(b, i + 4);
+    i += size;
+    return v;
+  };
+  const sizes = read(2);
+  const [offsetSize, lengthSize, baseSize, indexSize] = [sizes >> 12, (sizes >> 8) & 15, (sizes >> 4) & 15, version > 0 ? sizes & 15 : 0];
+  const count = read(version < 2 ? 2 : 4);
+  for (let n = 0; n < count && i < iloc.end; n++) {
+    const id = read(version < 2 ? 2 : 4);
+    const method = version > 0 ? read(2) & 15 : 0;
+    read(2); // data_reference_index
+    const base = read(baseSize);
+    const extents = read(2);
+    let first: { start: number; end: number } | undefined;
+    for (let e = 0; e < extents; e++) {
+      if (indexSize) read(indexSize);
+      const offset = read(offsetSize);
+      const length = read(lengthSize);
+      if (e > 0) continue;
+      const origin = method === 0 ? 0 : method === 1 && idat ? idat.body : NaN;
+      // Length 0 means "to the end of the file" (8.11.3.3).
+      if (!Number.isNaN(origin)) first = { start: origin + base + offset, end: length ? origin + base + offset + length : b.length };
+    }
+    if (first) out.set(id, first);
+  }
+  return out;
+}
+
+/** Beyond the declared size, what a coded picture may add: alignment to coding blocks, cropped by the conformance window. */
+const CODED_SLACK = 64;
+
+/**
+ * Every coded item (AV1 or HEVC: the primary image, grid tiles, alpha, thumbnails) must code
+ * no larger a picture than the container declares for it (its `ispe`, else the canvas): the
+ * decoder allocates from the stream's own headers, not from `ispe`. Data beyond the bytes at
+ * hand (a header probe) is left to the full check on delivery.
+ */
+function checkCodedSizes(b: Uint8Array, meta: Box, props: Box[], ipma: Box | undefined, canvas: CodedSize): void {
+  const coded = items(b, meta).filter((it) => it.type === "av01" || it.type === "hvc1");
+  if (!coded.length) return;
+  const locations = itemLocations(b, meta);
+  for (const it of coded) {
+    const own = (ipma ? associatedProperties(b, ipma, it.id) : []).map((n) => props[n - 1]).filter((p): p is Box => !!p);
+    const ispe = own.find((p) => p.type === "ispe");
+    const declared = ispe && ispe.body + 12 <= b.length ? { width: u32be(b, ispe.body + 4), height: u32be(b, ispe.body + 8) } : canvas;
+    let size: CodedSize | null = null;
+    try {
+      if (it.type === "hvc1") {
+        const hvcC = own.find((p) => p.type === "hvcC");
+        if (hvcC) size = hevcConfigSize(b, hvcC.body, hvcC.end);
+      } else {
+        const at = locations.get(it.id);
+        if (at && at.start < b.length) size = av1SequenceSize(b, at.start, Math.min(at.end, b.length));
+        const av1C = own.find((p) => p.type === "av1C");
+        // av1C's configOBUs may repeat the sequence header (ISO/IEC AV1-ISOBMFF 2.3.3).
+        if (!size && av1C && av1C.body + 4 < av1C.end) size = av1SequenceSize(b, av1C.body + 4, av1C.end);
+      }
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const at = locations.get(it.id);
+      // Cut off by the probe, not by the file: decided on delivery, with the whole file.
+      if (it.type === "av01" && at && at.end > b.length) continue;
+      throw new HeaderError(`${it.type} item ${it.id}: ${e.message}`);
+    }
+    if (size && (size.width > declared.width + CODED_SLACK || size.height > declared.height + CODED_SLACK)) {
+      throw new HeaderError(`${it.type} item ${it.id} codes ${size.width}x${size.height} where the container declares ${declared.width}x${declared.height}`);
+    }
+  }
 }
 
 /** ISO/IEC 14496-12 12.1.4: a centred aperture of rational size, offset from the centre. */

@@ -5,7 +5,85 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { deflateSync } from "node:zlib";
 import sharp from "sharp";
+
+/** CRC-32 of PNG chunks (PNG spec 5.5, ISO 3309 polynomial). */
+function crc32(b: Buffer): number {
+  let c = ~0;
+  for (const byte of b) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([len, body, crc]);
+}
+
+/**
+ * A non-interlaced PNG written by hand, for layouts sharp does not write (grey at 1/2/4 bits,
+ * tRNS colour keys) and for lies: `rows` are unfiltered scanlines, filtered here with types
+ * 0-4 in turn (PNG spec 9.2) so the decoder meets every filter; `declaredHeight` may exceed them.
+ */
+function craftPng(o: { width: number; declaredHeight: number; depth: number; colourType: number; rows: Buffer[]; chunks?: [string, Buffer][] }): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(o.width, 0);
+  ihdr.writeUInt32BE(o.declaredHeight, 4);
+  ihdr.set([o.depth, o.colourType, 0, 0, 0], 8);
+  const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[o.colourType]!;
+  const bpp = Math.max(1, (channels * o.depth) >> 3);
+  const filtered: Buffer[] = [];
+  let prev: Buffer = Buffer.alloc(o.rows[0].length);
+  o.rows.forEach((row, y) => {
+    const type = y % 5;
+    const f = Buffer.alloc(row.length + 1);
+    f[0] = type;
+    for (let i = 0; i < row.length; i++) {
+      const a = i >= bpp ? row[i - bpp] : 0;
+      const b = prev[i];
+      const c = i >= bpp ? prev[i - bpp] : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const pred = [0, a, b, (a + b) >> 1, paeth][type];
+      f[i + 1] = (row[i] - pred) & 255;
+    }
+    filtered.push(f);
+    prev = row;
+  });
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    ...(o.chunks ?? []).map(([t, d]) => pngChunk(t, d)),
+    pngChunk("IDAT", deflateSync(Buffer.concat(filtered), { level: 9 })),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** Scanlines of `depth`-bit samples, `perRow` per row, from a function of (x, y). */
+function packed(width: number, height: number, depth: number, perPixel: number, sample: (x: number, y: number, c: number) => number): Buffer[] {
+  const rows: Buffer[] = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(Math.ceil((width * perPixel * depth) / 8));
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < perPixel; c++) {
+        const v = sample(x, y, c);
+        const bit = (x * perPixel + c) * depth;
+        if (depth === 16) row.writeUInt16BE(v, bit >> 3);
+        else if (depth === 8) row[bit >> 3] = v;
+        else row[bit >> 3] |= v << (8 - depth - (bit & 7));
+      }
+    }
+    rows.push(row);
+  }
+  return rows;
+}
 
 /**
  * Stored pixels for EXIF orientation n: the inverse of the transform a viewer applies
@@ -54,6 +132,49 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   out.photo48mpBaseline = await sharp(parrots).resize(8000, 6000, { fit: "fill" }).jpeg({ quality: 85 }).toBuffer();
   // Decoding it would need 1.12 GB of RGBA: only its header may ever be read.
   out.giantJpeg = withSofSize(await sharp(parrots).resize(64, 64).greyscale().jpeg().toBuffer(), 20000, 14000);
+  // PNG in every colour type and bit depth sharp writes, plain and Adam7-interlaced, at odd
+  // sizes so interlace passes are ragged (and 1x1 / 3x2, where some passes are empty).
+  const [W, H] = [97, 61];
+  const small = sharp(parrots).resize(W, H).removeAlpha();
+  const rgb = await small.clone().raw().toBuffer();
+  const grey = await small.clone().toColourspace("b-w").raw().toBuffer();
+  // Alpha from fully transparent to opaque across the image, both ends exactly.
+  const alphaAt = (i: number) => Math.round((255 * (i % W)) / (W - 1));
+  const interleave = (src: Buffer, ch: number) => {
+    const out = Buffer.alloc(W * H * (ch + 1));
+    for (let i = 0; i < W * H; i++) {
+      src.copy(out, i * (ch + 1), i * ch, i * ch + ch);
+      out[i * (ch + 1) + ch] = alphaAt(i);
+    }
+    return out;
+  };
+  const rgba = () => sharp(interleave(rgb, 3), { raw: { width: W, height: H, channels: 4 } });
+  const greyImg = () => sharp(grey, { raw: { width: W, height: H, channels: 1 } }).toColourspace("b-w");
+  const pngs: Record<string, () => Promise<Buffer>> = {
+    pngRgb8: () => small.clone().png().toBuffer(),
+    pngRgb8Interlaced: () => small.clone().png({ progressive: true }).toBuffer(),
+    pngRgba8: () => rgba().png().toBuffer(),
+    pngRgba16Interlaced: () => rgba().toColourspace("rgb16").png({ progressive: true }).toBuffer(),
+    pngRgb16: () => small.clone().toColourspace("rgb16").png().toBuffer(),
+    pngGrey8: () => greyImg().png().toBuffer(),
+    pngGrey16: () => greyImg().toColourspace("grey16").png().toBuffer(),
+    pngGreyAlpha8: () => sharp(interleave(grey, 1), { raw: { width: W, height: H, channels: 2 } }).toColourspace("b-w").png().toBuffer(),
+    pngPalette1: () => small.clone().png({ palette: true, colours: 2 }).toBuffer(),
+    pngPalette2: () => small.clone().png({ palette: true, colours: 4 }).toBuffer(),
+    pngPalette4Interlaced: () => small.clone().png({ palette: true, colours: 16, progressive: true }).toBuffer(),
+    pngPaletteAlpha8: () => rgba().png({ palette: true, colours: 200 }).toBuffer(),
+    png1x1Interlaced: () => sharp(parrots).resize(1, 1).png({ progressive: true }).toBuffer(),
+    png3x2Interlaced: () => sharp(parrots).resize(3, 2).png({ progressive: true }).toBuffer(),
+  };
+  for (const [name, make] of Object.entries(pngs)) out[name] = await make();
+  for (const depth of [1, 2, 4]) {
+    const max = (1 << depth) - 1;
+    // A colour key on grey (tRNS, spec 11.3.2.1): samples equal to 1 become transparent.
+    out[`pngGrey${depth}Keyed`] = craftPng({ width: 37, declaredHeight: 23, depth, colourType: 0, rows: packed(37, 23, depth, 1, (x, y) => (x * 3 + y) % (max + 1)), chunks: [["tRNS", Buffer.from([0, 1])]] });
+  }
+  out.pngRgb16Keyed = craftPng({ width: 29, declaredHeight: 17, depth: 16, colourType: 2, rows: packed(29, 17, 16, 3, (x, y, c) => ((x + y) % 4) * 0x1111 * (c + 1)), chunks: [["tRNS", Buffer.from([0x11, 0x11, 0x22, 0x22, 0x33, 0x33])]] });
+  // 3000x3000 declared, 10 rows present: a whole-image decoder allocates 36 MB to fail.
+  out.lyingPng = craftPng({ width: 3000, declaredHeight: 3000, depth: 8, colourType: 2, rows: packed(3000, 10, 8, 3, (x, y) => (x + y) & 255) });
   const landscape = await sharp(parrots).resize(600, 400).png().toBuffer();
   const portrait = await sharp(parrots).extract({ left: 200, top: 0, width: 340, height: 510 }).resize(400, 600).png().toBuffer();
   for (const [name, upright] of [["landscape", landscape], ["portrait", portrait]] as const) {

@@ -6,15 +6,15 @@
  * JPEG is decoded by our own libjpeg-turbo build (./jpeg: scaled, streaming rows) and encoded by
  * mozjpeg. JPEG, WebP and AVIF get a fresh instance for every decode and encode, dropped as
  * soon as it returns, so the memory of one large job is not held by the isolate afterwards.
- * PNG's wasm-bindgen glue keeps a single module-wide instance (it cannot be instantiated twice),
- * so its memory is persistent and counted in every job that touches it.
+ * PNG is decoded in JS (./png); its wasm-bindgen encoder keeps a single module-wide instance (it
+ * cannot be instantiated twice), so its memory is persistent and counted in every job that
+ * encodes PNG.
  */
 import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
 import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
 import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
 import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
-import pngDecode, { init as initPngDecode } from "@jsquash/png/decode.js";
 import pngEncode, { init as initPngEncode } from "@jsquash/png/encode.js";
 import webpDecFactory from "@jsquash/webp/codec/dec/webp_dec.js";
 import webpEncFactory from "@jsquash/webp/codec/enc/webp_enc_simd.js";
@@ -24,6 +24,7 @@ import type { FormatId } from "../formats";
 import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
 import { openHeic } from "./heic";
 import { BAND_ROWS, jpegRowEncoder, openJpeg } from "./jpeg";
+import { openPng } from "./png";
 import type { RowDecoder } from "./rows";
 import "./image-data";
 
@@ -59,6 +60,7 @@ interface FreshCodec {
 const ROW_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer, denom: number, expect: { width: number; height: number } | null) => RowDecoder | Promise<RowDecoder>>> = {
   jpg: (bytes, denom) => openJpeg(bytes, denom),
   heic: (bytes, _denom, expect) => openHeic(bytes, expect),
+  png: (bytes) => openPng(bytes),
 };
 
 const FRESH: Partial<Record<FormatId, FreshCodec>> = {
@@ -79,14 +81,14 @@ const FRESH: Partial<Record<FormatId, FreshCodec>> = {
   },
 };
 
-/** The module-wide PNG instance: initialised once; its memory is reported by `pngMemory`. */
+/**
+ * The module-wide PNG encoder instance (wasm-bindgen glue cannot be instantiated twice), so its
+ * memory persists and is counted in every job that encodes PNG. It only ever sees our own
+ * output-sized pixels; decoding is ours (codecs/png), in JS.
+ */
 let pngExports: Promise<{ memory: WebAssembly.Memory }> | undefined;
 function png(): Promise<{ memory: WebAssembly.Memory }> {
-  pngExports ??= (async () => {
-    const exports = (await initPngDecode(wasmModules.png)) as unknown as { memory: WebAssembly.Memory };
-    await initPngEncode(wasmModules.png);
-    return exports;
-  })().catch((e) => {
+  pngExports ??= (initPngEncode(wasmModules.png) as unknown as Promise<{ memory: WebAssembly.Memory }>).catch((e) => {
     pngExports = undefined;
     throw e;
   });
@@ -146,9 +148,9 @@ export class CodecSession {
       const read = dec.read.bind(dec);
       // The codec's own errors (libjpeg's messages, libheif's codes) become ordinary ones.
       return Object.assign(dec, {
-        read: () => {
+        read: async () => {
           try {
-            return read();
+            return await read();
           } catch (e) {
             throw normalised(`${format} decode`, e);
           }
@@ -165,17 +167,10 @@ export class CodecSession {
         // except a single coded HEIF image, which libheif decodes transformed: `oriented`).
         const dec = await rows(bytes, 1, null);
         const data = new Uint8ClampedArray(dec.width * dec.height * 4);
-        for (let y = 0, band = dec.read(); band; y += band.rows, band = dec.read()) data.set(band.data, y * dec.width * 4);
+        for (let y = 0, band = await dec.read(); band; y += band.rows, band = await dec.read()) data.set(band.data, y * dec.width * 4);
         this.note(dec.memoryBytes, data.byteLength + dec.jsBytes);
         this.retire(dec.memoryBytes);
         return { data, width: dec.width, height: dec.height };
-      }
-      if (format === "png") {
-        const mem = (await png()).memory;
-        const out = asPixels(await pngDecode(bytes));
-        this.#persistent = Math.max(this.#persistent, mem.buffer.byteLength);
-        this.note(0, out.data.byteLength);
-        return out;
       }
       const codec = FRESH[format];
       if (!codec?.decode) throw new Error(`no decoder for ${format}`);

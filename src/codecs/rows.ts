@@ -5,13 +5,21 @@
  * source's full-size RGBA never exists.
  */
 
+export interface Band {
+  data: Uint8Array;
+  rows: number;
+}
+
 /** A decoder that gives rows of 8-bit RGBA, top to bottom. */
 export interface RowDecoder {
   /** Size of the rows it yields (after any shrink-on-load). */
   readonly width: number;
   readonly height: number;
-  /** The next band: a view valid until the next call; null at the end. */
-  read(): { data: Uint8Array; rows: number } | null;
+  /**
+   * The next band: a view valid until the next call; null at the end. A decoder that waits
+   * on the runtime (PNG's inflate stream) answers with a promise.
+   */
+  read(): Band | null | Promise<Band | null>;
   /** Bytes of WASM memory the codec holds now. */
   readonly memoryBytes: number;
   /** JS bytes it holds besides (a band it assembles). */
@@ -21,4 +29,6 @@ export interface RowDecoder {
    * coded image, which libheif will only decode transformed), so its rows are upright.
    */
   readonly oriented?: boolean;
+  /** Stops early (rows below a crop are never read): releases what the decoder still holds. */
+  close?(): void;
 }

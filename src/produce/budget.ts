@@ -15,6 +15,7 @@ import type { EncodeSettings } from "../config";
 import type { FormatId } from "../formats";
 import { JPEG_ROW_ENCODE_PIXELS } from "../codecs";
 import type { ImageHeader, JpegLayout } from "../headers";
+import { pngDecodeBytes } from "../codecs/png";
 
 interface Linear {
   /** The instance's initial memory: small images never go below it. */
@@ -113,6 +114,7 @@ export function streamedHeicMemory(sourceBytes: number, width: number, bandHeigh
 
 /** Predicted WASM memory of a row decoder for `header` at `scaledWidth`, and the band it assembles in JS. */
 export function streamedDecoderMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number } {
+  if (header.format === "png") return { decoderBytes: 0, bandBytes: pngDecodeBytes(header.width, header.height, !!header.interlaced) };
   if (header.jpeg) return { decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg), bandBytes: 0 };
   const band = header.bandHeight ?? header.height;
   return { decoderBytes: streamedHeicMemory(sourceBytes, header.width, band), bandBytes: 4 * header.width * band };

@@ -236,10 +236,14 @@ export class Production {
         const resampler = new Resampler(rw, rh, ow, oh);
         const stride = dec.width * 4;
         // Rows below the region are never decoded.
-        for (let y = 0, band = dec.read(); band && y < ry + rh; y += band.rows, band = y < ry + rh ? dec.read() : null) {
-          const first = Math.max(y, ry);
-          const last = Math.min(y + band.rows, ry + rh);
-          if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
+        try {
+          for (let y = 0, band = await dec.read(); band && y < ry + rh; y += band.rows, band = y < ry + rh ? await dec.read() : null) {
+            const first = Math.max(y, ry);
+            const last = Math.min(y + band.rows, ry + rh);
+            if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
+          }
+        } finally {
+          dec.close?.();
         }
         this.codecs.note(dec.memoryBytes, dec.jsBytes + resampler.bytes);
         this.codecs.retire(dec.memoryBytes);

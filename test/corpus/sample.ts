@@ -26,5 +26,7 @@ declare module "vitest" {
     corpus: CorpusFile[];
     /** Loopback server of the corpus setup that serves the sampled files by path. */
     corpusUrl: string;
+    /** Every PNG of pngsuite and png-extra (not sampled): the PNG decoder's conformance run. */
+    pngFiles: string[];
   }
 }

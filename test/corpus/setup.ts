@@ -23,7 +23,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("corpus", corpus);
   // The sample is too large to hand over in one message: the tests fetch each file from this
   // loopback server, which serves exactly the sampled files and nothing else.
-  const allowed = new Set(corpus.map((f) => f.path));
+  const pngFiles = readFileSync(resolve(CORPUS, "MANIFEST.tsv"), "utf8")
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((row) => row.split("\t"))
+    .filter(([path, , , kind]) => kind === "png" && /^(pngsuite|png-extra)\//.test(path) && existsSync(resolve(CORPUS, path)))
+    .map(([path]) => path);
+  project.provide("pngFiles", pngFiles);
+  const allowed = new Set([...corpus.map((f) => f.path), ...pngFiles]);
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? "/").slice(1));
     if (!allowed.has(path)) {
