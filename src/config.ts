@@ -78,6 +78,11 @@ export interface Config {
   callbackPrivateHosts: boolean;
   /** Callback deliveries before giving up (recorded in the job's state). */
   callbackMaxAttempts: number;
+  /**
+   * Deliveries of a job's message that fail for a temporary reason (R2 down, isolate full)
+   * before the job is finished as failed; each retry waits twice as long as the one before.
+   */
+  jobMaxDeliveries: number;
 }
 
 /** The subset of the Worker's env that holds configuration (all `[vars]` are strings here). */
@@ -112,6 +117,7 @@ export const DEFAULT_VARS = {
   CALLBACK_RETRY_BASE_SECONDS: "5",
   CALLBACK_MAX_ATTEMPTS: "6",
   CALLBACK_PRIVATE_HOSTS: "off",
+  JOB_MAX_DELIVERIES: "5",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -265,5 +271,7 @@ export function loadConfig(vars: ConfigVars): Config {
     callbackRetryBaseSeconds: integer(vars, "CALLBACK_RETRY_BASE_SECONDS", 0, 3600),
     callbackMaxAttempts: integer(vars, "CALLBACK_MAX_ATTEMPTS", 1, 20),
     callbackPrivateHosts: onOff(vars, "CALLBACK_PRIVATE_HOSTS"),
+    // Below the consumer's max_retries in wrangler.toml, so the job, not the platform, decides.
+    jobMaxDeliveries: integer(vars, "JOB_MAX_DELIVERIES", 1, 9),
   };
 }

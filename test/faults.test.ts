@@ -3,11 +3,14 @@
  * next tier and the next candidate, answers 503 with Retry-After when nothing can be served now
  * but may be later, and never turns an R2 fault into a 404 or a 500.
  */
-import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { describe, expect, inject, it } from "vitest";
+import worker from "../src/index";
 import { call, encodeTo, faultyBucket, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 const json = (body: ArrayBuffer) => JSON.parse(new TextDecoder().decode(body));
+const TOKEN = "test-token-0123456789abcdef";
+const received = async (tag: string) => (await fetch(`${inject("callbackUrl")}/received/${tag}`)).json() as Promise<{ status: number; body: any; at: number }[]>;
 
 async function original(): Promise<string> {
   const stem = `${uniquePrefix()}/cover`;
@@ -102,5 +105,64 @@ describe("status codes and validators", () => {
     expect(second.res.headers.get("ETag")).toBe(first.res.headers.get("ETag"));
     const revalidated = await call(`/${stem}_160_0.jpg?caplist=avif`, { headers: { "If-None-Match": first.res.headers.get("ETag")! } }, { EDGE_TTL: "0" });
     expect(revalidated.res.status).toBe(304);
+  });
+});
+
+describe("queue consumer faults", () => {
+  it("a job whose output R2 refuses to store is retried with doubling delays and ends failed after JOB_MAX_DELIVERIES, with its callback", async () => {
+    const stem = await original();
+    const msg_id = `r2down-${uniquePrefix()}`;
+    const tag = `ok-${msg_id}`;
+    const outKey = `${stem}_64_0.webp`;
+    // The queue loses the job's first message (an injected fault), so this test delivers it.
+    const sent: unknown[] = [];
+    const droppingQueue = { send: async (m: unknown) => void sent.push(m), sendBatch: async () => {} };
+    const posted = await call(
+      "/_api/jobs",
+      { method: "POST", body: JSON.stringify({ msg_id, notify_url: `${inject("callbackUrl")}/cb/${tag}`, cmd: "transcode", input_files: [{ key: `${stem}.jpg` }], output_files: [{ key: outKey }] }), headers: { Authorization: `Bearer ${TOKEN}` } },
+      { JOBS: droppingQueue },
+    );
+    expect(posted.res.status).toBe(202);
+    expect(sent).toEqual([{ type: "run", msg_id }]);
+
+    let outputPuts = 0;
+    const bucket = faultyBucket(env.IMAGES, { put: (k) => k === outKey && ++outputPuts > 0 });
+    const delays: (number | undefined)[] = [];
+    for (let attempts = 1; attempts <= 5; attempts++) {
+      const batch = createMessageBatch("edge-image-cdn-jobs", [{ id: `d${attempts}`, timestamp: new Date(), attempts, body: { type: "run", msg_id } }]);
+      const ctx = createExecutionContext();
+      // The harness does not report retry delays; the message's own retry() is watched for them.
+      const message = batch.messages[0];
+      const retry = message.retry.bind(message);
+      message.retry = (o?: QueueRetryOptions) => {
+        delays.push(o?.delaySeconds);
+        retry(o);
+      };
+      await worker.queue(batch as never, { ...env, IMAGES: bucket } as never);
+      const result = await getQueueResult(batch, ctx);
+      if (attempts < 5) {
+        expect(result.retryMessages.map((m: { msgId: string }) => m.msgId), `delivery ${attempts}`).toEqual([`d${attempts}`]);
+      } else {
+        // The fifth failure ends it: acknowledged, never redelivered again.
+        expect(result.explicitAcks).toEqual(["d5"]);
+        expect(result.retryMessages).toEqual([]);
+      }
+    }
+    // CALLBACK_RETRY_BASE_SECONDS is 1 in the tests: 1, 2, 4, 8.
+    expect(delays).toEqual([1, 2, 4, 8]);
+    expect(outputPuts).toBe(5);
+    expect(await env.IMAGES.head(outKey)).toBeNull();
+    expect(await env.IMAGES.head(`${stem}.jpg`)).not.toBeNull();
+    const state = json((await call(`/_api/jobs/${encodeURIComponent(msg_id)}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).body);
+    expect(state).toMatchObject({ state: "failed", outputs: [{ key: outKey, code: 1011, message: expect.stringMatching(/^store-error: gave up after 5 deliveries/) }] });
+    const calls = await until("the callback", () => received(tag), (c) => c.length >= 1);
+    expect(calls[0].body).toMatchObject({ msg_id, success: false, code: 1011 });
+    // A late redelivery of the same message changes nothing and makes no second callback.
+    const late = createMessageBatch("edge-image-cdn-jobs", [{ id: "late", timestamp: new Date(), attempts: 6, body: { type: "run", msg_id } }]);
+    const ctx = createExecutionContext();
+    await worker.queue(late as never, { ...env, IMAGES: bucket } as never);
+    expect((await getQueueResult(late, ctx)).explicitAcks).toEqual(["late"]);
+    expect(outputPuts).toBe(5);
+    expect((await received(tag)).length).toBe(1);
   });
 });

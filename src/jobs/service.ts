@@ -201,6 +201,20 @@ export function jobService(deps: JobDeps) {
     if (!delivered && !gaveUp) await scheduleNext(state, attempt);
   }
 
+  /** Ends a job whose message kept failing: every output not finished gets the reason. */
+  async function giveUp(msgId: string, e: unknown, deliveries: number): Promise<void> {
+    const state = await store.get(msgId);
+    if (!state || state.state === "done" || state.state === "failed") return;
+    const verdict = e instanceof ProductionError ? e.verdict : "store-error";
+    const finished = new Map(state.outputs.map((o) => [o.key, o]));
+    state.outputs = state.request.output_files.map(
+      ({ key }) => finished.get(key) ?? { key, code: OUTPUT_CODES[verdict] ?? OUTPUT_CODES["store-error"], message: `${verdict}: gave up after ${deliveries} deliveries (${e instanceof Error ? e.message : String(e)})` },
+    );
+    state.state = "failed";
+    await store.save(state);
+    if (state.request.notify_url) await callback(msgId, 1);
+  }
+
   async function scheduleNext(state: JobState, attempt: number): Promise<void> {
     const delaySeconds = Math.min(config.callbackRetryBaseSeconds * 2 ** (attempt - 1), 12 * 3600);
     await queue.send({ type: "callback", msg_id: state.msg_id, attempt: attempt + 1 }, { delaySeconds });
@@ -219,8 +233,20 @@ export function jobService(deps: JobDeps) {
           else await callback(msg.body.msg_id, msg.body.attempt);
           msg.ack();
         } catch (e) {
+          // A temporary failure (R2, a full isolate): retried with a doubling delay, but only
+          // so many times; then the job ends as failed and says why, and its callback is made.
+          if (msg.attempts >= config.jobMaxDeliveries) {
+            log(`job message ${JSON.stringify(msg.body)} failed ${msg.attempts} times; giving up`, e);
+            try {
+              if (msg.body.type === "run") await giveUp(msg.body.msg_id, e, msg.attempts);
+            } catch (again) {
+              log(`job ${msg.body.msg_id}: recording the failure failed too`, again);
+            }
+            msg.ack();
+            continue;
+          }
           log(`job message ${JSON.stringify(msg.body)} failed; retrying`, e);
-          msg.retry();
+          msg.retry({ delaySeconds: Math.min(config.callbackRetryBaseSeconds * 2 ** (msg.attempts - 1), 3600) });
         }
       }
     },

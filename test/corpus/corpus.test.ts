@@ -104,7 +104,7 @@ describe("corpus", () => {
     const onlyReference: string[] = [];
     for (const path of files) {
       const bytes = await bytesOf(path);
-      let ref: ImageData | null = null;
+      let ref: { data: Uint8ClampedArray; width: number; height: number } | null = null;
       try {
         ref = await pngDecodeReference(bytes);
       } catch {
