@@ -15,16 +15,15 @@ import { StageTimer } from "./deliver/timing";
 import { AppError, badRequest } from "./errors";
 import { negotiate } from "./negotiate";
 import type { VariantCache } from "./storage/cache";
-import type { ImageStore } from "./storage/r2";
+import type { Storage } from "./storage/r2";
 import { parseImageKey } from "./variants/key";
 import { sizePolicy } from "./variants/policy";
 
 export interface AppDeps {
   config: Config;
-  store: ImageStore;
+  /** Every R2 access (delivery, origin API, jobs) goes through it. */
+  store: Storage;
   cache: VariantCache;
-  /** The bucket itself, for the origin API (delivery goes through `store`). */
-  bucket: R2Bucket;
   jobs: JobService;
 }
 
@@ -37,7 +36,7 @@ export function jsonError(err: AppError): Response {
 
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
-export function createApp({ config, store, cache, bucket, jobs }: AppDeps): Hono {
+export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
   const app = new Hono();
   const checkSize = sizePolicy(config);
 
@@ -50,7 +49,7 @@ export function createApp({ config, store, cache, bucket, jobs }: AppDeps): Hono
   app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
 
   // Reserved for the origin API: never served as an image, whatever R2 holds.
-  app.route("/_api", apiRoutes({ config, bucket, cache, jobs }));
+  app.route("/_api", apiRoutes({ config, store, cache, jobs }));
 
   app.get("/", (c) => c.json({ service: "edge-image-cdn", usage: "GET /<key>?caplist=avif,webp,jpg", ...(config.demoPage ? { playground: "/_demo" } : {}) }));
 

@@ -26,8 +26,10 @@ function servicesFor(env: Env): { app: Hono; jobs: JobService } {
   if (built?.env !== env) {
     const config = loadConfig(env);
     const cache = edgeCache(caches.default, config.edgeTtl);
-    const jobs = jobService({ config, bucket: env.IMAGES, cache, queue: env.JOBS, log });
-    const app = createApp({ config, store: r2Store(env.IMAGES), cache, bucket: env.IMAGES, jobs });
+    // The only use of the bucket binding: everything else reaches R2 through this store.
+    const store = r2Store(env.IMAGES);
+    const jobs = jobService({ config, store, cache, queue: env.JOBS, log });
+    const app = createApp({ config, store, cache, jobs });
     built = { env, app, jobs };
   }
   return built;

@@ -35,6 +35,34 @@ describe("MemoryGate", () => {
     expect(gate.peakUsedBytes).toBe(70);
   });
 
+  it("a waiting request is admitted before background jobs that waited longer", async () => {
+    const gate = new MemoryGate(100, 0);
+    const running = gate.ticket("background");
+    await running.ensure(90, 1000);
+    const order: string[] = [];
+    const job1 = gate.ticket("background");
+    const job2 = gate.ticket("background");
+    const request = gate.ticket();
+    const waits = [
+      job1.ensure(50, 2000).then(() => order.push("job1")),
+      job2.ensure(50, 2000).then(() => order.push("job2")),
+    ];
+    await new Promise((r) => setTimeout(r, 30));
+    waits.push(request.ensure(50, 2000).then(() => order.push("request")));
+    await new Promise((r) => setTimeout(r, 30));
+    // Nothing fits while the running job holds 90; it is never interrupted.
+    expect(order).toEqual([]);
+    running.release();
+    await new Promise((r) => setTimeout(r, 100));
+    // The request went first; the jobs keep their own order behind it.
+    expect(order).toEqual(["request", "job1"]);
+    request.release();
+    await Promise.all(waits);
+    expect(order).toEqual(["request", "job1", "job2"]);
+    job1.release();
+    job2.release();
+  });
+
   it("a released job still counts until its memory can have been collected", async () => {
     const gate = new MemoryGate(100, 300);
     const a = gate.ticket();

@@ -5,11 +5,11 @@
  * entries (found through the R2 purge index) and the AVIFs written back to R2 from it go too.
  */
 import type { VariantCache } from "../storage/cache";
-import { cachedVariants, listStem } from "../storage/r2";
+import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, type ImageRequestKey } from "../variants/key";
 
 export async function purgeStale(
-  bucket: R2Bucket,
+  store: Storage,
   cache: VariantCache,
   origin: string,
   generation: string,
@@ -18,11 +18,11 @@ export async function purgeStale(
   const urls = [cacheKeyUrl(origin, generation, changed.stem, changed.size, changed.format)];
   const r2Deletes: string[] = [];
   if (!changed.size) {
-    for (const v of await cachedVariants(bucket, changed.stem)) {
+    for (const v of await store.cachedVariants(changed.stem)) {
       urls.push(cacheKeyUrl(origin, generation, changed.stem, v.size, v.format));
       r2Deletes.push(v.indexKey);
     }
-    for (const o of await listStem(bucket, changed.stem)) {
+    for (const o of await store.listStem(changed.stem)) {
       if (o.key !== changed.key && o.customMetadata.producedBy === "on-demand") {
         urls.push(cacheKeyUrl(origin, generation, changed.stem, o.size, o.format));
         r2Deletes.push(o.key);
@@ -30,6 +30,5 @@ export async function purgeStale(
     }
   }
   await Promise.all([...new Set(urls)].map((u) => cache.delete(u)));
-  // R2's delete takes at most 1000 keys per call.
-  for (let i = 0; i < r2Deletes.length; i += 1000) await bucket.delete(r2Deletes.slice(i, i + 1000));
+  if (r2Deletes.length) await store.delete(r2Deletes);
 }

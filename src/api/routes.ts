@@ -9,7 +9,7 @@ import { AppError, badRequest } from "../errors";
 import { formatSpec } from "../formats";
 import { HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
 import type { VariantCache } from "../storage/cache";
-import { listStem } from "../storage/r2";
+import type { ObjectInfo, Storage } from "../storage/r2";
 import { parseImageKey, validateKey, type ImageRequestKey } from "../variants/key";
 import { publicView } from "../jobs/model";
 import type { JobService } from "../jobs/service";
@@ -19,7 +19,8 @@ import { purgeStale } from "./purge";
 
 export interface ApiDeps {
   config: Config;
-  bucket: R2Bucket;
+  /** Every R2 access goes through it (storage/r2). */
+  store: Storage;
   cache: VariantCache;
   jobs: JobService;
 }
@@ -154,16 +155,16 @@ function preconditions(req: Request): Headers | undefined {
   return [...h.keys()].length ? h : undefined;
 }
 
-async function describe(bucket: R2Bucket, obj: R2Object) {
+async function describe(store: Storage, obj: ObjectInfo) {
   const key = objectKey(obj.key);
   const meta = obj.customMetadata ?? {};
   let width = Number(meta.width) || null;
   let height = Number(meta.height) || null;
   if (!width || !height) {
     // Objects stored without our metadata (e.g. `wrangler r2 object put`): read their header.
-    const head = await bucket.get(obj.key, { range: { offset: 0, length: HEADER_PROBE_BYTES } });
+    const head = await store.readStart(obj.key, HEADER_PROBE_BYTES);
     try {
-      const header = head ? readHeader(new Uint8Array(await head.arrayBuffer())) : null;
+      const header = head ? readHeader(head) : null;
       width = header?.width ?? null;
       height = header?.height ?? null;
     } catch {
@@ -176,15 +177,15 @@ async function describe(bucket: R2Bucket, obj: R2Object) {
     size: key.size,
     width,
     height,
-    bytes: obj.size,
-    etag: obj.httpEtag,
-    contentType: obj.httpMetadata?.contentType ?? formatSpec(key.format).mime,
+    bytes: obj.bytes,
+    etag: obj.etag,
+    contentType: obj.contentType ?? formatSpec(key.format).mime,
     uploaded: obj.uploaded.toISOString(),
     producedBy: meta.producedBy ?? "origin",
   };
 }
 
-export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
+export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
   const api = new Hono();
   const authenticate = bearerAuth(config.apiTokens);
 
@@ -199,32 +200,32 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
     const contentType = c.req.header("Content-Type") ?? "";
     const bytes = /^multipart\/form-data\s*;/i.test(contentType) ? await imageFromMultipart(raw, contentType) : raw;
     const header = checkImage(bytes, key, config);
-    const stored = await bucket.put(key.key, bytes, {
-      httpMetadata: { contentType: formatSpec(key.format).mime },
+    const stored = await store.put(key.key, bytes, {
+      contentType: formatSpec(key.format).mime,
       customMetadata: { format: header.format, width: String(header.width), height: String(header.height), producedBy: "origin" },
       onlyIf: preconditions(c.req.raw),
     });
     // R2 answers a failed precondition with null and writes nothing.
     if (!stored) throw new AppError(412, "precondition_failed", "The stored object does not match If-Match / If-None-Match.");
-    await purgeStale(bucket, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
-    c.header("ETag", stored.httpEtag);
+    await purgeStale(store, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
+    c.header("ETag", stored.etag);
     return c.json(
-      { key: key.key, format: header.format, width: header.width, height: header.height, bytes: bytes.byteLength, etag: stored.httpEtag },
+      { key: key.key, format: header.format, width: header.width, height: header.height, bytes: bytes.byteLength, etag: stored.etag },
       201,
     );
   });
 
   api.get("/objects/*", async (c) => {
     const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
-    const obj = await bucket.head(key.key);
+    const obj = await store.head(key.key);
     if (!obj) throw new AppError(404, "not_found", `No object is stored under ${key.key}.`);
-    return c.json(await describe(bucket, obj));
+    return c.json(await describe(store, obj));
   });
 
   api.delete("/objects/*", async (c) => {
     const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
-    await bucket.delete(key.key);
-    await purgeStale(bucket, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
+    await store.delete([key.key]);
+    await purgeStale(store, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
     return c.body(null, 204);
   });
 
@@ -234,8 +235,8 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
     // An empty stem would list every object, internal ones included.
     if (!stem) throw badRequest("bad_key", "Name a stem: GET /_api/images/<stem>.");
     validateKey(`${stem}.jpg`);
-    const objects = await listStem(bucket, stem);
-    return c.json({ stem, objects: await Promise.all(objects.map((o) => describe(bucket, o.object))) });
+    const objects = await store.listStem(stem);
+    return c.json({ stem, objects: await Promise.all(objects.map((o) => describe(store, o))) });
   });
 
   api.post("/jobs", async (c) => {
@@ -246,7 +247,7 @@ export function apiRoutes({ config, bucket, cache, jobs }: ApiDeps): Hono {
       if (e instanceof AppError && e.code === "payload_too_large") throw e;
       throw badRequest("bad_job", "The body must be a JSON object.");
     }
-    const request = await validateJob(body, config, bucket);
+    const request = await validateJob(body, config, store);
     const { created, state } = await jobs.submit(request, new URL(c.req.url).origin);
     // The same msg_id again produces nothing new: it answers with the job as it stands.
     return created ? c.json({ msg_id: request.msg_id, success: true }, 202) : c.json(publicView(state), 200);

@@ -8,6 +8,7 @@
  * idempotent without a Durable Object or a D1 schema. Only one consumer works on a job at a
  * time, so later updates are plain overwrites.
  */
+import type { Storage } from "../storage/r2";
 
 export interface JobRequest {
   msg_id: string;
@@ -63,23 +64,20 @@ export const OUTPUT_CODES: Record<string, number> = {
 const PREFIX = "_cdn/jobs/";
 const keyOf = (msgId: string) => `${PREFIX}${encodeURIComponent(msgId)}.json`;
 
-export function jobStore(bucket: R2Bucket) {
+export function jobStore(store: Storage) {
   return {
     /** Creates the job unless one with this msg_id exists; false when it did. */
     async create(state: JobState): Promise<boolean> {
-      const put = await bucket.put(keyOf(state.msg_id), JSON.stringify(state), {
-        httpMetadata: { contentType: "application/json" },
-        onlyIf: new Headers({ "If-None-Match": "*" }),
-      });
+      const put = await store.put(keyOf(state.msg_id), JSON.stringify(state), { contentType: "application/json", onlyIf: new Headers({ "If-None-Match": "*" }) });
       return put !== null;
     },
     async get(msgId: string): Promise<JobState | null> {
-      const obj = await bucket.get(keyOf(msgId));
-      return obj ? ((await obj.json()) as JobState) : null;
+      const text = await store.readText(keyOf(msgId));
+      return text === null ? null : (JSON.parse(text) as JobState);
     },
     async save(state: JobState): Promise<void> {
       state.updated = new Date().toISOString();
-      await bucket.put(keyOf(state.msg_id), JSON.stringify(state), { httpMetadata: { contentType: "application/json" } });
+      await store.put(keyOf(state.msg_id), JSON.stringify(state), { contentType: "application/json" });
     },
   };
 }

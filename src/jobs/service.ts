@@ -11,13 +11,14 @@ import { formatSpec } from "../formats";
 import { AdmissionTimeout, isolateGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
-import { r2Store } from "../storage/r2";
+import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
 
 export interface JobDeps {
   config: Config;
-  bucket: R2Bucket;
+  /** Every R2 access goes through it (storage/r2). */
+  store: Storage;
   cache: VariantCache;
   queue: Queue<JobMessage>;
   log(message: string, detail?: unknown): void;
@@ -26,8 +27,9 @@ export interface JobDeps {
 const untimed: Timer = { time: (_stage, fn) => fn() };
 
 export function jobService(deps: JobDeps) {
-  const { config, bucket, cache, queue, log } = deps;
-  const store = jobStore(bucket);
+  const { config, cache, queue, log } = deps;
+  const objects = deps.store;
+  const store = jobStore(objects);
 
   /** Creates and queues a job; an existing msg_id is returned as it stands, never run twice. */
   async function submit(request: JobRequest, origin: string): Promise<{ created: boolean; state: JobState }> {
@@ -82,7 +84,8 @@ export function jobService(deps: JobDeps) {
     }
     const producedBy = msgId.startsWith("deferred:") ? "on-demand" : "job";
     for (const outputs of bySize.values()) {
-      const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket();
+      // Admitted after any request waiting for memory in this isolate.
+      const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
       try {
         await produceSize(outputs, ticket);
       } finally {
@@ -95,7 +98,7 @@ export function jobService(deps: JobDeps) {
 
     async function produceSize(outputs: ImageRequestKey[], ticket: Ticket): Promise<void> {
       const production = new Production(
-        () => r2Store(bucket).get(input),
+        () => objects.get(input),
         outputs[0].size,
         { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground },
         untimed,
@@ -103,10 +106,10 @@ export function jobService(deps: JobDeps) {
       for (const out of outputs) {
         if (results.get(out.key)?.code === 0) continue;
         const mime = formatSpec(out.format).mime;
-        const existing = await bucket.head(out.key);
-        if (existing?.customMetadata?.jobId === msgId) {
+        const existing = await objects.head(out.key);
+        if (existing?.customMetadata.jobId === msgId) {
           const m = existing.customMetadata;
-          await record({ key: out.key, code: 0, message: "ok", extra: { file_size: existing.size, mime, width: Number(m.width), height: Number(m.height) } });
+          await record({ key: out.key, code: 0, message: "ok", extra: { file_size: existing.bytes, mime, width: Number(m.width), height: Number(m.height) } });
           continue;
         }
         // A job never overwrites an object it did not create: the origin's own variant (pushed
@@ -131,8 +134,8 @@ export function jobService(deps: JobDeps) {
           const bytes = await production.encode(out.format, settings);
           const { width, height } = await production.pixels();
           // Conditional on the key still being free: R2 checks it atomically with the write.
-          const stored = await bucket.put(out.key, bytes, {
-            httpMetadata: { contentType: mime },
+          const stored = await objects.put(out.key, bytes, {
+            contentType: mime,
             customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input },
             onlyIf: new Headers({ "If-None-Match": "*" }),
           });

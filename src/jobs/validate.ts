@@ -4,6 +4,7 @@
  * should fail now, with a 4xx the origin can act on.
  */
 import type { Config } from "../config";
+import type { Storage } from "../storage/r2";
 import { AppError, badRequest } from "../errors";
 import { formatSpec } from "../formats";
 import { parseImageKey, validateKey } from "../variants/key";
@@ -16,7 +17,7 @@ const MAX_OUTPUTS = 50;
 
 const isInt = (v: unknown, min: number, max: number) => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 
-export async function validateJob(body: unknown, config: Config, bucket: R2Bucket): Promise<JobRequest> {
+export async function validateJob(body: unknown, config: Config, store: Storage): Promise<JobRequest> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("The body must be a JSON object.");
   const j = body as Record<string, unknown>;
   if (typeof j.msg_id !== "string" || !MSG_ID.test(j.msg_id)) throw bad("msg_id must be 1-200 characters of letters, digits and . _ : / -");
@@ -63,7 +64,7 @@ export async function validateJob(body: unknown, config: Config, bucket: R2Bucke
     if (seen.has(key)) throw bad(`${key} is listed twice.`);
     seen.add(key);
   }
-  if (!(await bucket.head(input))) throw new AppError(404, "input_not_found", `No object is stored under ${input}.`);
+  if (!(await store.head(input))) throw new AppError(404, "input_not_found", `No object is stored under ${input}.`);
   return {
     msg_id: j.msg_id,
     ...(j.notify_url !== undefined ? { notify_url: j.notify_url as string } : {}),

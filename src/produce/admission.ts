@@ -10,6 +10,11 @@
  * when V8 collects them (measured 1.5-5 s later), and a Worker cannot force a collection. So a
  * released reservation keeps counting for MEMORY_RELEASE_MS, then is forgotten.
  *
+ * Requests come before background jobs (the queue consumer's deferred variants and async jobs,
+ * which share the isolate): a waiting request is admitted ahead of every waiting job, whatever
+ * their arrival order, so a burst that deferred work does not make its own followers wait
+ * behind that work. A job already running is never interrupted.
+ *
  * Two rules of the Workers runtime shape this code. A request must not wait on something only
  * another request can settle (the runtime cancels it as hung when its own I/O is done), so
  * waiters poll with their own timers instead of being woken. And a request the runtime cancels
@@ -33,8 +38,8 @@ interface Lease {
 
 export class MemoryGate {
   #leases = new Set<Lease>();
-  /** Waiters in arrival order; only the first may take capacity. */
-  #queue: object[] = [];
+  /** Waiters, requests first and each kind in arrival order; only the first may take capacity. */
+  #queue: { background: boolean }[] = [];
   #peak = 0;
 
   constructor(
@@ -58,17 +63,20 @@ export class MemoryGate {
     return this.#peak;
   }
 
-  /** A reservation for one job, grown as its steps need and released once. */
-  ticket(): Ticket {
-    return new Ticket(this);
+  /** A reservation for one job, grown as its steps need and released once; `background` for the queue consumer's jobs. */
+  ticket(priority: "request" | "background" = "request"): Ticket {
+    return new Ticket(this, priority === "background");
   }
 
   /** @internal Waits until `bytes` more fit, first come first served, or throws after `waitMs`. */
-  async admit(bytes: number, waitMs: number): Promise<Lease> {
+  async admit(bytes: number, waitMs: number, background = false): Promise<Lease> {
     if (bytes > this.capacityBytes) throw new AdmissionTimeout(`a job of ${(bytes / 2 ** 20).toFixed(0)} MiB can never fit ${(this.capacityBytes / 2 ** 20).toFixed(0)} MiB`);
     const deadline = Date.now() + waitMs;
-    const me = {};
-    this.#queue.push(me);
+    const me = { background };
+    // A request goes ahead of every waiting background job.
+    const at = background ? -1 : this.#queue.findIndex((w) => w.background);
+    if (at < 0) this.#queue.push(me);
+    else this.#queue.splice(at, 0, me);
     try {
       while (this.#queue[0] !== me || this.usedBytes + bytes > this.capacityBytes) {
         if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
@@ -93,12 +101,15 @@ export class Ticket {
   #leases: Lease[] = [];
   #held = 0;
   #released = false;
-  constructor(private readonly gate: MemoryGate) {}
+  constructor(
+    private readonly gate: MemoryGate,
+    private readonly background = false,
+  ) {}
 
   /** Grows this job's reservation to `bytes` in all (its whole-job prediction so far). */
   async ensure(bytes: number, waitMs: number): Promise<void> {
     if (this.#released || bytes <= this.#held) return;
-    this.#leases.push(await this.gate.admit(bytes - this.#held, waitMs));
+    this.#leases.push(await this.gate.admit(bytes - this.#held, waitMs, this.background));
     this.#held = bytes;
   }
 

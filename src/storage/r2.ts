@@ -30,17 +30,58 @@ export interface ImageStore {
   recordCached(stem: string, size: Size | null, format: FormatId): Promise<void>;
 }
 
-/** A stored object of some stem, as the push API and the purge see it. */
-export interface StemObject {
+/** What the origin API and jobs see of a stored object (R2's own types stay in this module). */
+export interface ObjectInfo {
   key: string;
+  /** Length in bytes. */
+  bytes: number;
+  /** R2's strong ETag, quoted. */
+  etag: string;
+  uploaded: Date;
+  contentType?: string;
+  customMetadata: Record<string, string>;
+}
+
+/** A stored object of some stem, as the push API and the purge see it. */
+export interface StemObject extends ObjectInfo {
   size: Size | null;
   format: FormatId;
-  bytes: number;
-  etag: string;
-  customMetadata: Record<string, string>;
-  /** The listing's own entry (with custom and HTTP metadata), for callers that describe it. */
-  object: R2Object;
 }
+
+export interface PutOptions {
+  contentType: string;
+  customMetadata?: Record<string, string>;
+  /** R2 conditional put (If-Match / If-None-Match): the put is refused, and null returned, when it fails. */
+  onlyIf?: Headers;
+}
+
+/**
+ * Every R2 access of the worker: delivery's (`ImageStore`), the origin API's, the purge's and
+ * the jobs'. One injected object, so a fault-injecting wrapper around the binding reaches all
+ * of it and nothing else touches the bucket.
+ */
+export interface Storage extends ImageStore {
+  head(key: string): Promise<ObjectInfo | null>;
+  /** The first `length` bytes of an object (a header probe), or null when absent. */
+  readStart(key: string, length: number): Promise<Uint8Array | null>;
+  readText(key: string): Promise<string | null>;
+  /** Null when `onlyIf` failed: nothing was written. */
+  put(key: string, body: ArrayBuffer | Uint8Array | string, options: PutOptions): Promise<ObjectInfo | null>;
+  delete(keys: string[]): Promise<void>;
+  /** Objects named `<stem>.<ext>` or `<stem>_W_H.<ext>` exactly: full-size first, then variants, each in key order. */
+  listStem(stem: string): Promise<StemObject[]>;
+  /** Variants of `stem` recorded by `recordCached`, with the index keys that record them. */
+  cachedVariants(stem: string): Promise<{ indexKey: string; size: Size | null; format: FormatId }[]>;
+}
+
+const info = (o: R2Object): ObjectInfo => ({
+  key: o.key,
+  bytes: o.size,
+  etag: o.httpEtag,
+  uploaded: o.uploaded,
+  contentType: o.httpMetadata?.contentType,
+  customMetadata: o.customMetadata ?? {},
+});
 
 /** Where the purge index lives: one empty object per cached on-demand variant. */
 const CACHED_INDEX = "_cdn/cached/";
@@ -56,22 +97,20 @@ async function listAll(bucket: R2Bucket, prefix: string, include: ("customMetada
   return out;
 }
 
-/** Objects named `<stem>.<ext>` or `<stem>_W_H.<ext>` exactly (not `<stem>x...`). */
-export async function listStem(bucket: R2Bucket, stem: string): Promise<StemObject[]> {
+async function listStem(bucket: R2Bucket, stem: string): Promise<StemObject[]> {
   const found: StemObject[] = [];
   for (const prefix of [`${stem}.`, `${stem}_`]) {
     for (const o of await listAll(bucket, prefix, ["customMetadata", "httpMetadata"])) {
       const parsed = tryParse(o.key);
       if (!parsed || parsed.stem !== stem) continue;
-      found.push({ key: o.key, size: parsed.size, format: parsed.format, bytes: o.size, etag: o.httpEtag, customMetadata: o.customMetadata ?? {}, object: o });
+      found.push({ ...info(o), size: parsed.size, format: parsed.format });
     }
   }
   // Full-size objects first, then variants; each group in byte order of the key.
   return found.sort((a, b) => Number(!!a.size) - Number(!!b.size) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** Variants of `stem` recorded by `recordCached`, with the index keys that record them. */
-export async function cachedVariants(bucket: R2Bucket, stem: string): Promise<{ indexKey: string; size: Size | null; format: FormatId }[]> {
+async function cachedVariants(bucket: R2Bucket, stem: string): Promise<{ indexKey: string; size: Size | null; format: FormatId }[]> {
   const out = [];
   for (const o of await listAll(bucket, `${CACHED_INDEX}${stem}`)) {
     const parsed = tryParse(o.key.slice(CACHED_INDEX.length));
@@ -88,7 +127,7 @@ function tryParse(key: string) {
   }
 }
 
-export function r2Store(bucket: R2Bucket): ImageStore {
+export function r2Store(bucket: R2Bucket): Storage {
   const get = async (key: string): Promise<StoredImage | null> => {
     const obj = await bucket.get(key);
     if (!obj) return null;
@@ -128,5 +167,27 @@ export function r2Store(bucket: R2Bucket): ImageStore {
     async recordCached(stem, size, format) {
       await bucket.put(`${CACHED_INDEX}${variantKey(stem, size, format)}`, null);
     },
+    async head(key) {
+      const o = await bucket.head(key);
+      return o ? info(o) : null;
+    },
+    async readStart(key, length) {
+      const o = await bucket.get(key, { range: { offset: 0, length } });
+      return o ? new Uint8Array(await o.arrayBuffer()) : null;
+    },
+    async readText(key) {
+      const o = await bucket.get(key);
+      return o ? o.text() : null;
+    },
+    async put(key, body, o) {
+      const stored = await bucket.put(key, body, { httpMetadata: { contentType: o.contentType }, customMetadata: o.customMetadata, onlyIf: o.onlyIf });
+      return stored ? info(stored) : null;
+    },
+    async delete(keys) {
+      // R2's delete takes at most 1000 keys per call.
+      for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000));
+    },
+    listStem: (stem) => listStem(bucket, stem),
+    cachedVariants: (stem) => cachedVariants(bucket, stem),
   };
 }
