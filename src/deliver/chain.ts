@@ -1,13 +1,17 @@
 /**
  * @module deliver/chain
- * The lookup chain. For each candidate format, best first: edge cache, then a pre-produced
- * variant in R2, then on-demand production; the first that yields bytes wins. Every candidate
- * gets a verdict, reported in X-Image-Tried and, when all fail, in the 404 body.
+ * The lookup chain: a list of tiers (`TIERS`: edge cache, what R2 holds, production) walked for
+ * each candidate format, best first; the first that yields bytes wins. Every candidate gets a
+ * verdict, reported in X-Image-Tried and, when all fail, in the 404/503 body. Whether a
+ * production runs now, is deferred to the queue or is refused, and its admission to the
+ * isolate's memory, are production's decisions (`Production.decide`, `Production.admit`); the
+ * chain only orders the work: deferred candidates are queued once another is served, or the
+ * best of them is produced within the platform's CPU limit when nothing else can be.
  */
 import type { Config } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
-import { AdmissionTimeout, type MemoryGate, type Ticket } from "../produce/admission";
+import type { MemoryGate, Ticket } from "../produce/admission";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { ImageStore } from "../storage/r2";
@@ -98,55 +102,115 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
   }
 }
 
-async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string, deps: ChainDeps, ticket: Ticket): Promise<ChainResult> {
-  const { config, store, cache, timer } = deps;
-  const tried: Verdict[] = [];
-  const production = new Production(
-    () => store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
-    req.size,
-    { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground },
-    timer,
-  );
+/**
+ * What a tier makes of one candidate: bytes to serve; `next` (nothing here, try the next tier;
+ * `storeFailed` when R2 could not be read, so "nothing anywhere" is not final); a `verdict` that
+ * ends the candidate; or `hold` (a format without alpha met a transparent source: try it again
+ * after every alpha-capable candidate).
+ */
+type Outcome =
+  | { kind: "served"; delivery: Omit<Delivery, "format"> }
+  | { kind: "next"; storeFailed?: boolean }
+  | { kind: "verdict"; verdict: string }
+  | { kind: "hold" };
 
-  // Candidates too slow for this request's CPU budget (but not for the platform's limit or a
-  // queue consumer): queued for the background when another candidate is served now, else the
-  // best of them is produced in this request, so a first view is never a 404 for CPU alone.
-  const overCpu: { format: FormatId; sourceKey: string; sourceEtag: string }[] = [];
-  const flushDeferred = (except?: FormatId) => {
-    for (const d of overCpu) {
+/** Where a candidate's bytes may come from, best first: the edge cache, what R2 holds, production. */
+type Tier = (w: Walk, format: FormatId, retry: boolean) => Promise<Outcome>;
+const TIERS: readonly Tier[] = [cacheTier, storedTier, produceTier];
+
+/** One request's walk over its candidates: the state the tiers share. */
+class Walk {
+  readonly tried: Verdict[] = [];
+  readonly production: Production;
+  /**
+   * Candidates production deferred for this request's CPU budget (but not for the platform's
+   * limit or a queue consumer): queued for the background when another candidate is served
+   * now, else the best of them is produced in this request, so a first view is never a 404 for
+   * CPU alone.
+   */
+  readonly overCpu: { format: FormatId; sourceKey: string; sourceEtag: string }[] = [];
+  /**
+   * Candidates still to try. A queue, not a loop: a candidate held for alpha goes to the back,
+   * so every alpha-capable candidate is tried before anything is flattened.
+   */
+  readonly queue: FormatId[];
+  readonly heldForAlpha = new Set<FormatId>();
+
+  constructor(
+    readonly req: ImageRequestKey,
+    readonly origin: string,
+    readonly deps: ChainDeps,
+    readonly ticket: Ticket,
+    candidates: FormatId[],
+  ) {
+    this.queue = [...candidates];
+    this.production = new Production(
+      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
+      req.size,
+      { maxSourcePixels: deps.config.maxSourcePixels, background: deps.config.flattenBackground },
+      deps.timer,
+    );
+  }
+
+  /** Whether an alpha-capable candidate is still to be tried. */
+  pendingAlphaCapable(): boolean {
+    return this.queue.some((f) => formatSpec(f).supportsAlpha);
+  }
+
+  cacheUrl(format: FormatId): string {
+    return cacheKeyUrl(this.origin, this.deps.config.cacheGeneration, this.req.stem, this.req.size, format);
+  }
+
+  flushDeferred(except?: FormatId): void {
+    for (const d of this.overCpu) {
       if (d.format === except) continue;
-      deps.background(deps.defer(variantKey(req.stem, req.size, d.format), d.sourceKey, d.sourceEtag).catch((e) => deps.log(`deferring ${d.format} for ${req.key} failed`, e)));
+      this.deps.background(
+        this.deps.defer(variantKey(this.req.stem, this.req.size, d.format), d.sourceKey, d.sourceEtag).catch((e) => this.deps.log(`deferring ${d.format} for ${this.req.key} failed`, e)),
+      );
     }
-  };
-  /** Reserves the job's predicted whole-job memory in the isolate's gate before any of it runs. */
-  const admit = async (format: FormatId) => {
-    const { now } = await production.cost(format, config.encode[format]);
-    try {
-      await ticket.ensure(now.memoryBytes, config.admissionWaitMs);
-    } catch (e) {
-      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
-      throw e;
-    }
-  };
-  const produce = async (format: FormatId, cpuMs: number): Promise<ChainResult> => {
+  }
+
+  remember(format: FormatId, bytes: ArrayBuffer, etag: string): void {
+    this.deps.background(this.deps.cache.put(this.cacheUrl(format), bytes, etag, formatSpec(format).mime).catch((e) => this.deps.log("cache put failed", e)));
+  }
+
+  /** What is produced from the original must be found again when the original is replaced. */
+  rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string): void {
+    this.remember(format, bytes, etag);
+    this.deps.background(this.deps.store.recordCached(this.req.stem, this.req.size, format).catch((e) => this.deps.log("purge index write failed", e)));
+  }
+
+  served(format: FormatId, d: Omit<Delivery, "format">): ChainResult {
+    this.tried.push({ format, verdict: SERVED_VERDICT[d.source] });
+    this.flushDeferred(d.source === "transcode" ? format : undefined);
+    return { delivery: { format, ...d }, tried: this.tried };
+  }
+
+  /**
+   * Produces `format` within `cpuMs` once production decides it can run now and the gate
+   * admits it; shared with every concurrent request of this isolate for the same variant.
+   */
+  async produce(format: FormatId, cpuMs: number): Promise<Omit<Delivery, "format">> {
+    const { config, store } = this.deps;
+    const settings = config.encode[format];
     // The source's ETag is part of the key: a replaced original is never answered from here.
     // (Loaded already: passthrough() read it.) No await before the map is consulted and set.
-    const key = `${cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format)}@${production.loaded?.image.etag}`;
+    const key = `${this.cacheUrl(format)}@${this.production.loaded?.image.etag}`;
     const other = running(key);
     if (other) {
       // Another request of this isolate is producing (or just produced) this very variant: share its bytes.
       const shared = await follow(other);
-      return served(format, { source: "transcode", body: shared.bytes.slice(0), size: shared.bytes.byteLength, etag: shared.etag });
+      return { source: "transcode", body: shared.bytes.slice(0), size: shared.bytes.byteLength, etag: shared.etag };
     }
     // Registered before the first await, so that every later request finds it.
     const entry: { result?: Produced; error?: unknown; doneAt?: number; startedAt: number } = { startedAt: Date.now() };
     inflight.set(key, entry);
     let done: Produced;
     try {
-      await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs });
-      await admit(format);
-      const bytes = await production.encode(format, config.encode[format]);
-      done = { bytes, etag: await strongEtag(bytes), peakBytes: production.codecs.peakBytes };
+      await this.production.assertWithinBudget(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs });
+      await this.production.admit(this.ticket, format, settings, config.admissionWaitMs);
+      const bytes = await this.production.encode(format, settings);
+      done = { bytes, etag: await strongEtag(bytes), peakBytes: this.production.codecs.peakBytes };
       entry.result = done;
     } catch (e) {
       // Followers already waiting share the failure; later requests try afresh.
@@ -157,122 +221,129 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
       entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
-    rememberProduced(format, bytes, etag);
+    this.rememberProduced(format, bytes, etag);
     if (config.writeBack.has(format)) {
-      const wbKey = variantKey(req.stem, req.size, format);
-      const sourceKey = (await production.source()).image.key;
-      deps.background(store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => deps.log(`write-back of ${wbKey} failed`, e)));
+      const wbKey = variantKey(this.req.stem, this.req.size, format);
+      const sourceKey = (await this.production.source()).image.key;
+      this.deps.background(store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => this.deps.log(`write-back of ${wbKey} failed`, e)));
     }
-    return served(format, { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes });
-  };
-  const remember = (format: FormatId, bytes: ArrayBuffer, etag: string) =>
-    deps.background(cache.put(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format), bytes, etag, formatSpec(format).mime).catch((e) => deps.log("cache put failed", e)));
-  // What is produced from the original must be found again when the original is replaced.
-  const rememberProduced = (format: FormatId, bytes: ArrayBuffer, etag: string) => {
-    remember(format, bytes, etag);
-    deps.background(store.recordCached(req.stem, req.size, format).catch((e) => deps.log("purge index write failed", e)));
-  };
-  const served = (format: FormatId, d: Omit<Delivery, "format">): ChainResult => {
-    tried.push({ format, verdict: SERVED_VERDICT[d.source] });
-    flushDeferred(d.source === "transcode" ? format : undefined);
-    return { delivery: { format, ...d }, tried };
-  };
+    return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes };
+  }
+}
 
-  // A queue, not a loop: a format without alpha meeting a transparent source goes to the back
-  // (`heldForAlpha`) so every alpha-capable candidate is tried before anything is flattened.
-  const queue = [...candidates];
-  const heldForAlpha = new Set<FormatId>();
-  while (queue.length > 0) {
-    const format = queue.shift()!;
-    const retry = heldForAlpha.has(format);
-    const cacheUrl = cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, format);
+/** 1. The edge cache: a hit touches nothing else. A failing cache is a miss. */
+async function cacheTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
+  if (retry) return { kind: "next" };
+  const hit = await w.deps.timer.time("cache", () => w.deps.cache.match(w.cacheUrl(format))).catch((e) => (w.deps.log("cache match failed", e), null));
+  return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag } } : { kind: "next" };
+}
 
-    // 1. Edge cache: a hit touches nothing else. A failing cache is a miss.
-    const hit = retry ? null : await timer.time("cache", () => cache.match(cacheUrl)).catch((e) => (deps.log("cache match failed", e), null));
-    if (hit) return served(format, { source: "cache", body: hit.body, size: hit.size, etag: hit.etag });
-
-    // 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too.
-    const keys = retry ? [] : [variantKey(req.stem, req.size, format)];
-    if (!retry && format === req.format && !keys.includes(req.key)) keys.push(req.key);
-    let stored = null;
-    let storeFailed = false;
-    for (const key of keys) {
-      try {
-        stored = await timer.time("r2", () => store.get(key));
-      } catch (e) {
-        // R2 unavailable is never "not found": the candidate may still be produced, and if
-        // nothing can be served the answer is a 503, not a 404.
-        deps.log(`R2 read of ${key} failed`, e);
-        storeFailed = true;
-        stored = null;
-      }
-      if (stored && sniffFormat(new Uint8Array(stored.bytes, 0, Math.min(64, stored.bytes.byteLength))) !== format) {
-        // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
-        deps.log(`R2 object ${key} is not ${format}; skipped`);
-        stored = null;
-      }
-      if (stored) break;
-    }
-    if (stored) {
-      remember(format, stored.bytes, stored.etag);
-      return served(format, { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag });
-    }
-
-    // 3. On demand.
-    if (!config.onDemand.has(format)) {
-      tried.push({ format, verdict: storeFailed ? "store-error" : "miss" });
+/** 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too. */
+async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
+  if (retry) return { kind: "next" };
+  const keys = [variantKey(w.req.stem, w.req.size, format)];
+  if (format === w.req.format && !keys.includes(w.req.key)) keys.push(w.req.key);
+  let storeFailed = false;
+  for (const key of keys) {
+    let stored;
+    try {
+      stored = await w.deps.timer.time("r2", () => w.deps.store.get(key));
+    } catch (e) {
+      // R2 unavailable is never "not found": the candidate may still be produced, and if
+      // nothing can be served the answer is a 503, not a 404.
+      w.deps.log(`R2 read of ${key} failed`, e);
+      storeFailed = true;
       continue;
     }
-    try {
-      const original = await production.passthrough(format);
-      if (original) {
-        rememberProduced(format, original.bytes, original.etag);
-        return served(format, { source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag });
-      }
-      const cost = await production.cost(format, config.encode[format]);
-      if (cost.now.cpuMs > config.cpuBudgetMs && cost.now.memoryBytes <= config.memoryBudgetBytes && cost.fromScratch.cpuMs <= config.backgroundCpuBudgetMs) {
-        const { image } = await production.source();
-        overCpu.push({ format, sourceKey: image.key, sourceEtag: image.etag });
-      }
-      await production.assertWithinBudget(format, config.encode[format], { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs });
-      const mustCheckAlpha = !retry && !formatSpec(format).supportsAlpha && queue.some((f) => formatSpec(f).supportsAlpha);
-      // Checking transparency decodes: the decode is admitted first.
-      if (mustCheckAlpha && (await production.mayBeTransparent())) await admit(format);
-      if (mustCheckAlpha && (await production.transparent())) {
-        heldForAlpha.add(format);
-        queue.push(format);
-        continue;
-      }
-      return await produce(format, config.cpuBudgetMs);
-    } catch (e) {
-      if (!(e instanceof ProductionError)) throw e;
-      deps.log(`candidate ${format} for ${req.key} failed: ${e.message}`);
-      // Too slow for this request and for the background too: that is final, not "later".
-      const deferred = e.verdict !== "over-cpu-budget" || overCpu.some((d) => d.format === format);
-      tried.push({ format, verdict: deferred ? e.verdict : "over-cpu-limit" });
+    if (stored && sniffFormat(new Uint8Array(stored.bytes, 0, Math.min(64, stored.bytes.byteLength))) !== format) {
+      // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
+      w.deps.log(`R2 object ${key} is not ${format}; skipped`);
+      continue;
     }
+    if (stored) {
+      w.remember(format, stored.bytes, stored.etag);
+      return { kind: "served", delivery: { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag } };
+    }
+  }
+  return { kind: "next", storeFailed };
+}
+
+/** 3. On demand, as production decides: now, deferred to the queue, or refused. */
+async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
+  const { config } = w.deps;
+  if (!config.onDemand.has(format)) return { kind: "next" };
+  const { production } = w;
+  const settings = config.encode[format];
+  try {
+    const original = await production.passthrough(format);
+    if (original) {
+      w.rememberProduced(format, original.bytes, original.etag);
+      return { kind: "served", delivery: { source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag } };
+    }
+    const decision = await production.decide(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs, backgroundCpuMs: config.backgroundCpuBudgetMs });
+    if (decision.action === "defer") {
+      const { image } = await production.source();
+      w.overCpu.push({ format, sourceKey: image.key, sourceEtag: image.etag });
+    }
+    if (decision.action !== "now") throw decision.reason;
+    const mustCheckAlpha = !retry && !formatSpec(format).supportsAlpha && w.pendingAlphaCapable();
+    // Checking transparency decodes: the decode is admitted first.
+    if (mustCheckAlpha && (await production.mayBeTransparent())) await production.admit(w.ticket, format, settings, config.admissionWaitMs);
+    if (mustCheckAlpha && (await production.transparent())) return { kind: "hold" };
+    return { kind: "served", delivery: await w.produce(format, config.cpuBudgetMs) };
+  } catch (e) {
+    if (!(e instanceof ProductionError)) throw e;
+    w.deps.log(`candidate ${format} for ${w.req.key} failed: ${e.message}`);
+    return { kind: "verdict", verdict: e.verdict };
+  }
+}
+
+async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string, deps: ChainDeps, ticket: Ticket): Promise<ChainResult> {
+  const w = new Walk(req, origin, deps, ticket, candidates);
+  while (w.queue.length > 0) {
+    const format = w.queue.shift()!;
+    const retry = w.heldForAlpha.has(format);
+    let storeFailed = false;
+    let verdict: string | null = null;
+    let held = false;
+    for (const tier of TIERS) {
+      const out = await tier(w, format, retry);
+      if (out.kind === "served") return w.served(format, out.delivery);
+      if (out.kind === "hold") {
+        w.heldForAlpha.add(format);
+        w.queue.push(format);
+        held = true;
+        break;
+      }
+      if (out.kind === "verdict") {
+        verdict = out.verdict;
+        break;
+      }
+      storeFailed ||= !!out.storeFailed;
+    }
+    if (!held) w.tried.push({ format, verdict: verdict ?? (storeFailed ? "store-error" : "miss") });
   }
   // Nothing could be served within the request's budget: the best candidate deferred for CPU
   // alone is produced now, within the platform's CPU limit (wrangler.toml `limits.cpu_ms`).
-  for (const { format } of [...overCpu]) {
+  for (const { format } of [...w.overCpu]) {
     try {
-      const result = await produce(format, config.cpuLimitMs);
-      // It was produced after all: its deferral verdict gives way to the one it was served with.
-      const served = tried.pop()!;
-      tried.splice(tried.findIndex((t) => t.format === format), 1, served);
+      const result = w.served(format, await w.produce(format, deps.config.cpuLimitMs));
+      // Its deferral verdict gives way, in place, to the one it was served with.
+      const served = w.tried.pop()!;
+      w.tried.splice(w.tried.findIndex((t) => t.format === format), 1, served);
       return result;
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);
       // What it failed with now replaces "deferred"; a final failure (a decode error) is not
       // queued to fail again, and does not make the answer a 503.
-      tried.splice(tried.findIndex((t) => t.format === format), 1, { format, verdict: e.verdict });
-      if (!TEMPORARY_VERDICTS.has(e.verdict)) overCpu.splice(overCpu.findIndex((d) => d.format === format), 1);
+      w.tried.splice(w.tried.findIndex((t) => t.format === format), 1, { format, verdict: e.verdict });
+      if (!TEMPORARY_VERDICTS.has(e.verdict)) w.overCpu.splice(w.overCpu.findIndex((d) => d.format === format), 1);
     }
   }
   // Still nothing: the deferred candidates go to the queue, and the answer is "later" (503).
-  flushDeferred();
-  return { delivery: null, tried };
+  w.flushDeferred();
+  return { delivery: null, tried: w.tried };
 }
 
 /** A content hash, so identical bytes get the same validator in every colo and isolate. */

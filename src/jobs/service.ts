@@ -8,7 +8,7 @@
 import type { Config } from "../config";
 import { AppError } from "../errors";
 import { formatSpec } from "../formats";
-import { AdmissionTimeout, isolateGate, type Ticket } from "../produce/admission";
+import { isolateGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { Storage } from "../storage/r2";
@@ -124,13 +124,8 @@ export function jobService(deps: JobDeps) {
         };
         try {
           await production.assertWithinBudget(out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
-          // The consumer shares the isolate's memory with requests: admitted like them.
-          try {
-            await ticket.ensure((await production.cost(out.format, settings)).now.memoryBytes, config.admissionWaitMs);
-          } catch (e) {
-            if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
-            throw e;
-          }
+          // The consumer shares the isolate's memory with requests: admitted like them (after them).
+          await production.admit(ticket, out.format, settings, config.admissionWaitMs);
           const bytes = await production.encode(out.format, settings);
           const { width, height } = await production.pixels();
           // Conditional on the key still being free: R2 checks it atomically with the write.

@@ -10,6 +10,7 @@ import { displaySize, HeaderError, readHeader, type ImageHeader, type Rect } fro
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
+import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
@@ -32,6 +33,9 @@ export class ProductionError extends Error {
     this.name = "ProductionError";
   }
 }
+
+/** What production makes of a candidate before running anything (see `Production.decide`). */
+export type Decision = { action: "now" } | { action: "defer" | "refuse"; reason: ProductionError };
 
 export interface Timer {
   time<T>(stage: string, fn: () => Promise<T>): Promise<T>;
@@ -155,13 +159,44 @@ export class Production {
     return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
   }
 
-  /** Refuses, before any of it runs, a job predicted over `budget` (both overruns are fatal on Cloudflare). */
-  async assertWithinBudget(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number }): Promise<void> {
-    const { now } = await this.cost(format, settings);
+  /**
+   * Production's call on `format`, before any of it runs (both overruns are fatal on
+   * Cloudflare): produce it `now`; `defer` it to the queue (over `cpuMs` but within
+   * `backgroundCpuMs`, when the caller has a background to defer to); or `refuse` it.
+   */
+  async decide(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number; backgroundCpuMs?: number }): Promise<Decision> {
+    const { now, fromScratch } = await this.cost(format, settings);
     if (now.memoryBytes > budget.memoryBytes) {
-      throw new ProductionError("over-memory-budget", `${format}: predicted ${(now.memoryBytes / 2 ** 20).toFixed(0)} MiB of WASM memory`);
+      return { action: "refuse", reason: new ProductionError("over-memory-budget", `${format}: predicted ${(now.memoryBytes / 2 ** 20).toFixed(0)} MiB of memory`) };
     }
-    if (now.cpuMs > budget.cpuMs) throw new ProductionError("over-cpu-budget", `${format}: predicted ${now.cpuMs.toFixed(0)} ms of CPU`);
+    if (now.cpuMs <= budget.cpuMs) return { action: "now" };
+    const message = `${format}: predicted ${now.cpuMs.toFixed(0)} ms of CPU`;
+    if (budget.backgroundCpuMs === undefined) return { action: "refuse", reason: new ProductionError("over-cpu-budget", message) };
+    // Too slow for the request, but a queue consumer (its own CPU limit) can do it.
+    if (fromScratch.cpuMs <= budget.backgroundCpuMs) return { action: "defer", reason: new ProductionError("over-cpu-budget", message) };
+    // Too slow for the background too: that is final, not "later".
+    return { action: "refuse", reason: new ProductionError("over-cpu-limit", `${message}, over the background budget too`) };
+  }
+
+  /** Refuses, before any of it runs, a job predicted over `budget`. */
+  async assertWithinBudget(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number }): Promise<void> {
+    const d = await this.decide(format, settings, budget);
+    if (d.action !== "now") throw d.reason;
+  }
+
+  /**
+   * Reserves this job's predicted whole-job memory for `format` in the isolate's gate before
+   * any of it runs (what `now` still costs: decode and resize may be paid already); waits at
+   * most `waitMs` for room.
+   */
+  async admit(ticket: Ticket, format: FormatId, settings: EncodeOptions, waitMs: number): Promise<void> {
+    const { now } = await this.cost(format, settings);
+    try {
+      await ticket.ensure(now.memoryBytes, waitMs);
+    } catch (e) {
+      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
+      throw e;
+    }
   }
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */
