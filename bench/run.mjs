@@ -160,6 +160,7 @@ async function memorySection(memVars) {
         ["12 MP iPhone HEIC -> full-size AVIF", "mem/heic", "heic", heic, ".jpg?caplist=avif", 128],
         ["24 MP JPEG -> full-size WebP", "mem/p24", "jpg", src24, ".jpg?caplist=webp", 128],
         // The source file alone is ~22 MiB (held in JS for the job, and read from R2).
+        ["24 MP lossy WebP (6000x4000) -> 1200w WebP", "mem/w24", "webp", await sharp(src24).webp({ quality: 80 }).toBuffer(), "_1200_0.webp?caplist=webp", 48],
         ["12 MP PNG (4000x3000) -> 1200w WebP", "mem/png12", "png", await sharp(parrots).resize(4000, 3000, { fit: "fill" }).png().toBuffer(), "_1200_0.png?caplist=webp", 64],
       ].filter(([name]) => !ROWS || name.includes(ROWS));
   const rows = [];
@@ -175,8 +176,7 @@ async function memorySection(memVars) {
       // A small job with the same codecs on another, small source first: compiling a codec's
       // WASM (tens of MiB of machine code) is paid once per isolate, not per job, and a small
       // source leaves no large freed pages behind for the measured job to reuse unseen.
-      const small =
-        ext === "heic" ? readFileSync(join(ROOT, "test/fixtures/rainbow-451x461.heic")) : ext === "png" ? await sharp(parrots).resize(96).png().toBuffer() : await sharp(parrots).resize(96).jpeg().toBuffer();
+      const small = ext === "heic" ? readFileSync(join(ROOT, "test/fixtures/rainbow-451x461.heic")) : await sharp(parrots).resize(96).toFormat(ext === "jpg" ? "jpeg" : ext).toBuffer();
       await fetch(`${worker.base}/_api/objects/warm/w.${ext}`, { method: "PUT", body: small, headers: { Authorization: `Bearer ${TOKEN}` } });
       await (await fetch(`${worker.base}/warm/w_64_0${path.slice(path.indexOf("."))}`)).arrayBuffer();
       await forceGc(worker.inspectorPort);

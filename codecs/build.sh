@@ -5,6 +5,7 @@
 # committed; the libraries' sources never are.
 #   codecs/jpeg/jpeg.wasm   libjpeg-turbo (Debian bookworm 2.1.5): scaled, row-streaming decode;
 #                           row-streaming encode
+#   codecs/webp/webp.wasm   libwebp (Debian bookworm 1.2.4): decode straight to a scaled size
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
@@ -52,4 +53,22 @@ build_jpeg() {
   echo "built codecs/jpeg/jpeg.wasm ($(stat -c %s "$here/jpeg/jpeg.wasm") bytes) from $(basename "$src")"
 }
 
+build_webp() {
+  local src; src="$(source_of libwebp)"
+  mkdir -p "$src/build-wasm"
+  (cd "$src/build-wasm" &&
+    emcmake cmake .. -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF -DWEBP_BUILD_GIF2WEBP=OFF \
+      -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF \
+      -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
+    emmake make -j"$(nproc)" webpdecoder >/dev/null)
+  emcc -O3 "$here/webp/glue.c" -I"$src" "$src/build-wasm/libwebpdecoder.a" \
+    -o "$here/webp/webp.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_has_animation,_dec_decode,_dec_pixels,_dec_stride,_dec_close
+  cp "$src/COPYING" "$here/webp/COPYING"
+  cp "$src/PATENTS" "$here/webp/PATENTS"
+  echo "built codecs/webp/webp.wasm ($(stat -c %s "$here/webp/webp.wasm") bytes) from $(basename "$src")"
+}
+
 build_jpeg
+build_webp

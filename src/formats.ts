@@ -31,7 +31,8 @@ export interface FormatSpec {
   readonly canEncode: boolean;
   /**
    * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
-   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, full size for HEIC's tiles and PNG's rows. Absent: the decoder
+   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, libwebp's rescaler at the same steps for WebP,
+   * full size for HEIC's tiles and PNG's rows. Absent: the decoder
    * only gives whole images.
    */
   readonly rowScales?: readonly number[];
@@ -69,6 +70,7 @@ const SPECS: readonly FormatSpec[] = [
   {
     id: "webp",
     universal: false,
+    rowScales: [8, 4, 2, 1],
     mime: "image/webp",
     mimeAliases: [],
     extensions: ["webp"],

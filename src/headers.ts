@@ -31,6 +31,11 @@ export interface ImageHeader {
   bandHeight?: number;
   /** PNG only: Adam7 interlacing, which makes a decoder hold the whole image (see codecs/png). */
   interlaced?: boolean;
+  /**
+   * WebP only: a lossless (VP8L) bitstream, whose decoder keeps the whole image at full size
+   * (its backward references reach anywhere above); a lossy one decodes by macroblock rows.
+   */
+  lossless?: boolean;
 }
 
 export interface JpegLayout {
@@ -217,6 +222,8 @@ function parseWebp(b: Uint8Array): ImageHeader {
       animated: (flags & 0x02) !== 0,
       // The EXIF chunk usually follows the image data (WebP container spec, "Extended format").
       orientation: flags & 0x08 ? webpExifOrientation(b) : [],
+      // Unknown when the image chunk is past the bytes at hand: the costlier answer.
+      lossless: webpChunk(b, "VP8 ") === undefined,
     };
   }
   if (chunk === "VP8L") {
@@ -230,30 +237,35 @@ function parseWebp(b: Uint8Array): ImageHeader {
       hasAlpha: ((bits >>> 28) & 1) === 1,
       animated: false,
       orientation: [],
+      lossless: true,
     };
   }
   if (chunk === "VP8 ") {
     // RFC 6386 9.1: keyframe start code 9d 01 2a, then 14-bit width and height.
     if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) throw new HeaderError("VP8 start code missing");
-    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false, orientation: [] };
+    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false, orientation: [], lossless: false };
   }
   throw new HeaderError(`unknown WebP chunk ${JSON.stringify(chunk)}`);
 }
 
-function webpExifOrientation(b: Uint8Array): number[] {
+/** The body of the first RIFF chunk of `type` in a WebP file, if within the bytes at hand. */
+function webpChunk(b: Uint8Array, type: string): Uint8Array | undefined {
   let i = 12;
   while (i + 8 <= b.length) {
     const len = b[i + 4] | (b[i + 5] << 8) | (b[i + 6] << 16) | (b[i + 7] << 24);
-    if (len < 0) return [];
-    if (ascii(b, i, 4) === "EXIF") {
-      let body = b.subarray(i + 8, Math.min(b.length, i + 8 + len));
-      // Some writers keep JPEG's "Exif\0\0" prefix in the chunk.
-      if (ascii(body, 0, 6) === "Exif\u0000\u0000") body = body.subarray(6);
-      return exifOrientation(body);
-    }
+    if (len < 0) return undefined;
+    if (ascii(b, i, 4) === type) return b.subarray(i + 8, Math.min(b.length, i + 8 + len));
     i += 8 + len + (len & 1);
   }
-  return [];
+  return undefined;
+}
+
+function webpExifOrientation(b: Uint8Array): number[] {
+  let body = webpChunk(b, "EXIF");
+  if (!body) return [];
+  // Some writers keep JPEG's "Exif\0\0" prefix in the chunk.
+  if (ascii(body, 0, 6) === "Exif\u0000\u0000") body = body.subarray(6);
+  return exifOrientation(body);
 }
 
 /**

@@ -8,7 +8,8 @@ import { CodecSession } from "../src/codecs";
 import type { FormatId } from "../src/formats";
 import { readHeader } from "../src/headers";
 import { pngDecodeBytes } from "../src/codecs/png";
-import { decodeMemory, predictCost, streamedJpegMemory } from "../src/produce/budget";
+import { decodeMemory, predictCost, streamedDecoderMemory, streamedJpegMemory } from "../src/produce/budget";
+import { formatSpec } from "../src/formats";
 import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 const FORMATS: FormatId[] = ["jpg", "webp", "avif", "png"];
@@ -26,8 +27,9 @@ describe("memory model against measured whole-job peaks", () => {
       await dec.decode(format, bytes);
       // A whole-image decode: the codec's memory and the RGBA copy it hands over.
       const layout = readHeader(new Uint8Array(bytes))!.jpeg;
-      const predicted =
-        (layout ? streamedJpegMemory(w * h, bytes.byteLength, w, layout) : format === "png" ? pngDecodeBytes(w, h, false) : decodeMemory(format, w * h)) + 4 * w * h;
+      const header = readHeader(new Uint8Array(bytes))!;
+      const streamed = streamedDecoderMemory(header, bytes.byteLength, w);
+      const predicted = (formatSpec(format).rowScales ? streamed.decoderBytes + streamed.bandBytes : decodeMemory(format, w * h)) + 4 * w * h;
       expect(predicted, `${format} decode`).toBeGreaterThanOrEqual(dec.peakBytes);
       // And not so pessimistic that it refuses what fits: within 2x of the measurement.
       expect(predicted, `${format} decode`).toBeLessThan(dec.peakBytes * 2);

@@ -130,6 +130,9 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   // one (8000x6000): the shrink-on-load memory table of the codec layer.
   out.photo24mpProgressive = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 88, progressive: true }).toBuffer();
   out.photo48mpBaseline = await sharp(parrots).resize(8000, 6000, { fit: "fill" }).jpeg({ quality: 85 }).toBuffer();
+  // A 12 MP lossy WebP photo and a lossless one with alpha: libwebp's scaled decode.
+  out.photo12mpWebp = await sharp(parrots).resize(4000, 3000, { fit: "fill" }).webp({ quality: 80 }).toBuffer();
+  out.losslessAlphaWebp = await sharp(parrots).resize(301, 201).ensureAlpha(0.6).webp({ lossless: true }).toBuffer();
   // Decoding it would need 1.12 GB of RGBA: only its header may ever be read.
   out.giantJpeg = withSofSize(await sharp(parrots).resize(64, 64).greyscale().jpeg().toBuffer(), 20000, 14000);
   // PNG in every colour type and bit depth sharp writes, plain and Adam7-interlaced, at odd

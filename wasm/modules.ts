@@ -12,8 +12,9 @@ import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
 import heif from "libheif-js/libheif-wasm/libheif.wasm";
 // Our own libjpeg-turbo build (codecs/jpeg/, `npm run build:codecs`): scaled, row-streaming.
 import jpeg from "../codecs/jpeg/jpeg.wasm";
-import webpDec from "@jsquash/webp/codec/dec/webp_dec.wasm";
+// Our own libwebp build (codecs/webp/): decoded straight to a scaled size.
+import webp from "../codecs/webp/webp.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { avifDec, avifEnc, heif, jpeg, jpegEnc, png, webpDec, webpEnc } as const;
+export const wasmModules = { avifDec, avifEnc, heif, jpeg, jpegEnc, png, webp, webpEnc } as const;

@@ -4,7 +4,7 @@
  * bytes or pixels and options, and report the WASM memory they used.
  *
  * JPEG is decoded by our own libjpeg-turbo build (./jpeg: scaled, streaming rows) and encoded by
- * mozjpeg. JPEG, WebP and AVIF get a fresh instance for every decode and encode, dropped as
+ * mozjpeg; WebP is decoded by our own libwebp build (./webp: scaled by libwebp's rescaler). JPEG, WebP and AVIF get a fresh instance for every decode and encode, dropped as
  * soon as it returns, so the memory of one large job is not held by the isolate afterwards.
  * PNG is decoded in JS (./png); its wasm-bindgen encoder keeps a single module-wide instance (it
  * cannot be instantiated twice), so its memory is persistent and counted in every job that
@@ -16,7 +16,6 @@ import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
 import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
 import pngEncode, { init as initPngEncode } from "@jsquash/png/encode.js";
-import webpDecFactory from "@jsquash/webp/codec/dec/webp_dec.js";
 import webpEncFactory from "@jsquash/webp/codec/enc/webp_enc_simd.js";
 import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
@@ -25,6 +24,7 @@ import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
 import { openHeic } from "./heic";
 import { BAND_ROWS, jpegRowEncoder, openJpeg } from "./jpeg";
 import { openPng } from "./png";
+import { openWebp } from "./webp";
 import type { RowDecoder } from "./rows";
 import "./image-data";
 
@@ -61,6 +61,7 @@ const ROW_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer, denom: number,
   jpg: (bytes, denom) => openJpeg(bytes, denom),
   heic: (bytes, _denom, expect) => openHeic(bytes, expect),
   png: (bytes) => openPng(bytes),
+  webp: (bytes, denom, expect) => openWebp(bytes, denom, expect),
 };
 
 const FRESH: Partial<Record<FormatId, FreshCodec>> = {
@@ -69,7 +70,6 @@ const FRESH: Partial<Record<FormatId, FreshCodec>> = {
     encodeOptions: (o) => ({ ...jpegDefaults, quality: o.quality }),
   },
   webp: {
-    decode: () => instantiate(webpDecFactory, wasmModules.webpDec),
     encode: () => instantiate(webpEncFactory, wasmModules.webpEnc),
     encodeOptions: (o) => ({ ...webpDefaults, quality: o.quality, method: o.speed }),
   },

@@ -112,8 +112,21 @@ export function streamedHeicMemory(sourceBytes: number, width: number, bandHeigh
   return Math.max(17.1e6, 1.15 * (4e6 + sourceBytes + 8 * width * bandHeight));
 }
 
+/**
+ * Our libwebp build (codecs/webp), decoding straight to the scaled size: its initial memory,
+ * the copy of the file, the scaled RGBA, and what the bitstream needs besides: a lossy (VP8)
+ * decoder works by macroblock rows (about 64 bytes per source column), a lossless (VP8L) one
+ * keeps the whole image at full size (4 bytes per pixel). 15% for growth steps.
+ */
+export function streamedWebpMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): number {
+  const scaledHeight = Math.ceil((header.height * scaledWidth) / header.width);
+  const work = header.lossless === false ? 64 * header.width : 4 * header.width * header.height;
+  return 1.15 * (1.5e6 + sourceBytes + 4 * scaledWidth * scaledHeight + work);
+}
+
 /** Predicted WASM memory of a row decoder for `header` at `scaledWidth`, and the band it assembles in JS. */
 export function streamedDecoderMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number } {
+  if (header.format === "webp") return { decoderBytes: streamedWebpMemory(header, sourceBytes, scaledWidth), bandBytes: 0 };
   if (header.format === "png") return { decoderBytes: 0, bandBytes: pngDecodeBytes(header.width, header.height, !!header.interlaced) };
   if (header.jpeg) return { decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg), bandBytes: 0 };
   const band = header.bandHeight ?? header.height;
