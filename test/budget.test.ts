@@ -7,7 +7,6 @@ import { describe, expect, it } from "vitest";
 import { CodecSession } from "../src/codecs";
 import type { FormatId } from "../src/formats";
 import { readHeader } from "../src/headers";
-import { pngDecodeBytes } from "../src/codecs/png";
 import { decodeMemory, predictCost, streamedDecoderMemory, streamedJpegMemory } from "../src/produce/budget";
 import { formatSpec } from "../src/formats";
 import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";
@@ -25,8 +24,8 @@ describe("memory model against measured whole-job peaks", () => {
       expect(predictCost({ ...shape, pixelsReady: true }).memoryBytes, `${format} encode`).toBeGreaterThanOrEqual(enc.peakBytes);
       const dec = new CodecSession();
       await dec.decode(format, bytes);
-      // A whole-image decode: the codec's memory and the RGBA copy it hands over.
-      const layout = readHeader(new Uint8Array(bytes))!.jpeg;
+      // The decoder's memory (row decoders: as the pipeline prices them) and the full-size RGBA
+      // that `decode` gathers.
       const header = readHeader(new Uint8Array(bytes))!;
       const streamed = streamedDecoderMemory(header, bytes.byteLength, w);
       const predicted = (formatSpec(format).rowScales ? streamed.decoderBytes + streamed.bandBytes : decodeMemory(format, w * h)) + 4 * w * h;

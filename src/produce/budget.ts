@@ -25,16 +25,12 @@ interface Linear {
 }
 
 /**
- * Decoder instance peak by source format. Measured (bytes, 1/4/12/24 MP): JPEG 16.9M/32.4M/
- * 96.4M/192.8M, WebP 16.8M/16.8M/57.9M/115.6M, AVIF 24.2M/72.5M/191M/370.8M, PNG 8.5M/24.6M/
- * 72.6M/168.7M; HEIC (libheif) 17.0M at 1.1 MP, 73.8M for the 12.2 MP iPhone grid.
+ * Peak of the decoders that only give whole images (formats without `rowScales`): @jsquash's
+ * AVIF decoder, measured (bytes, 1/4/12/24 MP) 24.2M/72.5M/191M/370.8M. Row decoders are
+ * priced by `streamedDecoderMemory`.
  */
-const DECODE_MEMORY: Record<FormatId, Linear> = {
-  jpg: { floor: 17.5e6, base: 1e6, perPixel: 8.2 },
-  webp: { floor: 17.5e6, base: 1e6, perPixel: 5.0 },
+const DECODE_MEMORY: Partial<Record<FormatId, Linear>> = {
   avif: { floor: 25e6, base: 14e6, perPixel: 15.3 },
-  png: { floor: 9e6, base: 2e6, perPixel: 7.2 },
-  heic: { floor: 17.5e6, base: 2e6, perPixel: 6.4 },
 };
 
 /**
@@ -88,7 +84,9 @@ export interface Cost {
 }
 
 export function decodeMemory(format: FormatId, pixels: number): number {
-  return linear(DECODE_MEMORY[format], pixels);
+  const model = DECODE_MEMORY[format];
+  if (!model) throw new Error(`${format} is decoded by rows: price it with streamedDecoderMemory`);
+  return linear(model, pixels);
 }
 
 /**
