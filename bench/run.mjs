@@ -3,7 +3,7 @@
 //   1. transcode through the worker (wrangler dev, loopback) vs sharp (native libvips) in Node
 //   2. WASM memory high-water mark per job (and workerd RSS) vs the 128 MB isolate limit
 //   3. cache-hit path under load vs a bare worker serving the same bytes from the same Cache API
-//   4. bytes at equal quality (SSIM) for the Kodak and Unsplash photo sets
+//   4. bytes at the calibrated quality target (SSIM and butteraugli) for the Kodak and Unsplash photo sets
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -12,7 +12,8 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { encodeWith } from "./lib/codecs.mjs";
-import { fmtKB, fmtMB, fmtMs, median, ratio, ssimOf, table, timed } from "./lib/stats.mjs";
+import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
+import { fmtKB, fmtMB, fmtMs, median, ratio, table, timed } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory } from "../scripts/lib/wrangler.mjs";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
@@ -30,9 +31,19 @@ const started = Date.now();
 const sections = [];
 const log = (...a) => console.log(...a);
 
-// The product's default encode settings (wrangler.toml), mirrored for sharp: libaom cpu-used 8
-// is libvips effort 1 (speed = 9 - effort), WebP method 4 is effort 4, JPEG is mozjpeg.
-const SETTINGS = { avif: { quality: 50, speed: 8 }, webp: { quality: 75, method: 4 }, jpg: { quality: 80 } };
+// The product's default qualities: the calibrated ladder's rung at the default QUALITY_LEVEL
+// (src/produce/quality-ladder.ts, read as text so the bench cannot drift from it).
+const LADDER = (() => {
+  const text = readFileSync(join(ROOT, "src/produce/quality-ladder.ts"), "utf8");
+  const m = /\b85: \{ jpg: (\d+), avifFast: (\d+), avifSlow: (\d+), webp: (\d+) \}/.exec(text);
+  if (!m) throw new Error("no rung 85 in src/produce/quality-ladder.ts");
+  return { jpg: Number(m[1]), avifFast: Number(m[2]), avifSlow: Number(m[3]), webp: Number(m[4]) };
+})();
+/** REENCODE_SPEED's AVIF default (src/config.ts). */
+const REENCODE_SPEED = 5;
+// Mirrored for sharp: libaom cpu-used 8 is libvips effort 1 (speed = 9 - effort), WebP method 4
+// is effort 4, JPEG is mozjpeg.
+const SETTINGS = { avif: { quality: LADDER.avifFast, speed: 8 }, webp: { quality: LADDER.webp, method: 4 }, jpg: { quality: LADDER.jpg } };
 const sharpEncode = (img, format) =>
   format === "avif"
     ? img.avif({ quality: SETTINGS.avif.quality, effort: 9 - SETTINGS.avif.speed })
@@ -317,34 +328,15 @@ async function cacheHitSection(push, get, worker, bare) {
   );
 }
 
-/** RGBA pixels of any image sharp can read, for SSIM. */
-async function rgba(bytes) {
-  const { data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
-}
+/** Lowest mean of a list, formatted. */
+const meanOf = (xs, digits) => (xs.length ? (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(digits) : "n/a");
 
-/** Lowest quality whose SSIM reaches `target` - 0.005 (bisection over 5..95). */
-async function matchQuality(format, pixels, target) {
-  let lo = 5;
-  let hi = 95;
-  let best = null;
-  const iterations = SMOKE ? 2 : 7;
-  for (let i = 0; i < iterations && lo <= hi; i++) {
-    const q = Math.round((lo + hi) / 2);
-    const bytes = Buffer.from(await encodeWith(format, pixels, q));
-    const s = ssimOf(pixels, await rgba(bytes));
-    if (s >= target - 0.005) {
-      best = { q, bytes: bytes.length, ssim: s };
-      hi = q - 1;
-    } else lo = q + 1;
-  }
-  if (!best) {
-    const bytes = Buffer.from(await encodeWith(format, pixels, 95));
-    best = { q: 95, bytes: bytes.length, ssim: ssimOf(pixels, await rgba(bytes)) };
-  }
-  return best;
-}
-
+/**
+ * 4. Bytes at the calibrated quality target (issue 16): the worker's default outputs (AVIF at
+ * its fast on-demand speed, WebP, JPEG), the AVIF the background re-encode leaves in R2, and a
+ * mozjpeg JPEG at the target's own quality (the reference the ladder was calibrated against),
+ * each scored by SSIM and butteraugli against the exact pixels encoded.
+ */
 async function bytesSection(push, get) {
   const sets = SMOKE
     ? [{ name: "repo samples", dir: join(ROOT, "samples"), size: "_600_0" }]
@@ -352,62 +344,70 @@ async function bytesSection(push, get) {
         { name: "photos/kodak", dir: join(CORPORA, "photos/kodak"), size: "" },
         { name: "photos/unsplash (1200w)", dir: join(CORPORA, "photos/unsplash"), size: "_1200_0" },
       ];
-  const served = [];
-  const matched = [];
+  // Butteraugli is Debian's CLI: required for the real run, optional for the smoke check.
+  const butter = hasButteraugli();
+  if (!butter && !SMOKE) throw new Error("the bytes section needs butteraugli: apt-get install butteraugli");
+  const rows = [];
   const plot = [];
+  const kinds = ["jpg-ref", "avif-fast", "avif-reencoded", "webp", "jpg"];
   for (const set of sets) {
     let files = readdirSync(set.dir).filter((f) => /\.(png|jpg)$/.test(f)).sort();
     if (SMOKE) files = files.slice(0, 1);
-    const totals = { avif: 0, webp: 0, jpg: 0 };
-    const ssims = { avif: [], webp: [], jpg: [] };
-    const mTotals = { avif: 0, webp: 0, jpg: 0 };
-    const mSsims = { avif: [], webp: [], jpg: [] };
+    const acc = Object.fromEntries(kinds.map((k) => [k, { bytes: 0, ssim: [], butteraugli: [], ms: [] }]));
+    let replaced = 0;
     for (const [i, file] of files.entries()) {
       const ext = file.endsWith(".png") ? "png" : "jpg";
       const key = `bench/bytes/${set.name.split(/[/ ]/)[1]}${i}`;
       await push(`${key}.${ext}`, readFileSync(join(set.dir, file)));
       // The reference is exactly what the encoders were given: the worker's own lossless PNG.
-      const ref = await get(`/${key}${set.size}.${ext}?caplist=png`);
-      const refPixels = await rgba(ref.body);
+      const refPixels = await rgba((await get(`/${key}${set.size}.${ext}?caplist=png`)).body);
+      const ref = await reference(refPixels);
+      const add = async (kind, bytes, ms) => {
+        const s = await ref.score(bytes, { butteraugli: butter });
+        acc[kind].bytes += bytes.length;
+        acc[kind].ssim.push(s.ssim);
+        if (butter) acc[kind].butteraugli.push(s.butteraugli);
+        acc[kind].ms.push(ms);
+        return s;
+      };
+      const served = {};
       for (const format of ["avif", "webp", "jpg"]) {
         const { res, body } = await get(`/${key}${set.size}.${ext}?caplist=${format}`);
         if (res.status !== 200) throw new Error(`${file} ${format}: ${res.status} ${res.headers.get("X-Image-Tried")}`);
-        totals[format] += body.length;
-        ssims[format].push(ssimOf(refPixels, await rgba(body)));
+        const encodeMs = Number(/encode;dur=([\d.]+)/.exec(res.headers.get("Server-Timing") ?? "")?.[1] ?? NaN);
+        served[format] = { body, score: await add(format === "avif" ? "avif-fast" : format, body, encodeMs) };
       }
-      // Equal quality: each format at the lowest quality matching a q85 JPEG's SSIM.
-      const q85 = Buffer.from(await encodeWith("jpg", refPixels, 85));
-      const target = ssimOf(refPixels, await rgba(q85));
-      mTotals.jpg += q85.length;
-      mSsims.jpg.push(target);
-      for (const format of ["avif", "webp"]) {
-        const m = await matchQuality(format, refPixels, target);
-        mTotals[format] += m.bytes;
-        mSsims[format].push(m.ssim);
-      }
-      log(`  bytes ${set.name} ${file}: avif ${fmtKB(totals.avif)} webp ${fmtKB(totals.webp)} jpg ${fmtKB(totals.jpg)} (running totals)`);
+      const jref = await timed(async () => Buffer.from(await encodeWith("jpg", refPixels, LADDER.jpg)));
+      await add("jpg-ref", jref.value, jref.ms);
+      // The re-encode's rule (jobs/reencode): the slow AVIF replaces the fast one only when
+      // smaller at no lower SSIM (the worker's own SSIM differs slightly from ssim.js's).
+      const slow = await timed(async () => Buffer.from(await encodeWith("avif", refPixels, LADDER.avifSlow, REENCODE_SPEED)));
+      const slowScore = await ref.score(slow.value, { butteraugli: false });
+      const keep = slow.value.length < served.avif.body.length && slowScore.ssim >= served.avif.score.ssim - 0.0005;
+      if (keep) replaced++;
+      await add("avif-reencoded", keep ? slow.value : served.avif.body, slow.ms);
+      ref.dispose();
+      log(`  bytes ${set.name} ${file}: avif ${fmtKB(acc["avif-fast"].bytes)} -> ${fmtKB(acc["avif-reencoded"].bytes)}, webp ${fmtKB(acc.webp.bytes)}, jpg ${fmtKB(acc.jpg.bytes)}, ref ${fmtKB(acc["jpg-ref"].bytes)} (running totals)`);
     }
-    const mean = (xs) => (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(4);
-    for (const format of ["avif", "webp", "jpg"]) {
-      served.push([set.name, format, `q${SETTINGS[format].quality}`, fmtKB(totals[format]), mean(ssims[format]), ratio(totals[format], totals.jpg)]);
-      matched.push([set.name, format, format === "jpg" ? "q85" : "matched", fmtKB(mTotals[format]), mean(mSsims[format]), ratio(mTotals[format], mTotals.jpg)]);
+    const label = {
+      "jpg-ref": `mozjpeg q${LADDER.jpg} (reference)`,
+      "avif-fast": `AVIF q${LADDER.avifFast} cpu-used 8 (served first)`,
+      "avif-reencoded": `AVIF after re-encode (q${LADDER.avifSlow} cpu-used ${REENCODE_SPEED}; replaced ${replaced}/${files.length})`,
+      webp: `WebP q${LADDER.webp} method 4`,
+      jpg: `JPEG q${LADDER.jpg} (served)`,
+    };
+    for (const k of kinds) {
+      const a = acc[k];
+      rows.push([set.name, label[k], fmtKB(a.bytes), meanOf(a.ssim, 4), meanOf(a.butteraugli, 3), ratio(a.bytes, acc["jpg-ref"].bytes), ratio(a.bytes, acc.webp.bytes), fmtMs(median(a.ms))]);
     }
-    served.push([set.name, "avif vs webp", "", "", "", ratio(totals.avif, totals.webp)]);
-    matched.push([set.name, "avif vs webp", "", "", "", ratio(mTotals.avif, mTotals.webp)]);
-    plot.push({ set: set.name, served: { avif: totals.avif / totals.jpg, webp: totals.webp / totals.jpg }, matched: { avif: mTotals.avif / mTotals.jpg, webp: mTotals.webp / mTotals.jpg } });
+    plot.push({ set: set.name, served: { avif: acc["avif-fast"].bytes / acc["jpg-ref"].bytes, webp: acc.webp.bytes / acc["jpg-ref"].bytes }, matched: { avif: acc["avif-reencoded"].bytes / acc["jpg-ref"].bytes, webp: acc.webp.bytes / acc["jpg-ref"].bytes } });
   }
   sections.push(
     table(
-      "4a. Bytes as served by the default configuration",
-      ["set", "format", "quality", "total bytes", "mean SSIM", "vs JPEG (baseline)"],
-      served,
-      "SSIM (ssim.js) against the exact pixels the encoders received (the worker's lossless PNG of the same variant). The seeds' anchor: iQIYI saw AVIF 38% smaller than WebP (avif vs webp 0.62x).",
-    ),
-    table(
-      "4b. Bytes at equal quality: each format at the lowest quality whose SSIM is within 0.005 of a q85 JPEG's",
-      ["set", "format", "quality", "total bytes", "mean SSIM", "vs JPEG q85 (baseline)"],
-      matched,
-      "Encoded in Node with the same @jsquash builds the worker ships (AVIF speed 8, WebP method 4, mozjpeg), quality found by bisection per image.",
+      `4. Bytes at the calibrated quality target (QUALITY_LEVEL ${LADDER.jpg}: as good as a mozjpeg q${LADDER.jpg} JPEG by SSIM and butteraugli)`,
+      ["set", "output", "total bytes", "mean SSIM", "mean butteraugli", "vs JPEG reference (baseline)", "vs WebP", "encode time (median)"],
+      rows,
+      "SSIM (ssim.js) and butteraugli (Debian's CLI; lower is better) against the exact pixels the encoders received (the worker's lossless PNG of the same variant). Served outputs come from the worker over HTTP with its defaults (encode time: its Server-Timing). The reference JPEG and the re-encode run in Node with the same @jsquash builds and settings the worker uses (a deterministic encoder: the same bytes), the re-encode's keep rule applied per image. Goals (issue 16): after re-encode AVIF <= 0.70x WebP and <= 0.45x the reference; fast AVIF <= 0.80x WebP. Anchor: iQIYI saw AVIF 38% smaller than WebP.",
     ),
   );
   writeFileSync(join(ROOT, "bench/results", SMOKE ? "smoke-bytes.svg" : "bytes.svg"), barChart(plot));
@@ -416,8 +416,8 @@ async function bytesSection(push, get) {
 /** A small grouped bar chart of byte ratios vs JPEG (SVG, no dependency). */
 function barChart(plot) {
   const groups = plot.flatMap((p) => [
-    { label: `${p.set} served`, avif: p.served.avif, webp: p.served.webp },
-    { label: `${p.set} equal SSIM`, avif: p.matched.avif, webp: p.matched.webp },
+    { label: `${p.set} first view`, avif: p.served.avif, webp: p.served.webp },
+    { label: `${p.set} re-encoded`, avif: p.matched.avif, webp: p.matched.webp },
   ]);
   const W = 760;
   const H = 330;
@@ -438,7 +438,7 @@ function barChart(plot) {
 <rect width="100%" height="100%" fill="white"/>
 <text x="${W / 2}" y="20" font-size="14" text-anchor="middle">Bytes relative to JPEG (lower is better)</text>
 <line x1="${left}" y1="${bottom - scale}" x2="${W - 20}" y2="${bottom - scale}" stroke="#999" stroke-dasharray="4"/>
-<text x="${left - 6}" y="${bottom - scale + 4}" font-size="11" text-anchor="end">1.0 (JPEG)</text>
+<text x="${left - 6}" y="${bottom - scale + 4}" font-size="11" text-anchor="end">1.0 (JPEG ref)</text>
 <line x1="${left}" y1="${bottom}" x2="${W - 20}" y2="${bottom}" stroke="#333"/>
 ${bars}
 <rect x="${W - 230}" y="${H - 36}" width="12" height="12" fill="#3b82f6"/><text x="${W - 212}" y="${H - 26}" font-size="12">AVIF / JPEG</text>

@@ -103,6 +103,7 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
         const msg_id = `deferred:${outputKey}@${sourceEtag.replace(/"/g, "")}`;
         await jobs.submit({ msg_id, cmd: "transcode", input_files: [{ key: sourceKey }], output_files: [{ key: outputKey }] }, url.origin);
       },
+      reencode: (key) => jobs.requestReencode(key, url.origin),
       log,
       gate: isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs),
     });

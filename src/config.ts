@@ -6,6 +6,7 @@
  */
 import { ConfigError } from "./errors";
 import { ALL_FORMATS, formatFromToken, type FormatId } from "./formats";
+import { QUALITY_LADDER, QUALITY_LEVELS, type QualityLevel } from "./produce/quality-ladder";
 
 export interface EncodeSettings {
   /** 0-100, the codec's own quality scale. */
@@ -22,6 +23,16 @@ export interface Config {
   /** Formats whose on-demand results are also stored in R2 (see README: why AVIF only). */
   writeBack: Set<FormatId>;
   encode: Record<FormatId, EncodeSettings>;
+  /**
+   * The perceived-quality target every default quality derives from: "as good as a mozjpeg
+   * JPEG at this quality", by SSIM and butteraugli (produce/quality-ladder, README "Quality").
+   */
+  qualityLevel: QualityLevel;
+  /**
+   * The slow background re-encode of on-demand variants (jobs/reencode): which written-back
+   * formats get it, with what settings, after how many requests seen by one isolate.
+   */
+  reencode: { formats: Set<FormatId>; encode: Partial<Record<FormatId, EncodeSettings>>; minRequests: number };
   /** Largest width or height a client may ask for with `_W_H`. */
   maxDimension: number;
   /** Sources above this many pixels (read from the header) are never decoded. */
@@ -92,8 +103,13 @@ export const DEFAULT_VARS = {
   FORMAT_PRIORITY: "avif,heic,webp,jpg,png",
   ON_DEMAND_FORMATS: "avif,webp,jpg,png",
   WRITE_BACK_FORMATS: "avif",
-  QUALITY: "avif:50,webp:75,jpg:80,png:100",
+  QUALITY_LEVEL: "85",
+  QUALITY: "",
   SPEED: "avif:8,webp:4",
+  REENCODE_FORMATS: "avif",
+  REENCODE_SPEED: "avif:5,webp:6",
+  REENCODE_QUALITY: "",
+  REENCODE_MIN_REQUESTS: "2",
   MAX_DIMENSION: "4096",
   MAX_SOURCE_PIXELS: "50000000",
   CACHE_CONTROL: "public, max-age=31536000, immutable",
@@ -223,17 +239,45 @@ export function loadConfig(vars: ConfigVars): Config {
   const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
   const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
   const writeBack = new Set(formatList(vars, "WRITE_BACK_FORMATS", { encodable: true }));
+  const qualityLevel = integer(vars, "QUALITY_LEVEL", 1, 100) as QualityLevel;
+  if (!QUALITY_LEVELS.includes(qualityLevel)) throw new ConfigError(`QUALITY_LEVEL: expected one of ${QUALITY_LEVELS.join(", ")} but received "${qualityLevel}"`);
+  const rung = QUALITY_LADDER[qualityLevel];
+  // The calibrated qualities (PNG is lossless: its "quality" is unused); QUALITY overrides them one by one.
+  const ladder: Partial<Record<FormatId, number>> = { avif: rung.avifFast, webp: rung.webp, jpg: rung.jpg, png: 100 };
   const quality = perFormat(vars, "QUALITY", 1, 100);
   const speed = perFormat(vars, "SPEED", 0, 10);
-  const defaults = { quality: perFormat(DEFAULT_VARS, "QUALITY", 1, 100), speed: perFormat(DEFAULT_VARS, "SPEED", 0, 10) };
+  const defaultSpeed = perFormat(DEFAULT_VARS, "SPEED", 0, 10);
   const encode = {} as Record<FormatId, EncodeSettings>;
   for (const id of ALL_FORMATS) {
     encode[id] = {
-      quality: quality.get(id) ?? defaults.quality.get(id) ?? 80,
-      speed: speed.get(id) ?? defaults.speed.get(id) ?? 0,
+      quality: quality.get(id) ?? ladder[id] ?? 80,
+      speed: speed.get(id) ?? defaultSpeed.get(id) ?? 0,
     };
   }
   if (encode.webp.speed > 6) throw new ConfigError(`SPEED: expected webp between 0 and 6 but received ${encode.webp.speed}`);
+  const reencodeFormats = new Set(formatList(vars, "REENCODE_FORMATS", { encodable: true }));
+  const reencodeSpeed = perFormat(vars, "REENCODE_SPEED", 0, 10);
+  const reencodeQuality = perFormat(vars, "REENCODE_QUALITY", 1, 100);
+  const defaultReencodeSpeed = perFormat(DEFAULT_VARS, "REENCODE_SPEED", 0, 10);
+  const reencodeEncode: Partial<Record<FormatId, EncodeSettings>> = {};
+  const explicit = vars.REENCODE_FORMATS !== undefined;
+  for (const id of reencodeFormats) {
+    // The default list follows WRITE_BACK_FORMATS; an explicit one must be consistent with it.
+    if (!explicit && !writeBack.has(id)) {
+      reencodeFormats.delete(id);
+      continue;
+    }
+    if (id !== "avif" && id !== "webp") throw new ConfigError(`REENCODE_FORMATS: "${id}" has no slower, smaller setting; expected avif or webp`);
+    // Only what R2 holds can be replaced: the re-encode works on written-back variants.
+    if (!writeBack.has(id)) throw new ConfigError(`REENCODE_FORMATS: "${id}" is not in WRITE_BACK_FORMATS, so no stored variant of it is ever re-encoded`);
+    reencodeEncode[id] = {
+      // The slow AVIF encoder has its own calibrated quality for the same target; WebP's method
+      // changes its bytes far more than its quality, so it keeps the on-demand quality.
+      quality: reencodeQuality.get(id) ?? (id === "avif" ? (quality.has("avif") ? encode.avif.quality : rung.avifSlow) : encode[id].quality),
+      speed: reencodeSpeed.get(id) ?? defaultReencodeSpeed.get(id) ?? encode[id].speed,
+    };
+  }
+  if ((reencodeEncode.webp?.speed ?? 0) > 6) throw new ConfigError(`REENCODE_SPEED: expected webp between 0 and 6 but received ${reencodeEncode.webp!.speed}`);
   for (const id of writeBack) {
     if (!onDemand.has(id)) throw new ConfigError(`WRITE_BACK_FORMATS: "${id}" is not in ON_DEMAND_FORMATS, so it is never produced`);
   }
@@ -245,6 +289,8 @@ export function loadConfig(vars: ConfigVars): Config {
     onDemand,
     writeBack,
     encode,
+    qualityLevel,
+    reencode: { formats: reencodeFormats, encode: reencodeEncode, minRequests: integer(vars, "REENCODE_MIN_REQUESTS", 1, 1_000_000) },
     // 16383 is the largest side WebP can hold (14-bit fields, RFC 9649 / VP8L spec).
     maxDimension: integer(vars, "MAX_DIMENSION", 1, 16383),
     maxSourcePixels: integer(vars, "MAX_SOURCE_PIXELS", 1, 1_000_000_000),

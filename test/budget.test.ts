@@ -53,16 +53,18 @@ describe("memory model against measured whole-job peaks", () => {
 });
 
 describe("budgets in the delivery path", () => {
-  it("a 12 MP progressive JPEG resized to 1200w is decoded at 1/2 scale and stays under 64 MiB in all, reported per response", async () => {
+  it("a 12 MP progressive JPEG resized to 1200w is decoded at 1/2 scale and stays under 72 MiB in all, reported per response", async () => {
     const stem = `${uniquePrefix()}/camera`;
     await put(`${stem}.jpg`, fixture("photo12mp"));
     const { res, image } = await call(`/${stem}_1200_0.jpg?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "on" });
     expect(image).toEqual({ format: "webp", width: 1200, height: 1600 });
     const peak = Number(res.headers.get("X-Image-Peak-Memory"));
     // 37.9 MiB of decoder (the coefficients of a progressive 4:2:0 file, 3 bytes per source
-    // pixel) plus the source and the 1200x1600 output: the 48 MiB of full-size RGBA is never made.
+    // pixel) plus the source, the 1200x1600 output and the WebP encoder (67.7 MiB in all at the
+    // calibrated q87; 63 at the old q75): the 48 MiB of full-size RGBA is never made, which
+    // would put it above 86.
     expect(peak).toBeGreaterThan(30 * 2 ** 20);
-    expect(peak).toBeLessThanOrEqual(64 * 2 ** 20);
+    expect(peak).toBeLessThanOrEqual(72 * 2 ** 20);
     // Off (the production setting), the header is absent.
     const off = await call(`/${stem}_600_0.jpg?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "off" });
     expect(off.res.headers.get("X-Image-Peak-Memory")).toBeNull();

@@ -1,5 +1,5 @@
-// The worker's own encoders (@jsquash builds), run in Node for the equal-quality search, so the
-// bytes compared are those of the codecs the product ships, not libvips's.
+// The worker's own encoders (@jsquash builds), run in Node for the equal-quality search and the
+// quality calibration, so the bytes compared are those of the codecs the product ships, not libvips's.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import avifEncode, { init as initAvif } from "@jsquash/avif/encode.js";
@@ -19,10 +19,22 @@ function init() {
   return ready;
 }
 
-/** Encodes RGBA pixels with the product's settings but the given quality. */
-export async function encodeWith(format, pixels, quality) {
+/**
+ * Encodes RGBA pixels as the worker does (src/codecs: @jsquash's defaults plus quality and
+ * speed), at the given quality; `speed` is libaom's cpu-used for AVIF (default 8, the on-demand
+ * speed) and libwebp's method for WebP (default 4).
+ */
+export async function encodeWith(format, pixels, quality, speed) {
   await init();
-  if (format === "avif") return avifEncode(pixels, { quality, speed: 8 });
-  if (format === "webp") return webpEncode(pixels, { quality, method: 4 });
+  if (format === "avif") return avifEncode(pixels, { quality, speed: speed ?? 8 });
+  if (format === "webp") return webpEncode(pixels, { quality, method: speed ?? 4 });
   return jpegEncode(pixels, { quality });
+}
+
+/** Encodes with explicit encoder options over @jsquash's defaults (bench/options.mjs). */
+export async function encodeRaw(format, pixels, options) {
+  await init();
+  if (format === "avif") return avifEncode(pixels, options);
+  if (format === "webp") return webpEncode(pixels, options);
+  return jpegEncode(pixels, options);
 }

@@ -14,6 +14,7 @@ import { sniffFormat } from "../headers";
 import type { MemoryGate, Ticket } from "../produce/admission";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
+import { strongEtag } from "../storage/etag";
 import type { ImageStore } from "../storage/r2";
 import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
 
@@ -33,6 +34,8 @@ export interface Delivery {
   etag: string;
   /** Whole-job memory high-water mark (WASM and JS) of the production, when this response was produced. */
   peakBytes?: number;
+  /** A fast on-demand encode stored in R2 that a background re-encode may replace (jobs/reencode). */
+  provisional?: boolean;
 }
 
 export interface ChainResult {
@@ -48,6 +51,8 @@ export interface ChainDeps {
   background(task: Promise<unknown>): void;
   /** Queues the production of `outputKey` from `sourceKey` (a variant over the request's CPU budget). */
   defer(outputKey: string, sourceKey: string, sourceEtag: string): Promise<void>;
+  /** Queues the slow re-encode of the stored variant `key` (jobs/reencode). */
+  reencode(key: string): Promise<void>;
   timer: Timer;
   log(message: string, detail?: unknown): void;
   /** The isolate's memory gate (produce/admission): every production reserves its predicted memory. */
@@ -90,6 +95,15 @@ async function follow(entry: { result?: Produced; error?: unknown; doneAt?: numb
   if (entry.error !== undefined) throw entry.error;
   return entry.result!;
 }
+
+/**
+ * Views of provisional variants seen by this isolate, by R2 key: at REENCODE_MIN_REQUESTS the
+ * variant is queued for its slow re-encode, once per isolate. Counted here, not in R2, so a
+ * cache hit stays free of storage operations; each isolate counts on its own, so a popular
+ * variant reaches the threshold in one of them soon enough. Bounded: when full it starts over.
+ */
+const views = new Map<string, number>();
+const MAX_COUNTED = 10_000;
 
 const SERVED_VERDICT: Record<Source, string> = { cache: "hit", r2: "r2", transcode: "transcode" };
 
@@ -170,18 +184,39 @@ class Walk {
     }
   }
 
-  remember(format: FormatId, bytes: ArrayBuffer, etag: string): void {
-    this.deps.background(this.deps.cache.put(this.cacheUrl(format), bytes, etag, formatSpec(format).mime).catch((e) => this.deps.log("cache put failed", e)));
+  remember(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): void {
+    this.deps.background(this.deps.cache.put(this.cacheUrl(format), bytes, etag, formatSpec(format).mime, provisional).catch((e) => this.deps.log("cache put failed", e)));
   }
 
   /** What is produced from the original must be found again when the original is replaced. */
-  rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string): void {
-    this.remember(format, bytes, etag);
+  rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): void {
+    this.remember(format, bytes, etag, provisional);
     this.deps.background(this.deps.store.recordCached(this.req.stem, this.req.size, format).catch((e) => this.deps.log("purge index write failed", e)));
+  }
+
+  /** Whether a stored variant is a fast on-demand encode the background may still re-encode. */
+  provisional(format: FormatId, metadata: Record<string, string> | undefined): boolean {
+    return this.deps.config.reencode.formats.has(format) && metadata?.producedBy === "on-demand" && !metadata.reencoded;
+  }
+
+  /** The write-back of this request's production, which a re-encode must wait for. */
+  writeBack: Promise<unknown> = Promise.resolve();
+
+  /** Counts a view of a provisional variant; the one that reaches the threshold queues its re-encode. */
+  countView(format: FormatId): void {
+    const key = variantKey(this.req.stem, this.req.size, format);
+    if (views.size >= MAX_COUNTED && !views.has(key)) views.clear();
+    const n = (views.get(key) ?? 0) + 1;
+    views.set(key, n);
+    if (n !== this.deps.config.reencode.minRequests) return;
+    this.deps.background(
+      this.writeBack.then(() => this.deps.reencode(key)).catch((e) => this.deps.log(`queueing the re-encode of ${key} failed`, e)),
+    );
   }
 
   served(format: FormatId, d: Omit<Delivery, "format">): ChainResult {
     this.tried.push({ format, verdict: SERVED_VERDICT[d.source] });
+    if (d.provisional) this.countView(format);
     this.flushDeferred(d.source === "transcode" ? format : undefined);
     return { delivery: { format, ...d }, tried: this.tried };
   }
@@ -221,13 +256,18 @@ class Walk {
       entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
-    this.rememberProduced(format, bytes, etag);
+    // Written back, it becomes a candidate for the slow re-encode; the edge cache says so.
+    const provisional = config.writeBack.has(format) && config.reencode.formats.has(format);
+    this.rememberProduced(format, bytes, etag, provisional);
     if (config.writeBack.has(format)) {
       const wbKey = variantKey(this.req.stem, this.req.size, format);
-      const sourceKey = (await this.production.source()).image.key;
-      this.deps.background(store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, { producedBy: "on-demand", sourceKey, etag }).catch((e) => this.deps.log(`write-back of ${wbKey} failed`, e)));
+      const { image } = await this.production.source();
+      // How it was made, so the re-encode knows what it replaces and from which source version.
+      const meta = { producedBy: "on-demand", sourceKey: image.key, sourceEtag: image.etag, etag, quality: String(settings.quality), speed: String(settings.speed) };
+      this.writeBack = store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, meta).catch((e) => this.deps.log(`write-back of ${wbKey} failed`, e));
+      this.deps.background(this.writeBack);
     }
-    return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes };
+    return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes, provisional };
   }
 }
 
@@ -235,7 +275,7 @@ class Walk {
 async function cacheTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
   if (retry) return { kind: "next" };
   const hit = await w.deps.timer.time("cache", () => w.deps.cache.match(w.cacheUrl(format))).catch((e) => (w.deps.log("cache match failed", e), null));
-  return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag } } : { kind: "next" };
+  return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag, provisional: hit.provisional } } : { kind: "next" };
 }
 
 /** 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too. */
@@ -261,8 +301,9 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
       continue;
     }
     if (stored) {
-      w.remember(format, stored.bytes, stored.etag);
-      return { kind: "served", delivery: { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag } };
+      const provisional = w.provisional(format, stored.metadata);
+      w.remember(format, stored.bytes, stored.etag, provisional);
+      return { kind: "served", delivery: { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag, provisional } };
     }
   }
   return { kind: "next", storeFailed };
@@ -344,12 +385,4 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
   // Still nothing: the deferred candidates go to the queue, and the answer is "later" (503).
   w.flushDeferred();
   return { delivery: null, tried: w.tried };
-}
-
-/** A content hash, so identical bytes get the same validator in every colo and isolate. */
-async function strongEtag(bytes: ArrayBuffer): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let hex = "";
-  for (let i = 0; i < 16; i++) hex += digest[i].toString(16).padStart(2, "0");
-  return `"${hex}"`;
 }

@@ -43,7 +43,11 @@ export interface JobState {
   callback?: { attempts: number; delivered: boolean; lastStatus?: number; lastError?: string; gaveUp?: boolean; next?: number };
 }
 
-export type JobMessage = { type: "run"; msg_id: string } | { type: "callback"; msg_id: string; attempt: number };
+export type JobMessage =
+  | { type: "run"; msg_id: string }
+  | { type: "callback"; msg_id: string; attempt: number }
+  /** The slow re-encode of a stored on-demand variant (jobs/reencode); `origin` names its edge-cache entries. */
+  | { type: "reencode"; key: string; origin: string };
 
 /** Output failure codes (stable, for origins to switch on), by production verdict. */
 export const OUTPUT_CODES: Record<string, number> = {

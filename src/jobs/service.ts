@@ -13,6 +13,7 @@ import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
+import { reencode } from "./reencode";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
 
 export interface JobDeps {
@@ -223,11 +224,16 @@ export function jobService(deps: JobDeps) {
   return {
     submit,
     get: store.get,
+    /** Queues the slow re-encode of a stored on-demand variant (jobs/reencode). */
+    async requestReencode(key: string, origin: string): Promise<void> {
+      await queue.send({ type: "reencode", key, origin });
+    },
     /** Queue consumer: one message at a time; a message that throws is retried by the queue. */
     async consume(batch: MessageBatch<JobMessage>): Promise<void> {
       for (const msg of batch.messages) {
         try {
           if (msg.body.type === "run") await run(msg.body.msg_id);
+          else if (msg.body.type === "reencode") await reencode({ config, store: objects, cache, log }, msg.body.key, msg.body.origin);
           else await callback(msg.body.msg_id, msg.body.attempt);
           msg.ack();
         } catch (e) {
@@ -237,8 +243,9 @@ export function jobService(deps: JobDeps) {
             log(`job message ${JSON.stringify(msg.body)} failed ${msg.attempts} times; giving up`, e);
             try {
               if (msg.body.type === "run") await giveUp(msg.body.msg_id, e, msg.attempts);
+              // A re-encode given up on leaves the fast variant in place; a later view may queue it again.
             } catch (again) {
-              log(`job ${msg.body.msg_id}: recording the failure failed too`, again);
+              log(`job message ${JSON.stringify(msg.body)}: recording the failure failed too`, again);
             }
             msg.ack();
             continue;

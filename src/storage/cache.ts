@@ -9,14 +9,23 @@ export interface CachedVariant {
   size: number;
   etag: string;
   contentType: string;
+  /** A fast on-demand encode that a slower background re-encode may still replace (jobs/reencode). */
+  provisional: boolean;
 }
 
 export interface VariantCache {
   match(keyUrl: string): Promise<CachedVariant | null>;
-  put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string): Promise<void>;
+  put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string, provisional?: boolean): Promise<void>;
   /** Removes an entry from this data centre's cache (the Cache API is per colo). */
   delete(keyUrl: string): Promise<boolean>;
 }
+
+/**
+ * Marks an entry whose bytes may still be replaced by a background re-encode, so a hit can
+ * count toward it without reading R2 (kept in the cache, never sent to clients: respond.ts
+ * builds its own headers).
+ */
+const PROVISIONAL = "X-Variant-Provisional";
 
 export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
   return {
@@ -31,10 +40,10 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
         await res.body?.cancel();
         return null;
       }
-      return { body: res.body, size, etag, contentType };
+      return { body: res.body, size, etag, contentType, provisional: res.headers.get(PROVISIONAL) === "1" };
     },
     delete: (keyUrl) => cache.delete(keyUrl),
-    async put(keyUrl, bytes, etag, contentType) {
+    async put(keyUrl, bytes, etag, contentType, provisional = false) {
       if (ttlSeconds <= 0) return;
       await cache.put(
         keyUrl,
@@ -44,6 +53,7 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
             "Content-Length": String(bytes.byteLength),
             ETag: etag,
             "Cache-Control": `public, max-age=${ttlSeconds}`,
+            ...(provisional ? { [PROVISIONAL]: "1" } : {}),
           },
         }),
       );

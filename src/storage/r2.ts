@@ -12,6 +12,8 @@ export interface StoredImage {
   bytes: ArrayBuffer;
   /** R2's own strong ETag, quoted (RFC 9110 8.8.3). */
   etag: string;
+  /** The object's custom metadata (who produced it, how), when read from R2. */
+  metadata?: Record<string, string>;
 }
 
 export interface ImageStore {
@@ -133,7 +135,7 @@ export function r2Store(bucket: R2Bucket): Storage {
     if (!obj) return null;
     // A written-back variant keeps the ETag it was first served with (its content hash), so a
     // client's validator stays good whichever tier serves it next.
-    return { key, bytes: await obj.arrayBuffer(), etag: obj.customMetadata?.etag ?? obj.httpEtag };
+    return { key, bytes: await obj.arrayBuffer(), etag: obj.customMetadata?.etag ?? obj.httpEtag, metadata: obj.customMetadata ?? {} };
   };
   return {
     get,

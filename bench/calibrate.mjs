@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// `npm run calibrate`: chooses each format's default quality (issue 16). For every photo of
+// ../shared/corpora/photos/kodak (as is) and photos/unsplash (at 1200w, the size the bench
+// serves), each encoder is run over a grid of qualities with the worker's own codecs, and each
+// output is scored against the exact pixels encoded, by SSIM and by butteraugli
+// (bench/lib/metrics.mjs). A quality LEVEL L means "as good as a mozjpeg qL JPEG": for each
+// format, set and metric the quality whose set-mean score equals the mozjpeg qL reference's is
+// interpolated on the grid (scores are set means, both sets weighing the same), and the
+// format's quality at level L is the higher of the two metrics' (it matches by both), rounded up.
+//
+//   node bench/calibrate.mjs --set=kodak      # grid for one set -> bench/results/calibration-kodak.json
+//   node bench/calibrate.mjs --set=unsplash   # (the two can run side by side, one core each)
+//   node bench/calibrate.mjs --derive         # both grids -> calibration.md and src/produce/quality-ladder.ts
+//
+// The grids take about 30 minutes per set on the reference machine (libaom at cpu-used 5 is
+// most of it), so the ladder is committed and only re-derived when an encoder changes.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import sharp from "sharp";
+import { encodeWith } from "./lib/codecs.mjs";
+import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
+
+const ROOT = resolve(new URL("..", import.meta.url).pathname);
+const CORPORA = resolve(ROOT, "../shared/corpora/photos");
+const RESULTS = join(ROOT, "bench/results");
+
+/** The levels the ladder offers (mozjpeg qualities a user may pick as the target). */
+export const LEVELS = [75, 80, 85, 90];
+/** The encoders calibrated: what the worker runs on demand, and the background re-encode. */
+const ENCODERS = {
+  "jpg-ref": { format: "jpg", qualities: LEVELS },
+  "avif-fast": { format: "avif", speed: 8, qualities: [36, 44, 52, 60, 68, 76, 84, 90] },
+  "avif-slow": { format: "avif", speed: 5, qualities: [44, 54, 64, 74, 84, 90] },
+  webp: { format: "webp", speed: 4, qualities: [60, 68, 76, 84, 90, 96] },
+};
+const SETS = {
+  kodak: { dir: join(CORPORA, "kodak"), width: null },
+  unsplash: { dir: join(CORPORA, "unsplash"), width: 1200 },
+};
+
+async function grid(setName) {
+  const set = SETS[setName];
+  if (!set) throw new Error(`--set must be one of ${Object.keys(SETS).join(", ")}`);
+  if (!existsSync(set.dir)) throw new Error(`calibration needs ${set.dir}`);
+  if (!hasButteraugli()) throw new Error("calibration needs butteraugli: apt-get install butteraugli");
+  const files = readdirSync(set.dir).filter((f) => /\.(png|jpg)$/.test(f)).sort();
+  // Points already measured (a previous run's file for the same photos) are kept, so widening
+  // the grid only costs the new points.
+  const path = join(RESULTS, `calibration-${setName}.json`);
+  const before = existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : null;
+  const reuse = before && JSON.stringify(before.files) === JSON.stringify(files) && before.width === set.width;
+  const out = { set: setName, width: set.width, files, encoders: {} };
+  for (const [name, enc] of Object.entries(ENCODERS)) {
+    out.encoders[name] = Object.fromEntries(enc.qualities.map((q) => [q, reuse && before.encoders[name]?.[q]?.length === files.length ? before.encoders[name][q] : []]));
+  }
+  for (const [index, file] of files.entries()) {
+    const missing = Object.entries(ENCODERS).some(([name, enc]) => enc.qualities.some((q) => out.encoders[name][q].length <= index));
+    if (!missing) continue;
+    let img = sharp(readFileSync(join(set.dir, file))).rotate();
+    if (set.width) img = img.resize(set.width);
+    const pixels = await rgba(await img.png().toBuffer());
+    const ref = await reference(pixels);
+    for (const [name, enc] of Object.entries(ENCODERS)) {
+      for (const q of enc.qualities) {
+        if (out.encoders[name][q].length > index) continue;
+        const t = performance.now();
+        const bytes = await encodeWith(enc.format, pixels, q, enc.speed);
+        const ms = performance.now() - t;
+        const s = await ref.score(bytes);
+        out.encoders[name][q].push({ bytes: bytes.byteLength, ms, ...s });
+      }
+      console.log(`${setName} ${file} ${name} done`);
+    }
+    ref.dispose();
+    writeFileSync(path, JSON.stringify(out));
+  }
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Set means per quality of one encoder: bytes, ms, ssim, butteraugli. */
+function means(rows) {
+  return Object.entries(rows)
+    .map(([q, xs]) => ({ q: Number(q), bytes: mean(xs.map((x) => x.bytes)), ms: mean(xs.map((x) => x.ms)), ssim: mean(xs.map((x) => x.ssim)), butteraugli: mean(xs.map((x) => x.butteraugli)) }))
+    .sort((a, b) => a.q - b.q);
+}
+
+/**
+ * The quality at which the set-mean `metric` reaches `target` (linear between grid points),
+ * and the mean bytes there; null when the grid never reaches it.
+ */
+function solve(points, metric, target) {
+  const better = metric === "ssim" ? (v) => v >= target : (v) => v <= target;
+  for (let i = 0; i < points.length; i++) {
+    if (!better(points[i][metric])) continue;
+    if (i === 0) return { q: points[0].q, bytes: points[0].bytes };
+    const a = points[i - 1];
+    const b = points[i];
+    const f = (target - a[metric]) / (b[metric] - a[metric]);
+    return { q: a.q + f * (b.q - a.q), bytes: a.bytes + f * (b.bytes - a.bytes) };
+  }
+  return null;
+}
+
+/** Averages the per-quality set means of several sets (each set weighs the same). */
+function pooled(perSet) {
+  return perSet[0].map((p, i) => {
+    const at = perSet.map((pts) => pts[i]);
+    if (at.some((x) => x.q !== p.q)) throw new Error("sets were measured on different grids");
+    const avg = (k) => mean(at.map((x) => x[k]));
+    return { q: p.q, bytes: avg("bytes"), ms: avg("ms"), ssim: avg("ssim"), butteraugli: avg("butteraugli") };
+  });
+}
+
+function derive() {
+  const sets = Object.keys(SETS).map((s) => JSON.parse(readFileSync(join(RESULTS, `calibration-${s}.json`), "utf8")));
+  const ladder = {};
+  const rows = [];
+  for (const level of LEVELS) {
+    ladder[level] = { jpg: level };
+    const refs = sets.map((set) => means(set.encoders["jpg-ref"]).find((p) => p.q === level));
+    const ref = { bytes: mean(refs.map((r) => r.bytes)), ssim: mean(refs.map((r) => r.ssim)), butteraugli: mean(refs.map((r) => r.butteraugli)) };
+    for (const name of ["avif-fast", "avif-slow", "webp"]) {
+      const perSet = sets.map((set) => means(set.encoders[name]));
+      const both = pooled(perSet);
+      let q = 0;
+      for (const metric of ["ssim", "butteraugli"]) {
+        const hit = solve(both, metric, ref[metric]);
+        q = Math.max(q, hit ? hit.q : Infinity);
+        // Each set on its own, for the record (not what the ladder uses).
+        const single = sets.map((set, i) => solve(perSet[i], metric, refs[i][metric]));
+        const fmt = (h) => (h ? h.q.toFixed(1) : "beyond grid");
+        rows.push([level, name, metric, ref[metric].toFixed(metric === "ssim" ? 4 : 3), hit ? hit.q.toFixed(1) : "beyond grid", hit ? (hit.bytes / ref.bytes).toFixed(2) + "x" : "", ...single.map(fmt)]);
+      }
+      ladder[level][name] = Number.isFinite(q) ? Math.ceil(q) : Math.max(...ENCODERS[name].qualities);
+    }
+  }
+  const md = [
+    "# Quality calibration (npm run calibrate)",
+    "",
+    `Sets: ${sets.map((s) => `${s.set} (${s.files.length} photos${s.width ? `, at ${s.width}w` : ""})`).join(", ")}. Scores are set means, the two sets weighing the same. Each row: the quality at which the encoder's pooled score equals a mozjpeg JPEG's at the level's quality, by one metric (linear between grid points), and the pooled mean bytes there vs that JPEG; then the same for each set on its own, for the record. The ladder takes, per level and encoder, the higher of its two metrics' qualities, rounded up: the output matches the reference by both.`,
+    "",
+    `| level (mozjpeg q) | encoder | metric | reference score | quality matching it | bytes vs reference | ${sets.map((s) => `${s.set} alone`).join(" | ")} |`,
+    `| --- | --- | --- | --- | --- | --- | ${sets.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+    "## Ladder",
+    "",
+    "| level | jpg | avif (on demand, cpu-used 8) | avif (re-encode, cpu-used 5) | webp (method 4) |",
+    "| --- | --- | --- | --- | --- |",
+    ...LEVELS.map((l) => `| ${l} | ${ladder[l].jpg} | ${ladder[l]["avif-fast"]} | ${ladder[l]["avif-slow"]} | ${ladder[l].webp} |`),
+    "",
+    "## Set means per quality",
+    "",
+    "| set | encoder | quality | mean bytes | mean SSIM | mean butteraugli | mean encode ms (Node) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...sets.flatMap((set) => Object.keys(ENCODERS).flatMap((name) => means(set.encoders[name]).map((p) => `| ${set.set} | ${name} | ${p.q} | ${(p.bytes / 1024).toFixed(1)} KiB | ${p.ssim.toFixed(4)} | ${p.butteraugli.toFixed(3)} | ${p.ms.toFixed(0)} |`))),
+    "",
+  ].join("\n");
+  writeFileSync(join(RESULTS, "calibration.md"), md);
+  const ts = [
+    "/**",
+    " * @module produce/quality-ladder",
+    " * Generated by `node bench/calibrate.mjs --derive` from bench/results/calibration-*.json (see",
+    " * bench/results/calibration.md): per quality level (a mozjpeg JPEG quality, the reference),",
+    " * each encoder's quality that matches it on Kodak and Unsplash by both SSIM and butteraugli.",
+    " * Do not edit by hand; re-run the calibration when an encoder changes.",
+    " */",
+    `export const QUALITY_LEVELS = ${JSON.stringify(LEVELS)} as const;`,
+    "export type QualityLevel = (typeof QUALITY_LEVELS)[number];",
+    "",
+    "export const QUALITY_LADDER: Record<QualityLevel, { jpg: number; avifFast: number; avifSlow: number; webp: number }> = {",
+    ...LEVELS.map((l) => `  ${l}: { jpg: ${ladder[l].jpg}, avifFast: ${ladder[l]["avif-fast"]}, avifSlow: ${ladder[l]["avif-slow"]}, webp: ${ladder[l].webp} },`),
+    "};",
+    "",
+  ].join("\n");
+  writeFileSync(join(ROOT, "src/produce/quality-ladder.ts"), ts);
+  console.log(md);
+}
+
+const setArg = process.argv.find((a) => a.startsWith("--set="))?.slice(6);
+if (process.argv.includes("--derive")) derive();
+else if (setArg) await grid(setArg);
+else {
+  for (const s of Object.keys(SETS)) await grid(s);
+  derive();
+}

@@ -1,0 +1,123 @@
+/**
+ * @module jobs/reencode
+ * Fast now, small later (issue 16). A variant produced on demand is encoded at a fast speed so
+ * its first viewer waits little; once one isolate has seen it REENCODE_MIN_REQUESTS times, the
+ * queue re-encodes it here at a slow speed with the quality calibrated for that speed (same
+ * perceived-quality target), and replaces the R2 object, then purges the edge cache, only when
+ * the new bytes are smaller and score no lower SSIM against the very pixels both were encoded
+ * from. Either way the stored variant is marked, so it is never re-encoded twice.
+ */
+import type { Config } from "../config";
+import { formatSpec } from "../formats";
+import { AdmissionTimeout, isolateGate } from "../produce/admission";
+import { decodeMemory } from "../produce/budget";
+import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
+import { meanSsim } from "../produce/ssim";
+import type { VariantCache } from "../storage/cache";
+import { strongEtag } from "../storage/etag";
+import type { Storage } from "../storage/r2";
+import { cacheKeyUrl, parseImageKey } from "../variants/key";
+
+/**
+ * SSIM differences below this are measurement noise, not a loss: the calibration's slow and
+ * fast encoders at their matched qualities differ per image by about this much either way.
+ */
+export const SSIM_TOLERANCE = 0.0005;
+
+export type ReencodeOutcome =
+  | { result: "replaced"; before: number; after: number; ssimBefore: number; ssimAfter: number }
+  | { result: "kept"; reason: string }
+  | { result: "skipped"; reason: string };
+
+const untimed: Timer = { time: (_stage, fn) => fn() };
+
+export interface ReencodeDeps {
+  config: Config;
+  store: Storage;
+  cache: VariantCache;
+  log(message: string, detail?: unknown): void;
+}
+
+/**
+ * Re-encodes the stored variant `key` (one queue message). Throws on a temporary failure (R2,
+ * a full isolate) so the queue retries it.
+ */
+export async function reencode(deps: ReencodeDeps, key: string, origin: string): Promise<ReencodeOutcome> {
+  const { config, store, cache } = deps;
+  const req = parseImageKey(key, Number.MAX_SAFE_INTEGER);
+  const settings = config.reencode.encode[req.format];
+  if (!settings) return { result: "skipped", reason: `${req.format} is not in REENCODE_FORMATS` };
+  const head = await store.head(key);
+  const meta = head?.customMetadata ?? {};
+  // Only the worker's own fast encodes: an origin's variant is the origin's to choose.
+  if (!head || meta.producedBy !== "on-demand") return { result: "skipped", reason: "not an on-demand variant" };
+  if (meta.reencoded) return { result: "skipped", reason: `already ${meta.reencoded}` };
+  const stored = await store.get(key);
+  if (!stored) return { result: "skipped", reason: "gone" };
+
+  const mark = async (outcome: ReencodeOutcome & { result: "kept" }): Promise<ReencodeOutcome> => {
+    // Same bytes, so the same ETag for clients; only the mark is new. Conditional on the object
+    // being the one judged: anything stored meanwhile is left alone.
+    await store.put(key, stored.bytes, { contentType: formatSpec(req.format).mime, customMetadata: { ...meta, reencoded: "kept", reencodeNote: outcome.reason }, onlyIf: new Headers({ "If-Match": head.etag }) });
+    // Cache entries still say "provisional": refilled from R2, they will not count views again.
+    await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
+    deps.log(`re-encode of ${key}: kept (${outcome.reason})`);
+    return outcome;
+  };
+
+  const sourceKey = meta.sourceKey;
+  if (!sourceKey) return { result: "skipped", reason: "no source recorded" };
+  const production = new Production(() => store.get(sourceKey), req.size, { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground }, untimed);
+  const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
+  try {
+    const { image } = await production.source();
+    // A variant of an older original is stale, not improvable (replacing the original purges it).
+    if (meta.sourceEtag && meta.sourceEtag !== image.etag) return { result: "skipped", reason: "the original changed since" };
+    const decision = await production.decide(req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
+    if (decision.action !== "now") {
+      if (TEMPORARY_VERDICTS.has(decision.reason.verdict) && decision.reason.verdict !== "over-cpu-budget") throw decision.reason;
+      return await mark({ result: "kept", reason: decision.reason.message });
+    }
+    // The production, then two decodes at output size to compare (each instance stays alive
+    // until collected, like every retired codec memory).
+    const { now } = await production.cost(req.format, settings);
+    const pixelsOut = (await production.source()).plan.width * (await production.source()).plan.height;
+    const verify = 2 * (req.format === "avif" ? decodeMemory("avif", pixelsOut) : 32e6) + 8 * pixelsOut;
+    try {
+      await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs);
+    } catch (e) {
+      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
+      throw e;
+    }
+    const bytes = await production.encode(req.format, settings);
+    if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });
+    const reference = await production.pixels();
+    const ssimBefore = meanSsim(reference, await production.codecs.decode(req.format, stored.bytes));
+    const ssimAfter = meanSsim(reference, await production.codecs.decode(req.format, bytes));
+    if (ssimAfter < ssimBefore - SSIM_TOLERANCE) return await mark({ result: "kept", reason: `lower quality: SSIM ${ssimAfter.toFixed(4)} vs ${ssimBefore.toFixed(4)}` });
+    const etag = await strongEtag(bytes);
+    const replaced = await store.put(key, bytes, {
+      contentType: formatSpec(req.format).mime,
+      customMetadata: {
+        ...meta,
+        etag,
+        quality: String(settings.quality),
+        speed: String(settings.speed),
+        reencoded: "replaced",
+        reencodeNote: `${stored.bytes.byteLength} -> ${bytes.byteLength} bytes, SSIM ${ssimBefore.toFixed(4)} -> ${ssimAfter.toFixed(4)}`,
+      },
+      onlyIf: new Headers({ "If-Match": head.etag }),
+    });
+    if (!replaced) return { result: "skipped", reason: "the stored variant changed meanwhile" };
+    // This colo's entry goes; the next request reads the new bytes from R2 (and caches them).
+    await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
+    deps.log(`re-encode of ${key}: ${stored.bytes.byteLength} -> ${bytes.byteLength} bytes, SSIM ${ssimBefore.toFixed(4)} -> ${ssimAfter.toFixed(4)}`);
+    return { result: "replaced", before: stored.bytes.byteLength, after: bytes.byteLength, ssimBefore, ssimAfter };
+  } catch (e) {
+    if (!(e instanceof ProductionError) || TEMPORARY_VERDICTS.has(e.verdict)) throw e;
+    // A source that cannot be decoded or encoded now will not be later either.
+    return await mark({ result: "kept", reason: `${e.verdict}: ${e.message}` });
+  } finally {
+    ticket.release();
+  }
+}
