@@ -25,7 +25,7 @@ const CORPORA = resolve(ROOT, "../shared/corpora/photos");
 const RESULTS = join(ROOT, "bench/results");
 
 /** The levels the ladder offers (mozjpeg qualities a user may pick as the target). */
-export const LEVELS = [75, 80, 85, 90];
+const LEVELS = [75, 80, 85, 90];
 /** The encoders calibrated: what the worker runs on demand, and the background re-encode. */
 const ENCODERS = {
   "jpg-ref": { format: "jpg", qualities: LEVELS },

@@ -7,15 +7,14 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { encodeRaw } from "./lib/codecs.mjs";
+import { ladderRung } from "./lib/ladder.mjs";
 import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const KODAK = resolve(ROOT, "../shared/corpora/photos/kodak");
 if (!hasButteraugli()) throw new Error("needs butteraugli: apt-get install butteraugli");
-const ladder = (() => {
-  const m = /\b85: \{ jpg: (\d+), avifFast: (\d+), avifSlow: (\d+), webp: (\d+) \}/.exec(readFileSync(join(ROOT, "src/produce/quality-ladder.ts"), "utf8"));
-  return { jpg: Number(m[1]), avif: Number(m[2]), webp: Number(m[4]) };
-})();
+const rung = ladderRung();
+const ladder = { jpg: rung.jpg, avif: rung.avifFast, webp: rung.webp };
 
 // What the worker sends (src/codecs/index.ts: @jsquash defaults + quality + speed) vs one change.
 const OPTIONS = {

@@ -12,6 +12,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { encodeWith } from "./lib/codecs.mjs";
+import { ladderRung, REENCODE_SPEED } from "./lib/ladder.mjs";
 import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
 import { fmtKB, fmtMB, fmtMs, median, ratio, table, timed } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory } from "../scripts/lib/wrangler.mjs";
@@ -31,16 +32,8 @@ const started = Date.now();
 const sections = [];
 const log = (...a) => console.log(...a);
 
-// The product's default qualities: the calibrated ladder's rung at the default QUALITY_LEVEL
-// (src/produce/quality-ladder.ts, read as text so the bench cannot drift from it).
-const LADDER = (() => {
-  const text = readFileSync(join(ROOT, "src/produce/quality-ladder.ts"), "utf8");
-  const m = /\b85: \{ jpg: (\d+), avifFast: (\d+), avifSlow: (\d+), webp: (\d+) \}/.exec(text);
-  if (!m) throw new Error("no rung 85 in src/produce/quality-ladder.ts");
-  return { jpg: Number(m[1]), avifFast: Number(m[2]), avifSlow: Number(m[3]), webp: Number(m[4]) };
-})();
-/** REENCODE_SPEED's AVIF default (src/config.ts). */
-const REENCODE_SPEED = 5;
+// The product's default qualities (the calibrated ladder at QUALITY_LEVEL 85).
+const LADDER = ladderRung();
 // Mirrored for sharp: libaom cpu-used 8 is libvips effort 1 (speed = 9 - effort), WebP method 4
 // is effort 4, JPEG is mozjpeg.
 const SETTINGS = { avif: { quality: LADDER.avifFast, speed: 8 }, webp: { quality: LADDER.webp, method: 4 }, jpg: { quality: LADDER.jpg } };

@@ -24,11 +24,6 @@ export interface Config {
   writeBack: Set<FormatId>;
   encode: Record<FormatId, EncodeSettings>;
   /**
-   * The perceived-quality target every default quality derives from: "as good as a mozjpeg
-   * JPEG at this quality", by SSIM and butteraugli (produce/quality-ladder, README "Quality").
-   */
-  qualityLevel: QualityLevel;
-  /**
    * The slow background re-encode of on-demand variants (jobs/reencode): which written-back
    * formats get it, with what settings, after how many requests seen by one isolate.
    */
@@ -239,6 +234,8 @@ export function loadConfig(vars: ConfigVars): Config {
   const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
   const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
   const writeBack = new Set(formatList(vars, "WRITE_BACK_FORMATS", { encodable: true }));
+  // The perceived-quality target every default quality derives from: "as good as a mozjpeg JPEG
+  // at this quality", by SSIM and butteraugli (produce/quality-ladder, README "Quality").
   const qualityLevel = integer(vars, "QUALITY_LEVEL", 1, 100) as QualityLevel;
   if (!QUALITY_LEVELS.includes(qualityLevel)) throw new ConfigError(`QUALITY_LEVEL: expected one of ${QUALITY_LEVELS.join(", ")} but received "${qualityLevel}"`);
   const rung = QUALITY_LADDER[qualityLevel];
@@ -289,7 +286,6 @@ export function loadConfig(vars: ConfigVars): Config {
     onDemand,
     writeBack,
     encode,
-    qualityLevel,
     reencode: { formats: reencodeFormats, encode: reencodeEncode, minRequests: integer(vars, "REENCODE_MIN_REQUESTS", 1, 1_000_000) },
     // 16383 is the largest side WebP can hold (14-bit fields, RFC 9649 / VP8L spec).
     maxDimension: integer(vars, "MAX_DIMENSION", 1, 16383),

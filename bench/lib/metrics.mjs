@@ -13,8 +13,6 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { ssimOf } from "./stats.mjs";
 
-export { ssimOf };
-
 const BUTTERAUGLI = "/usr/bin/butteraugli";
 
 /** Whether the butteraugli CLI is installed (`apt-get install butteraugli`). */

@@ -256,8 +256,9 @@ class Walk {
       entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
-    // Written back, it becomes a candidate for the slow re-encode; the edge cache says so.
-    const provisional = config.writeBack.has(format) && config.reencode.formats.has(format);
+    // Written back (every re-encode format is), it becomes a candidate for the slow re-encode;
+    // the edge cache says so.
+    const provisional = config.reencode.formats.has(format);
     this.rememberProduced(format, bytes, etag, provisional);
     if (config.writeBack.has(format)) {
       const wbKey = variantKey(this.req.stem, this.req.size, format);

@@ -24,6 +24,7 @@ import { cacheKeyUrl, parseImageKey } from "../variants/key";
  */
 export const SSIM_TOLERANCE = 0.0005;
 
+/** What became of a variant (logged by the consumer; `kept` and `replaced` are also its R2 mark). */
 export type ReencodeOutcome =
   | { result: "replaced"; before: number; after: number; ssimBefore: number; ssimAfter: number }
   | { result: "kept"; reason: string }
@@ -35,7 +36,6 @@ export interface ReencodeDeps {
   config: Config;
   store: Storage;
   cache: VariantCache;
-  log(message: string, detail?: unknown): void;
 }
 
 /**
@@ -61,7 +61,6 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     await store.put(key, stored.bytes, { contentType: formatSpec(req.format).mime, customMetadata: { ...meta, reencoded: "kept", reencodeNote: outcome.reason }, onlyIf: new Headers({ "If-Match": head.etag }) });
     // Cache entries still say "provisional": refilled from R2, they will not count views again.
     await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
-    deps.log(`re-encode of ${key}: kept (${outcome.reason})`);
     return outcome;
   };
 
@@ -70,7 +69,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
   const production = new Production(() => store.get(sourceKey), req.size, { maxSourcePixels: config.maxSourcePixels, background: config.flattenBackground }, untimed);
   const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
   try {
-    const { image } = await production.source();
+    const { image, plan } = await production.source();
     // A variant of an older original is stale, not improvable (replacing the original purges it).
     if (meta.sourceEtag && meta.sourceEtag !== image.etag) return { result: "skipped", reason: "the original changed since" };
     const decision = await production.decide(req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
@@ -81,7 +80,8 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     // The production, then two decodes at output size to compare (each instance stays alive
     // until collected, like every retired codec memory).
     const { now } = await production.cost(req.format, settings);
-    const pixelsOut = (await production.source()).plan.width * (await production.source()).plan.height;
+    const pixelsOut = plan.width * plan.height;
+    // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
     const verify = 2 * (req.format === "avif" ? decodeMemory("avif", pixelsOut) : 32e6) + 8 * pixelsOut;
     try {
       await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs);
@@ -111,7 +111,6 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     if (!replaced) return { result: "skipped", reason: "the stored variant changed meanwhile" };
     // This colo's entry goes; the next request reads the new bytes from R2 (and caches them).
     await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
-    deps.log(`re-encode of ${key}: ${stored.bytes.byteLength} -> ${bytes.byteLength} bytes, SSIM ${ssimBefore.toFixed(4)} -> ${ssimAfter.toFixed(4)}`);
     return { result: "replaced", before: stored.bytes.byteLength, after: bytes.byteLength, ssimBefore, ssimAfter };
   } catch (e) {
     if (!(e instanceof ProductionError) || TEMPORARY_VERDICTS.has(e.verdict)) throw e;

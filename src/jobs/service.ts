@@ -233,7 +233,7 @@ export function jobService(deps: JobDeps) {
       for (const msg of batch.messages) {
         try {
           if (msg.body.type === "run") await run(msg.body.msg_id);
-          else if (msg.body.type === "reencode") await reencode({ config, store: objects, cache, log }, msg.body.key, msg.body.origin);
+          else if (msg.body.type === "reencode") log(`re-encode of ${msg.body.key}: ${JSON.stringify(await reencode({ config, store: objects, cache }, msg.body.key, msg.body.origin))}`);
           else await callback(msg.body.msg_id, msg.body.attempt);
           msg.ack();
         } catch (e) {
