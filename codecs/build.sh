@@ -6,6 +6,9 @@
 #   codecs/jpeg/jpeg.wasm   libjpeg-turbo (Debian bookworm 2.1.5): scaled, row-streaming decode;
 #                           row-streaming encode
 #   codecs/webp/webp.wasm   libwebp (Debian bookworm 1.2.4): decode straight to a scaled size
+#   codecs/webpanim/webpanim.wasm  libwebp + libwebpmux + libwebpdemux (1.2.4), SIMD: animated
+#                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder)
+#   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
@@ -70,5 +73,37 @@ build_webp() {
   echo "built codecs/webp/webp.wasm ($(stat -c %s "$here/webp/webp.wasm") bytes) from $(basename "$src")"
 }
 
-build_jpeg
-build_webp
+build_webpanim() {
+  local src; src="$(source_of libwebp)"
+  mkdir -p "$src/build-wasm-anim"
+  # WASM SIMD (libwebp's SSE2 paths through emscripten's SSE headers): workerd runs it, and an
+  # animation is many encodes.
+  (cd "$src/build-wasm-anim" &&
+    emcmake cmake .. -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF -DWEBP_BUILD_GIF2WEBP=OFF \
+      -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF \
+      -DWEBP_BUILD_LIBWEBPMUX=ON -DWEBP_ENABLE_SIMD=ON -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_FLAGS="-O3 -msimd128" >/dev/null &&
+    emmake make -j"$(nproc)" webp webpdemux libwebpmux >/dev/null)
+  local b="$src/build-wasm-anim"
+  emcc -O3 -msimd128 "$here/webpanim/glue.c" -I"$src" "$b/libwebpmux.a" "$b/libwebpdemux.a" "$b/libwebp.a" \
+    -o "$here/webpanim/webpanim.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_anim_enc_new,_anim_enc_canvas,_anim_enc_add,_anim_enc_finish,_anim_enc_data,_anim_enc_size,_anim_enc_error,_anim_enc_free,_anim_dec_new,_anim_dec_width,_anim_dec_height,_anim_dec_loop,_anim_dec_frames,_anim_dec_next,_anim_dec_pixels,_anim_dec_timestamp,_anim_dec_free
+  cp "$src/COPYING" "$here/webpanim/COPYING"
+  cp "$src/PATENTS" "$here/webpanim/PATENTS"
+  echo "built codecs/webpanim/webpanim.wasm ($(stat -c %s "$here/webpanim/webpanim.wasm") bytes) from $(basename "$src")"
+}
+
+build_gif() {
+  local src; src="$(source_of giflib)"
+  # giflib's decoder is five C files; no configure step is needed.
+  emcc -O3 "$here/gif/glue.c" -I"$src" "$src/dgif_lib.c" "$src/gif_err.c" "$src/gifalloc.c" "$src/gif_hash.c" "$src/openbsd-reallocarray.c" \
+    -o "$here/gif/gif.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_gif_open,_gif_width,_gif_height,_gif_background,_gif_loop,_gif_error,_gif_next,_gif_frame_left,_gif_frame_top,_gif_frame_width,_gif_frame_height,_gif_frame_indices,_gif_frame_palette,_gif_frame_disposal,_gif_frame_transparent,_gif_frame_delay,_gif_close \
+    2> >(grep -v 'undefined symbol: js_read' >&2)
+  cp "$src/COPYING" "$here/gif/COPYING"
+  echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
+}
+
+for codec in ${CODECS:-jpeg webp webpanim gif}; do "build_$codec"; done

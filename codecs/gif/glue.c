@@ -1,0 +1,162 @@
+// Our glue over giflib (Debian bookworm 5.2.1, not kept here; codecs/build.sh fetches it): a
+// GIF read one frame at a time, so only the current frame's colour indices are ever held
+// (never every frame, as DGifSlurp would). The file's bytes stay in JS: giflib pulls them
+// through `js_read`, so a 14 MB GIF is not copied into this memory. Compositing (disposal, transparency,
+// offsets) is done by the caller on its own canvas (src/codecs/gif.ts).
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gif_lib.h"
+
+// Copies up to `n` of the file's next bytes into `buf`; returns how many (0 at the end).
+extern int js_read(uint8_t *buf, int n);
+
+typedef struct {
+  GifFileType *gif;
+  // The frame last read by gif_next.
+  int left, top, width, height;
+  uint8_t *indices;
+  size_t capacity;
+  uint8_t palette[256 * 4];
+  int colors;
+  // From the Graphic Control Extension before the frame (GIF89a section 23); reset per frame.
+  int disposal, transparent, delay;
+  // NETSCAPE2.0 application extension loop count; -1 when absent (play once).
+  int loop;
+  int error;
+} Gif;
+
+static int read_source(GifFileType *g, GifByteType *buf, int n) {
+  (void)g;
+  return js_read(buf, n);
+}
+
+Gif *gif_open(void) {
+  Gif *h = (Gif *)calloc(1, sizeof(Gif));
+  if (!h) return NULL;
+  h->loop = -1;
+  h->transparent = -1;
+  int err = 0;
+  h->gif = DGifOpen(NULL, read_source, &err);
+  if (!h->gif) {
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+int gif_width(Gif *h) { return h->gif->SWidth; }
+int gif_height(Gif *h) { return h->gif->SHeight; }
+int gif_background(Gif *h) { return h->gif->SColorMap ? h->gif->SBackGroundColor : -1; }
+int gif_loop(Gif *h) { return h->loop; }
+int gif_error(Gif *h) { return h->gif->Error; }
+
+static void set_palette(Gif *h, const ColorMapObject *map) {
+  if (!map) {
+    // No local or global table (allowed by the spec): a grey ramp, as Pillow and libvips do.
+    for (int i = 0; i < 256; i++) {
+      h->palette[i * 4] = h->palette[i * 4 + 1] = h->palette[i * 4 + 2] = (uint8_t)i;
+      h->palette[i * 4 + 3] = 255;
+    }
+    h->colors = 256;
+    return;
+  }
+  int n = map->ColorCount > 256 ? 256 : map->ColorCount;
+  memset(h->palette, 0, sizeof h->palette);
+  for (int i = 0; i < n; i++) {
+    h->palette[i * 4] = map->Colors[i].Red;
+    h->palette[i * 4 + 1] = map->Colors[i].Green;
+    h->palette[i * 4 + 2] = map->Colors[i].Blue;
+    h->palette[i * 4 + 3] = 255;
+  }
+  // Indices beyond the table decode as opaque black (what browsers show).
+  for (int i = n; i < 256; i++) h->palette[i * 4 + 3] = 255;
+  h->colors = n;
+}
+
+// Reads records up to and including the next image. 1: a frame is ready; 0: the trailer (or
+// the end of the data after at least one frame); -1: an error.
+int gif_next(Gif *h) {
+  GifFileType *g = h->gif;
+  h->disposal = DISPOSAL_UNSPECIFIED;
+  h->transparent = -1;
+  h->delay = 0;
+  for (;;) {
+    GifRecordType type;
+    if (DGifGetRecordType(g, &type) == GIF_ERROR) return -1;
+    if (type == TERMINATE_RECORD_TYPE) return 0;
+    if (type == EXTENSION_RECORD_TYPE) {
+      int code = 0;
+      GifByteType *ext = NULL;
+      if (DGifGetExtension(g, &code, &ext) == GIF_ERROR) return -1;
+      int netscape = 0;
+      if (ext && code == GRAPHICS_EXT_FUNC_CODE && ext[0] >= 4) {
+        GraphicsControlBlock gcb;
+        if (DGifExtensionToGCB(ext[0], ext + 1, &gcb) == GIF_OK) {
+          h->disposal = gcb.DisposalMode;
+          h->transparent = gcb.TransparentColor;
+          h->delay = gcb.DelayTime;
+        }
+      } else if (ext && code == APPLICATION_EXT_FUNC_CODE && ext[0] == 11 && memcmp(ext + 1, "NETSCAPE2.0", 11) == 0) {
+        netscape = 1;
+      }
+      while (ext) {
+        if (DGifGetExtensionNext(g, &ext) == GIF_ERROR) return -1;
+        // The first sub-block of NETSCAPE2.0: 1, then the loop count (little-endian).
+        if (netscape && ext && ext[0] >= 3 && ext[1] == 1) {
+          h->loop = ext[2] | (ext[3] << 8);
+          netscape = 0;
+        }
+      }
+      continue;
+    }
+    if (type != IMAGE_DESC_RECORD_TYPE) continue;
+    if (DGifGetImageDesc(g) == GIF_ERROR) return -1;
+    GifImageDesc *d = &g->Image;
+    h->left = d->Left;
+    h->top = d->Top;
+    h->width = d->Width;
+    h->height = d->Height;
+    set_palette(h, d->ColorMap ? d->ColorMap : g->SColorMap);
+    size_t need = (size_t)d->Width * (size_t)d->Height;
+    if (need > h->capacity) {
+      uint8_t *grown = (uint8_t *)realloc(h->indices, need);
+      if (!grown) return -1;
+      h->indices = grown;
+      h->capacity = need;
+    }
+    if (d->Interlace) {
+      // GIF89a appendix E: rows in four passes.
+      static const int start[4] = {0, 4, 2, 1}, step[4] = {8, 8, 4, 2};
+      for (int p = 0; p < 4; p++)
+        for (int y = start[p]; y < d->Height; y += step[p])
+          if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) return -1;
+    } else {
+      for (int y = 0; y < d->Height; y++)
+        if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) return -1;
+    }
+    // giflib keeps a descriptor per image read; only the current one is needed.
+    GifFreeSavedImages(g);
+    g->SavedImages = NULL;
+    g->ImageCount = 0;
+    return 1;
+  }
+}
+
+int gif_frame_left(Gif *h) { return h->left; }
+int gif_frame_top(Gif *h) { return h->top; }
+int gif_frame_width(Gif *h) { return h->width; }
+int gif_frame_height(Gif *h) { return h->height; }
+uint8_t *gif_frame_indices(Gif *h) { return h->indices; }
+uint8_t *gif_frame_palette(Gif *h) { return h->palette; }
+int gif_frame_disposal(Gif *h) { return h->disposal; }
+int gif_frame_transparent(Gif *h) { return h->transparent; }
+int gif_frame_delay(Gif *h) { return h->delay; }
+
+void gif_close(Gif *h) {
+  if (!h) return;
+  int err = 0;
+  DGifCloseFile(h->gif, &err);
+  free(h->indices);
+  free(h);
+}
