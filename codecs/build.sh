@@ -100,7 +100,7 @@ build_gif() {
   emcc -O3 "$here/gif/glue.c" -I"$src" "$src/dgif_lib.c" "$src/gif_err.c" "$src/gifalloc.c" "$src/gif_hash.c" "$src/openbsd-reallocarray.c" \
     -o "$here/gif/gif.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
-    -sEXPORTED_FUNCTIONS=_malloc,_free,_gif_open,_gif_width,_gif_height,_gif_background,_gif_loop,_gif_error,_gif_next,_gif_frame_left,_gif_frame_top,_gif_frame_width,_gif_frame_height,_gif_frame_indices,_gif_frame_palette,_gif_frame_disposal,_gif_frame_transparent,_gif_frame_delay,_gif_close \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_gif_open,_gif_width,_gif_height,_gif_background,_gif_loop,_gif_error,_gif_next,_gif_frame_left,_gif_frame_top,_gif_frame_width,_gif_frame_height,_gif_frame_indices,_gif_frame_palette,_gif_frame_disposal,_gif_frame_transparent,_gif_frame_delay,_gif_frame_row_ok,_gif_close \
     2> >(grep -v 'undefined symbol: js_read' >&2)
   cp "$src/COPYING" "$here/gif/COPYING"
   echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"

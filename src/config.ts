@@ -38,6 +38,12 @@ export interface Config {
   edgeTtl: number;
   /** Bearer tokens accepted by `/_api/` (several, for rotation). Empty: the API refuses all. */
   apiTokens: string[];
+  /**
+   * Most frames an animated source may have (read from its header, before any decode): a
+   * 40,000-frame GIF of 1x1 images is a CPU bomb however few its pixels. Its pixels over all
+   * frames count against `maxSourcePixels` (imgproxy's rule).
+   */
+  maxAnimationFrames: number;
   /** Largest upload body, in bytes. */
   maxUploadBytes: number;
   /** Largest upload, in pixels and per side, read from its header. */
@@ -95,7 +101,7 @@ export interface Config {
 export type ConfigVars = Partial<Record<string, unknown>>;
 
 export const DEFAULT_VARS = {
-  FORMAT_PRIORITY: "avif,heic,webp,jpg,png",
+  FORMAT_PRIORITY: "avif,heic,webp,jpg,png,gif",
   ON_DEMAND_FORMATS: "avif,webp,jpg,png",
   WRITE_BACK_FORMATS: "avif",
   QUALITY_LEVEL: "85",
@@ -107,6 +113,7 @@ export const DEFAULT_VARS = {
   REENCODE_MIN_REQUESTS: "2",
   MAX_DIMENSION: "4096",
   MAX_SOURCE_PIXELS: "50000000",
+  MAX_ANIMATION_FRAMES: "1000",
   CACHE_CONTROL: "public, max-age=31536000, immutable",
   EDGE_TTL: "31536000",
   API_TOKENS: "",
@@ -290,6 +297,7 @@ export function loadConfig(vars: ConfigVars): Config {
     // 16383 is the largest side WebP can hold (14-bit fields, RFC 9649 / VP8L spec).
     maxDimension: integer(vars, "MAX_DIMENSION", 1, 16383),
     maxSourcePixels: integer(vars, "MAX_SOURCE_PIXELS", 1, 1_000_000_000),
+    maxAnimationFrames: integer(vars, "MAX_ANIMATION_FRAMES", 1, 100_000),
     cacheControl,
     edgeTtl: integer(vars, "EDGE_TTL", 0, 10 * 365 * 86400),
     apiTokens: apiTokens(vars),

@@ -6,7 +6,7 @@
  * `./headers.ts` and reports one of these ids.
  */
 
-export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png";
+export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png" | "gif";
 
 export interface FormatSpec {
   readonly id: FormatId;
@@ -41,6 +41,13 @@ export interface FormatSpec {
    * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
    */
   readonly sourceRank: number;
+  /**
+   * An animated source can be served in this format with its animation: WebP is encoded
+   * frame by frame (codecs/animation), a GIF original is passed through. AVIF can hold an
+   * image sequence, but no encoder for one is bundled yet, so an animated source is never
+   * served as AVIF unless the origin pushed one.
+   */
+  readonly animation: boolean;
 }
 
 const SPECS: readonly FormatSpec[] = [
@@ -54,6 +61,7 @@ const SPECS: readonly FormatSpec[] = [
     canDecode: true,
     canEncode: true,
     sourceRank: 3,
+    animation: false,
   },
   {
     id: "heic",
@@ -66,6 +74,7 @@ const SPECS: readonly FormatSpec[] = [
     canDecode: true,
     canEncode: false,
     sourceRank: 4,
+    animation: false,
   },
   {
     id: "webp",
@@ -78,6 +87,7 @@ const SPECS: readonly FormatSpec[] = [
     canDecode: true,
     canEncode: true,
     sourceRank: 2,
+    animation: true,
   },
   {
     id: "jpg",
@@ -90,6 +100,7 @@ const SPECS: readonly FormatSpec[] = [
     canDecode: true,
     canEncode: true,
     sourceRank: 1,
+    animation: false,
   },
   {
     id: "png",
@@ -102,6 +113,22 @@ const SPECS: readonly FormatSpec[] = [
     canDecode: true,
     canEncode: true,
     sourceRank: 0,
+    animation: false,
+  },
+  {
+    // GIF89a (W3C 1990). Decoded by our giflib build frame by frame; never encoded (a GIF
+    // original is served as it is, at its own size), so it is last in the server's priority.
+    id: "gif",
+    universal: true,
+    rowScales: [1],
+    mime: "image/gif",
+    mimeAliases: [],
+    extensions: ["gif"],
+    supportsAlpha: true,
+    canDecode: true,
+    canEncode: false,
+    sourceRank: 5,
+    animation: true,
   },
 ];
 

@@ -13,8 +13,15 @@ export interface ImageHeader {
   height: number;
   /** Whether the header declares an alpha channel (PNG colour type, WebP VP8X/VP8L flag). */
   hasAlpha: boolean;
-  /** Whether the file declares more than one frame (APNG acTL, WebP animation flag, avis). */
+  /** Whether the file declares more than one frame (GIF, APNG acTL, WebP animation flag, avis). */
   animated: boolean;
+  /**
+   * Animated GIF and WebP: the frames counted in the bytes at hand and the pixels their
+   * decode pays for, the larger of canvas x frames and the frames' own declared areas (a GIF
+   * frame may declare 65535x65535 in a 1x1 canvas; giflib allocates it). Counted by walking
+   * the blocks, never decoding: the guard against 40,000-frame bombs.
+   */
+  animation?: { frames: number; pixels: number };
   /**
    * Display transforms to apply after decoding, in order, each an EXIF orientation value
    * (2..8): from the EXIF Orientation tag (JPEG, WebP, PNG) or from HEIF irot/imir (AVIF, HEIC).
@@ -88,6 +95,7 @@ export function sniffFormat(b: Uint8Array): FormatId | null {
   if (b.length >= 8 && ascii(b, 1, 3) === "PNG" && b[0] === 0x89 && b[4] === 0x0d) return "png";
   if (b.length >= 12 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP") return "webp";
   if (b.length >= 12 && ascii(b, 4, 4) === "ftyp") return isobmffBrandFormat(b);
+  if (b.length >= 6 && (ascii(b, 0, 6) === "GIF89a" || ascii(b, 0, 6) === "GIF87a")) return "gif";
   return null;
 }
 
@@ -97,7 +105,62 @@ const PARSERS: Record<FormatId, (b: Uint8Array) => ImageHeader> = {
   webp: parseWebp,
   avif: (b) => parseIsobmff(b, "avif"),
   heic: (b) => parseIsobmff(b, "heic"),
+  gif: parseGif,
 };
+
+/**
+ * GIF89a: the logical screen descriptor (section 18) gives the canvas; the blocks after it
+ * are walked without decompressing anything: extensions (section 23's Graphic Control
+ * Extension carries the transparency flag) and image descriptors (section 20), each followed
+ * by its data sub-blocks (section 15). Walks as far as the bytes at hand go.
+ */
+function parseGif(b: Uint8Array): ImageHeader {
+  need(b, 13, "GIF logical screen descriptor");
+  const width = u16le(b, 6);
+  const height = u16le(b, 8);
+  let i = 13 + (b[10] & 0x80 ? 3 << ((b[10] & 7) + 1) : 0);
+  let frames = 0;
+  let frameArea = 0;
+  let hasAlpha = false;
+  const skipSubBlocks = (at: number) => {
+    while (at < b.length && b[at] !== 0) at += b[at] + 1;
+    return at + 1;
+  };
+  while (i < b.length) {
+    const introducer = b[i];
+    if (introducer === 0x3b) break; // trailer
+    if (introducer === 0x21) {
+      // Graphic Control Extension: 21 F9 04 packed delay(2) transparent-index 00; bit 0 of packed.
+      if (b[i + 1] === 0xf9 && i + 3 < b.length && b[i + 3] & 1) hasAlpha = true;
+      i = skipSubBlocks(i + 2);
+    } else if (introducer === 0x2c) {
+      if (i + 10 > b.length) break;
+      frames++;
+      frameArea += u16le(b, i + 5) * u16le(b, i + 7);
+      const packed = b[i + 9];
+      i += 10 + (packed & 0x80 ? 3 << ((packed & 7) + 1) : 0);
+      // The LZW minimum code size, then the image data's sub-blocks.
+      i = skipSubBlocks(i + 1);
+    } else {
+      // Anything else is not a GIF block: decoders stop here too.
+      break;
+    }
+  }
+  return {
+    format: "gif",
+    width,
+    height,
+    hasAlpha,
+    animated: frames > 1,
+    orientation: [],
+    animation: { frames, pixels: Math.max(width * height * frames, frameArea) },
+  };
+}
+
+/** How many pixels decoding every frame of an animated source pays for (stills: one canvas). */
+export function animationPixels(h: ImageHeader): number {
+  return h.animated && h.animation ? h.animation.pixels : h.width * h.height;
+}
 
 function ascii(b: Uint8Array, at: number, len: number): string {
   let s = "";
@@ -113,6 +176,7 @@ const u16be = (b: Uint8Array, i: number) => (b[i] << 8) | b[i + 1];
 const u32be = (b: Uint8Array, i: number) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
 const u16le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8);
 const u24le = (b: Uint8Array, i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+const u32le = (b: Uint8Array, i: number) => u24le(b, i) + b[i + 3] * 2 ** 24;
 
 // ITU T.81 B.1.1.3: SOFn markers are C0-CF except DHT (C4), JPG (C8) and DAC (CC).
 function isSof(marker: number): boolean {
@@ -214,12 +278,15 @@ function parseWebp(b: Uint8Array): ImageHeader {
   const chunk = ascii(b, 12, 4);
   if (chunk === "VP8X") {
     const flags = b[20];
+    const width = u24le(b, 24) + 1;
+    const height = u24le(b, 27) + 1;
     return {
       format: "webp",
-      width: u24le(b, 24) + 1,
-      height: u24le(b, 27) + 1,
+      width,
+      height,
       hasAlpha: (flags & 0x10) !== 0,
       animated: (flags & 0x02) !== 0,
+      animation: flags & 0x02 ? webpAnimation(b, width, height) : undefined,
       // The EXIF chunk usually follows the image data (WebP container spec, "Extended format").
       orientation: flags & 0x08 ? webpExifOrientation(b) : [],
       // Unknown when the image chunk is past the bytes at hand: the costlier answer.
@@ -258,6 +325,24 @@ function webpChunk(b: Uint8Array, type: string): Uint8Array | undefined {
     i += 8 + len + (len & 1);
   }
   return undefined;
+}
+
+/**
+ * ANMF chunks (WebP container spec, "Animation"): each frame's size is at bytes 6-11 of its
+ * payload (24-bit width-1, height-1).
+ */
+function webpAnimation(b: Uint8Array, width: number, height: number): { frames: number; pixels: number } {
+  let frames = 0;
+  let frameArea = 0;
+  for (let i = 12; i + 8 <= b.length; ) {
+    const len = u32le(b, i + 4);
+    if (ascii(b, i, 4) === "ANMF" && i + 8 + 12 <= b.length) {
+      frames++;
+      frameArea += (u24le(b, i + 8 + 6) + 1) * (u24le(b, i + 8 + 9) + 1);
+    }
+    i += 8 + len + (len & 1);
+  }
+  return { frames, pixels: Math.max(width * height * frames, frameArea) };
 }
 
 function webpExifOrientation(b: Uint8Array): number[] {

@@ -3,7 +3,7 @@
  * camera-size JPEGs, EXIF orientation 1-8, and a header-only bomb. The content is a real photo
  * (`samples/parrots.png`), so encoders and resamplers see real detail, not flat colour.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
@@ -185,5 +185,39 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
       out[`${name}${n}`] = await sharp(await storedFor(upright, n)).jpeg({ quality: 92 }).withMetadata({ orientation: n }).toBuffer();
     }
   }
+  // Animations (codecs/animation): a window panning over the photo, as a GIF and an animated
+  // WebP; a frame bomb; and libvips' composited frames of every GIF in test/fixtures/gif, the
+  // reference the workerd suite compares our compositing with.
+  const pan: Buffer[] = [];
+  for (let i = 0; i < 6; i++) pan.push(await sharp(parrots).extract({ left: i * 20, top: i * 10, width: 160, height: 120 }).png().toBuffer());
+  out.panGif = await sharp(pan, { join: { animated: true } }).gif({ loop: 3, delay: [80, 80, 80, 80, 80, 200] }).toBuffer();
+  out.panWebp = await sharp(pan, { join: { animated: true } }).webp({ loop: 0, delay: [80, 80, 80, 80, 80, 200], quality: 80 }).toBuffer();
+  out.frameBombGif = frameBomb(40_000);
+  const gifDir = resolve(root, "test/fixtures/gif");
+  const refs: Record<string, { width: number; height: number; pages: number }> = {};
+  for (const name of readdirSync(gifDir).filter((f) => f.endsWith(".gif"))) {
+    const bytes = readFileSync(resolve(gifDir, name));
+    out[`gif:${name}`] = bytes;
+    try {
+      const { data, info } = await sharp(bytes, { animated: true }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      const pages = info.pageHeight ? info.height / info.pageHeight : 1;
+      out[`gifRef:${name}`] = data;
+      refs[name] = { width: info.width, height: info.pageHeight ?? info.height, pages };
+    } catch {
+      // libvips refuses it (zero_width.gif, test_extents_transparency.gif): no reference.
+    }
+  }
+  out.gifRefs = Buffer.from(JSON.stringify(refs));
   return out;
+}
+
+/**
+ * A GIF89a of `frames` 1x1 images (the fuzzdb `uber.gif` attack: 40k frames froze Paperclip).
+ * Each frame: an image descriptor (section 20) and its LZW data (min code size 2: clear,
+ * index 0, end of information, packed LSB first into 0x44 0x01).
+ */
+function frameBomb(frames: number): Buffer {
+  const head = Buffer.from([...Buffer.from("GIF89a", "latin1"), 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+  const frame = Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0]);
+  return Buffer.concat([head, ...Array.from({ length: frames }, () => frame), Buffer.from([0x3b])]);
 }

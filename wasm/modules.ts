@@ -14,7 +14,11 @@ import heif from "libheif-js/libheif-wasm/libheif.wasm";
 import jpeg from "../codecs/jpeg/jpeg.wasm";
 // Our own libwebp build (codecs/webp/): decoded straight to a scaled size.
 import webp from "../codecs/webp/webp.wasm";
+// Our own giflib build (codecs/gif/): frame by frame.
+import gif from "../codecs/gif/gif.wasm";
+// Our own libwebp animation build (codecs/webpanim/): WebPAnimEncoder and WebPAnimDecoder, SIMD.
+import webpAnim from "../codecs/webpanim/webpanim.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { avifDec, avifEnc, heif, jpeg, jpegEnc, png, webp, webpEnc } as const;
+export const wasmModules = { avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, webp, webpAnim, webpEnc } as const;

@@ -17,6 +17,10 @@ typedef struct {
   int left, top, width, height;
   uint8_t *indices;
   size_t capacity;
+  // Which rows of the frame were decoded: a truncated frame keeps the rows it has (browsers
+  // show them), and the rest are not drawn.
+  uint8_t *rows;
+  int rows_capacity;
   uint8_t palette[256 * 4];
   int colors;
   // From the Graphic Control Extension before the frame (GIF89a section 23); reset per frame.
@@ -74,8 +78,9 @@ static void set_palette(Gif *h, const ColorMapObject *map) {
   h->colors = n;
 }
 
-// Reads records up to and including the next image. 1: a frame is ready; 0: the trailer (or
-// the end of the data after at least one frame); -1: an error.
+// Reads records up to and including the next image. 1: a frame is ready; 2: a frame whose
+// data ended early (the rows it has are marked in gif_frame_row_ok); 0: the trailer; -1: an
+// error before any image data.
 int gif_next(Gif *h) {
   GifFileType *g = h->gif;
   h->disposal = DISPOSAL_UNSPECIFIED;
@@ -125,24 +130,36 @@ int gif_next(Gif *h) {
       h->indices = grown;
       h->capacity = need;
     }
-    if (d->Interlace) {
-      // GIF89a appendix E: rows in four passes.
-      static const int start[4] = {0, 4, 2, 1}, step[4] = {8, 8, 4, 2};
-      for (int p = 0; p < 4; p++)
-        for (int y = start[p]; y < d->Height; y += step[p])
-          if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) return -1;
-    } else {
-      for (int y = 0; y < d->Height; y++)
-        if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) return -1;
+    if (d->Height > h->rows_capacity) {
+      uint8_t *grown = (uint8_t *)realloc(h->rows, (size_t)d->Height);
+      if (!grown) return -1;
+      h->rows = grown;
+      h->rows_capacity = d->Height;
     }
-    // giflib keeps a descriptor per image read; only the current one is needed.
+    memset(h->rows, 0, (size_t)d->Height);
+    int truncated = 0;
+    // GIF89a appendix E: interlaced rows come in four passes.
+    static const int start[4] = {0, 4, 2, 1}, step[4] = {8, 8, 4, 2};
+    int passes = d->Interlace ? 4 : 1;
+    for (int p = 0; p < passes && !truncated; p++) {
+      int y0 = d->Interlace ? start[p] : 0, dy = d->Interlace ? step[p] : 1;
+      for (int y = y0; y < d->Height; y += dy) {
+        if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) {
+          truncated = 1;
+          break;
+        }
+        h->rows[y] = 1;
+      }
+    }
     GifFreeSavedImages(g);
     g->SavedImages = NULL;
     g->ImageCount = 0;
-    return 1;
+    // 2: a frame whose data ended early; it is the last.
+    return truncated ? 2 : 1;
   }
 }
 
+int gif_frame_row_ok(Gif *h, int y) { return h->rows[y]; }
 int gif_frame_left(Gif *h) { return h->left; }
 int gif_frame_top(Gif *h) { return h->top; }
 int gif_frame_width(Gif *h) { return h->width; }
@@ -158,5 +175,6 @@ void gif_close(Gif *h) {
   int err = 0;
   DGifCloseFile(h->gif, &err);
   free(h->indices);
+  free(h->rows);
   free(h);
 }

@@ -19,7 +19,8 @@ export async function purgeStale(
   const r2Deletes: string[] = [];
   if (!changed.size) {
     for (const v of await store.cachedVariants(changed.stem)) {
-      urls.push(cacheKeyUrl(origin, generation, changed.stem, v.size, v.format));
+      // The first-frame still of an animated original too (deliver/chain), if any.
+      urls.push(cacheKeyUrl(origin, generation, changed.stem, v.size, v.format), cacheKeyUrl(origin, generation, changed.stem, v.size, v.format, true));
       r2Deletes.push(v.indexKey);
     }
     for (const o of await store.listStem(changed.stem)) {

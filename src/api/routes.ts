@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import type { Config } from "../config";
 import { AppError, badRequest } from "../errors";
 import { formatSpec } from "../formats";
-import { HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
+import { animationPixels, HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
 import type { VariantCache } from "../storage/cache";
 import type { ObjectInfo, Storage } from "../storage/r2";
 import { parseImageKey, validateKey, type ImageRequestKey } from "../variants/key";
@@ -113,7 +113,7 @@ function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): Im
     throw new AppError(
       415,
       "unsupported_media_type",
-      "The body is not an AVIF, HEIC, WebP, JPEG or PNG image. Send the image bytes as the body (curl --data-binary @photo.jpg) or as one multipart file part (curl -F file=@photo.jpg).",
+      "The body is not an AVIF, HEIC, WebP, JPEG, PNG or GIF image. Send the image bytes as the body (curl --data-binary @photo.jpg) or as one multipart file part (curl -F file=@photo.jpg).",
     );
   }
   if (sniffed !== key.format) {
@@ -133,6 +133,18 @@ function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): Im
       "image_too_large",
       `${header.width}x${header.height} exceeds the limits of ${config.maxUploadDimension} per side and ${config.maxUploadPixels} pixels.`,
     );
+  }
+  // An animation is decoded frame by frame, each frame a canvas: refused from its header when
+  // it has more frames than MAX_ANIMATION_FRAMES (a 40,000-frame GIF of 1x1 images) or more
+  // pixels over all frames than an upload may have.
+  if (header.animated && header.animation) {
+    const { frames } = header.animation;
+    if (frames > config.maxAnimationFrames) {
+      throw new AppError(422, "too_many_frames", `The animation has ${frames} frames; at most ${config.maxAnimationFrames} are accepted.`);
+    }
+    if (animationPixels(header) > config.maxUploadPixels) {
+      throw new AppError(422, "image_too_large", `The animation has ${animationPixels(header)} pixels over its ${frames} frames; at most ${config.maxUploadPixels} are accepted.`);
+    }
   }
   return header;
 }

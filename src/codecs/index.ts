@@ -21,6 +21,8 @@ import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import type { FormatId } from "../formats";
 import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
+import { firstFrame, openWebpAnimation, webpAnimationEncoder, type AnimationDecoder, type AnimationEncoder } from "./animation";
+import { openGif } from "./gif";
 import { openHeic } from "./heic";
 import { BAND_ROWS, jpegRowEncoder, openJpeg } from "./jpeg";
 import { openPng } from "./png";
@@ -61,8 +63,32 @@ const ROW_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer, denom: number,
   jpg: (bytes, denom) => openJpeg(bytes, denom),
   heic: (bytes, _denom, expect) => openHeic(bytes, expect),
   png: (bytes) => openPng(bytes),
-  webp: (bytes, denom, expect) => openWebp(bytes, denom, expect),
+  // An animation's still is its first frame (see FRAME_DECODERS).
+  webp: (bytes, denom, expect) => (isAnimatedWebp(bytes) ? firstFrame(openWebpAnimation(bytes)) : openWebp(bytes, denom, expect)),
+  gif: (bytes) => firstFrame(openGif(bytes)),
 };
+
+/** VP8X flags, animation bit (WebP container spec, "Extended file format"). */
+function isAnimatedWebp(bytes: ArrayBuffer): boolean {
+  const b = new Uint8Array(bytes, 0, Math.min(21, bytes.byteLength));
+  return b.length >= 21 && String.fromCharCode(b[12], b[13], b[14], b[15]) === "VP8X" && (b[20] & 0x02) !== 0;
+}
+
+/** Animations decoded frame by frame, each frame a composited canvas (codecs/animation). */
+const FRAME_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer) => AnimationDecoder>> = {
+  gif: openGif,
+  webp: openWebpAnimation,
+};
+
+/** Animations encoded frame by frame: only WebP so far (an AV1 image sequence encoder is not bundled). */
+const ANIMATION_ENCODERS: Partial<Record<FormatId, (width: number, height: number, loop: number, opts: EncodeOptions) => AnimationEncoder>> = {
+  webp: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed),
+};
+
+/** Whether an animated source in `format` can be decoded frame by frame. */
+export const decodesFrames = (format: FormatId): boolean => FRAME_DECODERS[format] !== undefined;
+/** Whether an animation can be encoded in `format`. */
+export const encodesAnimation = (format: FormatId): boolean => ANIMATION_ENCODERS[format] !== undefined;
 
 const FRESH: Partial<Record<FormatId, FreshCodec>> = {
   jpg: {
@@ -157,6 +183,28 @@ export class CodecSession {
         },
       });
     });
+  }
+
+  /** A frame-by-frame decoder of an animation in `format` (GIF, animated WebP). */
+  openFrames(format: FormatId, bytes: ArrayBuffer): AnimationDecoder {
+    const open = FRAME_DECODERS[format];
+    if (!open) throw new Error(`no frame decoder for ${format}`);
+    try {
+      return open(bytes);
+    } catch (e) {
+      throw normalised(`${format} decode`, e);
+    }
+  }
+
+  /** An encoder taking one canvas at a time, for an animation in `format`. */
+  animationEncoder(format: FormatId, width: number, height: number, loop: number, opts: EncodeOptions): AnimationEncoder {
+    const open = ANIMATION_ENCODERS[format];
+    if (!open) throw new Error(`no animation encoder for ${format}`);
+    try {
+      return open(width, height, loop, opts);
+    } catch (e) {
+      throw normalised(`${format} encode`, e);
+    }
   }
 
   async decode(format: FormatId, bytes: ArrayBuffer): Promise<Pixels> {

@@ -17,7 +17,8 @@ export class CodecError extends Error {
   override name = "CodecError";
 }
 
-export function instantiateStandalone<E extends StandaloneExports>(module: WebAssembly.Module): E {
+/** `env`: the module's own imports besides these (giflib's `js_read`). */
+export function instantiateStandalone<E extends StandaloneExports>(module: WebAssembly.Module, env: Record<string, (...args: never[]) => unknown> = {}): E {
   let memory: WebAssembly.Memory | undefined;
   const view = () => new DataView(memory!.buffer);
   const imports = {
@@ -31,6 +32,7 @@ export function instantiateStandalone<E extends StandaloneExports>(module: WebAs
         throw new CodecError(new TextDecoder().decode(bytes.subarray(ptr, end)));
       },
       emscripten_notify_memory_growth() {},
+      ...env,
     },
     // libc's stdio and getenv, linked but unused: no environment, writes go nowhere.
     wasi_snapshot_preview1: {

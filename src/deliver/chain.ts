@@ -119,14 +119,16 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
 /**
  * What a tier makes of one candidate: bytes to serve; `next` (nothing here, try the next tier;
  * `storeFailed` when R2 could not be read, so "nothing anywhere" is not final); a `verdict` that
- * ends the candidate; or `hold` (a format without alpha met a transparent source: try it again
- * after every alpha-capable candidate).
+ * ends the candidate; `hold` (a format without alpha met a transparent source: try it again
+ * after every alpha-capable candidate); or `still` (the source is an animation this format
+ * cannot carry: its first frame is served only when no candidate can carry the animation).
  */
 type Outcome =
   | { kind: "served"; delivery: Omit<Delivery, "format"> }
   | { kind: "next"; storeFailed?: boolean }
   | { kind: "verdict"; verdict: string }
-  | { kind: "hold" };
+  | { kind: "hold" }
+  | { kind: "still" };
 
 /** Where a candidate's bytes may come from, best first: the edge cache, what R2 holds, production. */
 type Tier = (w: Walk, format: FormatId, retry: boolean) => Promise<Outcome>;
@@ -149,6 +151,14 @@ class Walk {
    */
   readonly queue: FormatId[];
   readonly heldForAlpha = new Set<FormatId>();
+  /**
+   * Candidates that would lose the source's animation, tried last as stills of its first
+   * frame (Cloudflare Images' `anim=false`), after every candidate that keeps it, including
+   * those deferred for CPU.
+   */
+  readonly stills: FormatId[] = [];
+  /** Walking `stills`: cache keys are the stills' own, and R2 never holds one. */
+  stillPass = false;
 
   constructor(
     readonly req: ImageRequestKey,
@@ -161,7 +171,7 @@ class Walk {
     this.production = new Production(
       () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
       req.size,
-      { maxSourcePixels: deps.config.maxSourcePixels, background: deps.config.flattenBackground },
+      { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground },
       deps.timer,
     );
   }
@@ -171,8 +181,8 @@ class Walk {
     return this.queue.some((f) => formatSpec(f).supportsAlpha);
   }
 
-  cacheUrl(format: FormatId): string {
-    return cacheKeyUrl(this.origin, this.deps.config.cacheGeneration, this.req.stem, this.req.size, format);
+  cacheUrl(format: FormatId, still = this.stillPass): string {
+    return cacheKeyUrl(this.origin, this.deps.config.cacheGeneration, this.req.stem, this.req.size, format, still);
   }
 
   flushDeferred(except?: FormatId): void {
@@ -191,7 +201,22 @@ class Walk {
   /** What is produced from the original must be found again when the original is replaced. */
   rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): void {
     this.remember(format, bytes, etag, provisional);
+    this.recordForPurge(format);
+  }
+
+  recordForPurge(format: FormatId): void {
     this.deps.background(this.deps.store.recordCached(this.req.stem, this.req.size, format).catch((e) => this.deps.log("purge index write failed", e)));
+  }
+
+  /**
+   * Marks the variant's own cache entry: the source is an animation `format` cannot carry, so
+   * later requests go on to the animated candidates without reading the original. Purged with
+   * the variant when the original changes.
+   */
+  rememberAnimatedSource(format: FormatId): void {
+    const url = this.cacheUrl(format, false);
+    this.deps.background(this.deps.cache.put(url, new ArrayBuffer(0), `"animated-source"`, formatSpec(format).mime, false, true).catch((e) => this.deps.log("cache put failed", e)));
+    this.recordForPurge(format);
   }
 
   /** Whether a stored variant is a fast on-demand encode the background may still re-encode. */
@@ -256,6 +281,12 @@ class Walk {
       entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
+    // A still of an animation is only ever cached under its own key: R2's variant key is what
+    // clients that keep the animation are served from.
+    if (this.stillPass) {
+      this.rememberProduced(format, bytes, etag);
+      return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes };
+    }
     // Written back (every re-encode format is), it becomes a candidate for the slow re-encode;
     // the edge cache says so.
     const provisional = config.reencode.formats.has(format);
@@ -276,12 +307,16 @@ class Walk {
 async function cacheTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
   if (retry) return { kind: "next" };
   const hit = await w.deps.timer.time("cache", () => w.deps.cache.match(w.cacheUrl(format))).catch((e) => (w.deps.log("cache match failed", e), null));
+  if (hit?.animatedSource) {
+    await hit.body?.cancel();
+    return { kind: "still" };
+  }
   return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag, provisional: hit.provisional } } : { kind: "next" };
 }
 
 /** 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too. */
 async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
-  if (retry) return { kind: "next" };
+  if (retry || w.stillPass) return { kind: "next" };
   const keys = [variantKey(w.req.stem, w.req.size, format)];
   if (format === w.req.format && !keys.includes(w.req.key)) keys.push(w.req.key);
   let storeFailed = false;
@@ -322,7 +357,15 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
       w.rememberProduced(format, original.bytes, original.etag);
       return { kind: "served", delivery: { source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag } };
     }
-    const decision = await production.decide(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs, backgroundCpuMs: config.backgroundCpuBudgetMs });
+    if (!w.stillPass && (await production.animatedSource()) && !(await production.animates(format))) {
+      w.rememberAnimatedSource(format);
+      return { kind: "still" };
+    }
+    // A still is the last resort, never queued (a queued job would store it under the
+    // variant's own key): it gets the platform's CPU limit now or nothing.
+    const decision = w.stillPass
+      ? await production.decide(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuLimitMs })
+      : await production.decide(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.cpuBudgetMs, backgroundCpuMs: config.backgroundCpuBudgetMs });
     if (decision.action === "defer") {
       const { image } = await production.source();
       w.overCpu.push({ format, sourceKey: image.key, sourceEtag: image.etag });
@@ -332,7 +375,7 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
     // Checking transparency decodes: the decode is admitted first.
     if (mustCheckAlpha && (await production.mayBeTransparent())) await production.admit(w.ticket, format, settings, config.admissionWaitMs);
     if (mustCheckAlpha && (await production.transparent())) return { kind: "hold" };
-    return { kind: "served", delivery: await w.produce(format, config.cpuBudgetMs) };
+    return { kind: "served", delivery: await w.produce(format, w.stillPass ? config.cpuLimitMs : config.cpuBudgetMs) };
   } catch (e) {
     if (!(e instanceof ProductionError)) throw e;
     w.deps.log(`candidate ${format} for ${w.req.key} failed: ${e.message}`);
@@ -357,6 +400,11 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
         held = true;
         break;
       }
+      if (out.kind === "still") {
+        w.stills.push(format);
+        verdict = "animated-source";
+        break;
+      }
       if (out.kind === "verdict") {
         verdict = out.verdict;
         break;
@@ -365,23 +413,42 @@ async function walk(req: ImageRequestKey, candidates: FormatId[], origin: string
     }
     if (!held) w.tried.push({ format, verdict: verdict ?? (storeFailed ? "store-error" : "miss") });
   }
+  // Replaces a candidate's earlier verdict, in place, with its later one.
+  const reverdict = (v: Verdict) => w.tried.splice(w.tried.findIndex((t) => t.format === v.format), 1, v);
   // Nothing could be served within the request's budget: the best candidate deferred for CPU
   // alone is produced now, within the platform's CPU limit (wrangler.toml `limits.cpu_ms`).
   for (const { format } of [...w.overCpu]) {
     try {
       const result = w.served(format, await w.produce(format, deps.config.cpuLimitMs));
       // Its deferral verdict gives way, in place, to the one it was served with.
-      const served = w.tried.pop()!;
-      w.tried.splice(w.tried.findIndex((t) => t.format === format), 1, served);
+      reverdict(w.tried.pop()!);
       return result;
     } catch (e) {
       if (!(e instanceof ProductionError)) throw e;
       deps.log(`candidate ${format} for ${req.key} failed within the CPU limit: ${e.message}`);
       // What it failed with now replaces "deferred"; a final failure (a decode error) is not
       // queued to fail again, and does not make the answer a 503.
-      w.tried.splice(w.tried.findIndex((t) => t.format === format), 1, { format, verdict: e.verdict });
+      reverdict({ format, verdict: e.verdict });
       if (!TEMPORARY_VERDICTS.has(e.verdict)) w.overCpu.splice(w.overCpu.findIndex((d) => d.format === format), 1);
     }
+  }
+  // Still nothing keeps the animation: the first frame, as a still, in the best format left.
+  w.stillPass = true;
+  for (const format of w.stills) {
+    let verdict: string | null = null;
+    for (const tier of TIERS) {
+      const out = await tier(w, format, false);
+      if (out.kind === "served") {
+        const result = w.served(format, out.delivery);
+        reverdict(w.tried.pop()!);
+        return result;
+      }
+      if (out.kind === "verdict") {
+        verdict = out.verdict;
+        break;
+      }
+    }
+    reverdict({ format, verdict: verdict ?? "miss" });
   }
   // Still nothing: the deferred candidates go to the queue, and the answer is "later" (503).
   w.flushDeferred();

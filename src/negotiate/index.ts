@@ -36,7 +36,7 @@ function fromCaplist(caplist: string, priority: readonly FormatId[]): FormatId[]
     if (spec) listed.add(spec.id);
   }
   if (listed.size === 0) {
-    throw badRequest("bad_caplist", "caplist names no known format; use a comma-separated list of avif, heic, webp, jpg, png.");
+    throw badRequest("bad_caplist", "caplist names no known format; use a comma-separated list of avif, heic, webp, jpg, png, gif.");
   }
   return priority.filter((f) => listed.has(f));
 }

@@ -43,13 +43,14 @@ const ENCODE_MEMORY: Record<FormatId, Linear> = {
   avif: { floor: 43e6, base: 20e6, perPixel: 35.5 },
   png: { floor: 9e6, base: 2e6, perPixel: 7.2 },
   heic: { floor: Infinity, base: Infinity, perPixel: Infinity },
+  gif: { floor: Infinity, base: Infinity, perPixel: Infinity },
 };
 
-const DECODE_MS_PER_MP: Record<FormatId, number> = { jpg: 30, webp: 40, avif: 100, png: 25, heic: 100 };
+const DECODE_MS_PER_MP: Record<FormatId, number> = { jpg: 30, webp: 40, avif: 100, png: 25, heic: 100, gif: 15 };
 const RESIZE_MS_PER_SOURCE_MP = 25;
 const STREAMED_ENTROPY_MS_PER_MP = 10;
 /** At the reference speeds (AVIF cpu-used 8, WebP method 4). */
-const ENCODE_MS_PER_MP: Record<FormatId, number> = { avif: 500, webp: 160, jpg: 250, png: 80, heic: Infinity };
+const ENCODE_MS_PER_MP: Record<FormatId, number> = { avif: 500, webp: 160, jpg: 250, png: 80, heic: Infinity, gif: Infinity };
 /**
  * Relative encode time by libaom cpu-used 0..10 (8 = 1), measured with the @jsquash build
  * (issue 16): at q50 on Kodak 6 = 2.35, 5 = 12.2, 4 = 20. 5 is the background re-encode's speed,
@@ -81,6 +82,8 @@ export interface JobShape {
   settings: EncodeSettings;
   /** The pixels are already decoded and resized for this request: only the encode remains. */
   pixelsReady: boolean;
+  /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
+  animation?: { frames: number; canvasPixels: number };
 }
 
 export interface Cost {
@@ -130,6 +133,8 @@ export function streamedWebpMemory(header: ImageHeader, sourceBytes: number, sca
 
 /** Predicted WASM memory of a row decoder for `header` at `scaledWidth`, and the band it assembles in JS. */
 export function streamedDecoderMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number } {
+  // The first frame of a GIF (a still): giflib's memory and one frame's indices, the canvas and its copy.
+  if (header.format === "gif") return { decoderBytes: 1.2e6 + header.width * header.height, bandBytes: 8 * header.width * header.height };
   if (header.format === "webp") return { decoderBytes: streamedWebpMemory(header, sourceBytes, scaledWidth), bandBytes: 0 };
   if (header.format === "png") return { decoderBytes: 0, bandBytes: pngDecodeBytes(header.width, header.height, !!header.interlaced) };
   if (header.jpeg) return { decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg), bandBytes: 0 };
@@ -140,7 +145,34 @@ export function streamedDecoderMemory(header: ImageHeader, sourceBytes: number, 
 /** What the streaming resampler holds besides its output: a ring of float rows and kernels. */
 const resamplerState = (outputPixels: number) => 1e6 + 0.1 * outputPixels;
 
+/**
+ * Animated WebP from a GIF or an animated WebP, frame by frame (produce/pipeline). Memory: the
+ * source bytes; the frame decoder (giflib: 1 MiB and one frame's indices; WebPAnimDecoder: a
+ * copy of the file and two canvases); the JS canvas, the copy under a disposal-3 frame and one
+ * resampled frame; WebPAnimEncoder, measured (Node, q87 method 4, 320x240x24, 480x270x60,
+ * 800x600x50 identity): 36-45 bytes per output pixel (its previous canvases and candidate
+ * encodings) plus the encoded frames so far (0.17-0.42 bytes per output pixel per frame), in
+ * growth steps. CPU: the frame loop composites every canvas pixel in JS and resamples it, and
+ * the encoder took 310-460 ms per megapixel of output frames at method 4.
+ */
+const ANIMATION_ENCODE_MS_PER_MP = 460;
+const ANIMATION_COMPOSITE_MS_PER_MP = 15;
+
+function predictAnimationCost(job: JobShape, animation: { frames: number; canvasPixels: number }): Cost {
+  const { frames, canvasPixels } = animation;
+  const out = 4 * job.outputPixels;
+  const decoderBytes = job.sourceFormat === "webp" ? 1.15 * (1.5e6 + job.sourceBytes + 8 * canvasPixels) : 1.2e6 + canvasPixels;
+  const canvasJs = job.sourceFormat === "webp" ? 0 : 8 * canvasPixels;
+  const encoderBytes = 1.2 * (1.5e6 + 48 * job.outputPixels + 0.5 * job.outputPixels * frames);
+  const memoryBytes = (job.aliveBytes ?? 0) + job.sourceBytes + decoderBytes + canvasJs + 2 * out + resamplerState(job.outputPixels) + encoderBytes;
+  const resized = job.outputPixels !== canvasPixels;
+  const prepareMs = (frames * canvasPixels * (ANIMATION_COMPOSITE_MS_PER_MP + (resized ? RESIZE_MS_PER_SOURCE_MP : 0))) / 1e6;
+  const encodeMs = (frames * job.outputPixels * ANIMATION_ENCODE_MS_PER_MP * (WEBP_METHOD[job.settings.speed] ?? 1)) / 1e6;
+  return { memoryBytes, cpuMs: prepareMs + encodeMs };
+}
+
 export function predictCost(job: JobShape): Cost {
+  if (job.animation) return predictAnimationCost(job, job.animation);
   const out = 4 * job.outputPixels;
   let decodeWasm = 0;
   let decodeJs = 0;

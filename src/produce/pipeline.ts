@@ -4,9 +4,9 @@
  * resize, encode. Each stage runs at most once per request, so when AVIF fails and the chain
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
-import { CodecSession, type EncodeOptions, type Pixels } from "../codecs";
+import { CodecSession, decodesFrames, encodesAnimation, type EncodeOptions, type Pixels } from "../codecs";
 import { formatSpec, type FormatId } from "../formats";
-import { displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
+import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
 import type { StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
@@ -42,7 +42,9 @@ export interface Timer {
 }
 
 export interface Limits {
+  /** Largest source, in pixels; an animation's count over all its frames. */
   maxSourcePixels: number;
+  maxAnimationFrames: number;
   /** What transparent pixels become in a format without alpha. */
   background: readonly [number, number, number];
 }
@@ -111,6 +113,16 @@ export class Production {
         `${image.key}: ${header.width}x${header.height} exceeds ${this.limits.maxSourcePixels} pixels`,
       );
     }
+    // An animation pays for every frame, even when only its first is shown: refused whole.
+    if (header.animated && header.animation) {
+      const { frames } = header.animation;
+      if (frames > this.limits.maxAnimationFrames) {
+        throw new ProductionError("source-too-large", `${image.key}: ${frames} frames exceed ${this.limits.maxAnimationFrames}`);
+      }
+      if (animationPixels(header) > this.limits.maxSourcePixels) {
+        throw new ProductionError("source-too-large", `${image.key}: ${animationPixels(header)} pixels over ${frames} frames exceed ${this.limits.maxSourcePixels}`);
+      }
+    }
     const shown = displaySize(header);
     return { image, header, plan: planResize(shown.width, shown.height, this.size) };
   }
@@ -124,6 +136,20 @@ export class Production {
     const shown = displaySize(header);
     // Orientation metadata travels with the bytes and clients apply it, as they would to the original.
     return header.format === format && isIdentity(plan, shown.width, shown.height) ? image : null;
+  }
+
+  /**
+   * Whether `format` would carry the source's animation (an animated GIF or WebP, an
+   * animation encoder for `format`), rather than a still of its first frame.
+   */
+  async animates(format: FormatId): Promise<boolean> {
+    const { header } = await this.source();
+    return header.animated && decodesFrames(header.format) && encodesAnimation(format);
+  }
+
+  /** Whether the source is an animation (whatever `format` makes of it). */
+  async animatedSource(): Promise<boolean> {
+    return (await this.source()).header.animated;
   }
 
   /** Whether `transparent()` would have to decode (the header declares alpha). */
@@ -146,7 +172,10 @@ export class Production {
     const { image, header, plan } = await this.source();
     const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
+    // An animation is priced frame by frame, never as "pixels ready" (each frame is decoded anew).
+    const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height } : undefined;
     const shape = {
+      animation,
       sourceFormat: header.format,
       sourcePixels: header.width * header.height,
       sourceBytes: image.bytes.byteLength,
@@ -156,7 +185,7 @@ export class Production {
       outputPixels: plan.width * plan.height,
       settings,
     };
-    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
+    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady && !animation }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
   }
 
   /**
@@ -212,7 +241,8 @@ export class Production {
     const { image, header } = await this.source();
     // Re-encoding would keep one frame of an animation and drop the rest without a word; the
     // stored original (animation intact) is still served wherever its own format is accepted.
-    if (header.animated) throw new ProductionError("animated-source", `${image.key}: animated sources are not transcoded`);
+    // (GIF and WebP animations give their first frame here: a still.)
+    if (header.animated && !decodesFrames(header.format)) throw new ProductionError("animated-source", `${image.key}: no frame decoder for an animated ${header.format}`);
     this.codecs.hold(image.bytes.byteLength);
     return formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header);
   }
@@ -320,7 +350,80 @@ export class Production {
     return out;
   }
 
+  /**
+   * An animation, frame by frame: each composited canvas is cropped and resampled to the
+   * output (the plan is the still's, so every frame matches what a still of this size shows),
+   * then handed to the encoder. One canvas and one resampled frame at a time; the encoder
+   * keeps what it needs of the previous ones.
+   */
+  async #encodeAnimation(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
+    const { image, header } = await this.source();
+    this.codecs.hold(image.bytes.byteLength);
+    const { region, ow, oh } = this.#layout(header.width, header.height, []);
+    const identity = region.width === header.width && region.height === header.height && ow === header.width && oh === header.height;
+    let dec;
+    try {
+      dec = this.codecs.openFrames(header.format, image.bytes);
+    } catch (e) {
+      throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
+    }
+    if (dec.width !== header.width || dec.height !== header.height) {
+      dec.close();
+      throw new ProductionError("decode-error", `${image.key}: ${dec.width}x${dec.height} decoded where the header declares ${header.width}x${header.height}`);
+    }
+    // The first frame is read before the encoder is made: a GIF's loop count (NETSCAPE2.0)
+    // is an extension block read along with it.
+    let first;
+    try {
+      first = dec.next();
+    } catch (e) {
+      dec.close();
+      throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
+    }
+    let enc;
+    try {
+      enc = this.codecs.animationEncoder(format, ow, oh, dec.loop, opts);
+    } catch (e) {
+      dec.close();
+      throw new ProductionError("encode-error", (e as Error).message);
+    }
+    let frames = 0;
+    let stage = "decode";
+    try {
+      return await this.timer.time("animate", async () => {
+        const stride = header.width * 4;
+        let resampled = 0;
+        for (let frame = first; frame; frame = (stage = "decode", dec.next())) {
+          stage = "encode";
+          const target = enc.canvas();
+          if (identity) target.set(frame.canvas);
+          else {
+            const r = new Resampler(region.width, region.height, ow, oh);
+            r.push(frame.canvas, region.y * stride, stride, region.x, region.height);
+            target.set(r.out);
+            resampled = Math.max(resampled, r.bytes + r.out.byteLength);
+          }
+          enc.add(frame.durationMs);
+          frames++;
+          this.codecs.note(dec.memoryBytes + enc.memoryBytes, dec.jsBytes + resampled);
+        }
+        stage = "encode";
+        const out = enc.finish();
+        this.codecs.note(dec.memoryBytes + enc.memoryBytes, dec.jsBytes + resampled + out.byteLength);
+        return out;
+      });
+    } catch (e) {
+      if (e instanceof ProductionError) throw e;
+      throw new ProductionError(`${stage}-error`, `${image.key}: frame ${frames + 1}: ${(e as Error).message}`);
+    } finally {
+      this.codecs.retire(dec.memoryBytes + enc.memoryBytes);
+      dec.close();
+      enc.close();
+    }
+  }
+
   async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
+    if (await this.animates(format)) return this.#encodeAnimation(format, opts);
     let pixels = await this.pixels();
     if (!formatSpec(format).supportsAlpha && (await this.transparent())) pixels = flatten(pixels, this.limits.background);
     try {

@@ -11,11 +11,17 @@ export interface CachedVariant {
   contentType: string;
   /** A fast on-demand encode that a slower background re-encode may still replace (jobs/reencode). */
   provisional: boolean;
+  /**
+   * Not an image: a marker saying this variant's source is an animation this format cannot
+   * carry, so the request looks for an animated format first and for the still last, without
+   * reading the original again (deliver/chain).
+   */
+  animatedSource: boolean;
 }
 
 export interface VariantCache {
   match(keyUrl: string): Promise<CachedVariant | null>;
-  put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string, provisional?: boolean): Promise<void>;
+  put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string, provisional?: boolean, animatedSource?: boolean): Promise<void>;
   /** Removes an entry from this data centre's cache (the Cache API is per colo). */
   delete(keyUrl: string): Promise<boolean>;
 }
@@ -26,6 +32,8 @@ export interface VariantCache {
  * builds its own headers).
  */
 const PROVISIONAL = "X-Variant-Provisional";
+/** See `CachedVariant.animatedSource`. */
+const ANIMATED_SOURCE = "X-Variant-Animated-Source";
 
 export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
   return {
@@ -40,10 +48,10 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
         await res.body?.cancel();
         return null;
       }
-      return { body: res.body, size, etag, contentType, provisional: res.headers.get(PROVISIONAL) === "1" };
+      return { body: res.body, size, etag, contentType, provisional: res.headers.get(PROVISIONAL) === "1", animatedSource: res.headers.get(ANIMATED_SOURCE) === "1" };
     },
     delete: (keyUrl) => cache.delete(keyUrl),
-    async put(keyUrl, bytes, etag, contentType, provisional = false) {
+    async put(keyUrl, bytes, etag, contentType, provisional = false, animatedSource = false) {
       if (ttlSeconds <= 0) return;
       await cache.put(
         keyUrl,
@@ -54,6 +62,7 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
             ETag: etag,
             "Cache-Control": `public, max-age=${ttlSeconds}`,
             ...(provisional ? { [PROVISIONAL]: "1" } : {}),
+            ...(animatedSource ? { [ANIMATED_SOURCE]: "1" } : {}),
           },
         }),
       );

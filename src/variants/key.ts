@@ -80,6 +80,10 @@ export function variantKey(stem: string, size: Size | null, format: FormatId): s
  * `generation` names the settings that shape the bytes (see `Config.cacheGeneration`), so a
  * change of quality or background abandons the old entries instead of serving them for a year.
  */
-export function cacheKeyUrl(origin: string, generation: string, stem: string, size: Size | null, format: FormatId): string {
-  return `${origin}/_variants/${generation}/${encodeURI(variantKey(stem, size, format))}`;
+/**
+ * `still`: the first frame of an animated source, served only to clients that decode no
+ * animated format; kept apart from the variant's own entry (which says "animated source").
+ */
+export function cacheKeyUrl(origin: string, generation: string, stem: string, size: Size | null, format: FormatId, still = false): string {
+  return `${origin}/_variants/${generation}/${encodeURI(variantKey(stem, size, format))}${still ? "?still" : ""}`;
 }

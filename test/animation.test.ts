@@ -1,0 +1,277 @@
+/**
+ * Animations (issue 15): GIF composited frame by frame by our giflib build against libvips'
+ * frames (computed in Node by sharp, test/generate.ts), animated WebP out of GIF and WebP
+ * sources with frames, delays and loop kept, stills of the first frame for clients that
+ * decode no animated format, and frame bombs refused from the header.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { CodecSession } from "../src/codecs";
+import { playCount, shownDelayMs } from "../src/codecs/gif";
+import { readHeader } from "../src/headers";
+import { predictCost } from "../src/produce/budget";
+import { variantKey } from "../src/variants/key";
+import { BROWSERS, bytesEqual, call, fixture, put, uniquePrefix, until } from "./helpers";
+
+const TOKEN = "test-token-0123456789abcdef";
+
+/** RIFF chunks of a WebP (WebP container spec): the animation's loop and its frames. */
+function webpAnimation(body: ArrayBuffer) {
+  const b = new Uint8Array(body);
+  const ascii = (i: number) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
+  const u24 = (i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+  expect(ascii(0) + ascii(8)).toBe("RIFFWEBP");
+  let loop: number | undefined;
+  let width = 0;
+  let height = 0;
+  const frames: { width: number; height: number; durationMs: number }[] = [];
+  for (let i = 12; i + 8 <= b.length; ) {
+    const len = u24(i + 4) + b[i + 7] * 2 ** 24;
+    const type = ascii(i);
+    if (type === "VP8X") {
+      expect(b[i + 8] & 0x02, "VP8X animation flag").toBe(0x02);
+      width = u24(i + 12) + 1;
+      height = u24(i + 15) + 1;
+    }
+    if (type === "ANIM") loop = b[i + 12] | (b[i + 13] << 8);
+    if (type === "ANMF") frames.push({ width: u24(i + 14) + 1, height: u24(i + 17) + 1, durationMs: u24(i + 20) });
+    i += 8 + len + (len & 1);
+  }
+  return { loop, width, height, frames };
+}
+
+/** The NETSCAPE2.0 loop count a GIF declares (-1: none), read from its bytes. */
+function netscapeLoop(gif: ArrayBuffer): number {
+  const b = new Uint8Array(gif);
+  const tag = [...new TextEncoder().encode("NETSCAPE2.0")];
+  for (let i = 0; i + 16 < b.length; i++) {
+    if (tag.every((c, k) => b[i + k] === c)) return b[i + 13] | (b[i + 14] << 8);
+  }
+  return -1;
+}
+
+/** Every composited frame of an animation, copied. */
+function frames(format: "gif" | "webp", bytes: ArrayBuffer) {
+  const dec = new CodecSession().openFrames(format, bytes);
+  const out: { canvas: Uint8Array; durationMs: number }[] = [];
+  for (let f = dec.next(); f; f = dec.next()) out.push({ canvas: f.canvas.slice(), durationMs: f.durationMs });
+  return { width: dec.width, height: dec.height, loop: dec.loop, frames: out };
+}
+
+/**
+ * Worst channel difference between two RGBA frames; pixels transparent in both count as equal.
+ * `cleared`: where `a` is transparent and `b` is this opaque colour, they count as equal too.
+ */
+function worstDiff(a: Uint8Array, b: Uint8Array, cleared?: number[]): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i += 4) {
+    if (a[i + 3] === 0 && b[i + 3] === 0) continue;
+    if (cleared && a[i + 3] === 0 && b[i] === cleared[0] && b[i + 1] === cleared[1] && b[i + 2] === cleared[2] && b[i + 3] === 255) continue;
+    for (let c = 0; c < 4; c++) worst = Math.max(worst, Math.abs(a[i + c] - b[i + c]));
+  }
+  return worst;
+}
+
+/**
+ * Pillow's issue 2811 GIF declares an LZW minimum code size of 11, which GIF89a does not allow
+ * (section 22: at most 8 for 256 colours) and giflib refuses; libvips and Chromium decode it.
+ * It must fail cleanly (a decode error, the next candidate tried), never crash.
+ */
+const REFUSED_BY_GIFLIB = new Set(["issue_2811.gif"]);
+
+/** The Pillow GIFs whose frames are disposed to background over opaque pixels. */
+const DISPOSES_TO_BACKGROUND = new Set(["dispose_bgnd.gif", "dispose_bgnd_rgba.gif"]);
+
+/** The global colour table's background entry (GIF89a section 18). */
+function backgroundColour(gif: ArrayBuffer): number[] {
+  const b = new Uint8Array(gif);
+  const at = 13 + b[11] * 3;
+  return [b[at], b[at + 1], b[at + 2]];
+}
+
+const refs = JSON.parse(new TextDecoder().decode(fixture("gifRefs"))) as Record<string, { width: number; height: number; pages: number }>;
+
+describe("GIF decoder (giflib, composited here)", () => {
+  it.each(Object.keys(refs).filter((n) => !REFUSED_BY_GIFLIB.has(n)))("%s: every composited frame equals libvips'", (name) => {
+    const ref = refs[name];
+    const ours = frames("gif", fixture(`gif:${name}`));
+    expect([ours.width, ours.height, ours.frames.length]).toEqual([ref.width, ref.height, ref.pages]);
+    const all = new Uint8Array(fixture(`gifRef:${name}`));
+    const size = ref.width * ref.height * 4;
+    // One deliberate difference: disposal 2 ("restore to background") clears the frame's
+    // rectangle to transparent, as Chromium and Firefox show it; libvips (and Pillow) paint the
+    // background colour there. Only such pixels may differ.
+    const cleared = DISPOSES_TO_BACKGROUND.has(name) ? backgroundColour(fixture(`gif:${name}`)) : undefined;
+    ours.frames.forEach((f, i) => expect(worstDiff(f.canvas, all.subarray(i * size, (i + 1) * size), cleared), `${name} frame ${i}`).toBe(0));
+  });
+
+  it("issue_2811.gif (LZW code size 11) is refused cleanly: a decode error per candidate, never a 5xx", async () => {
+    expect(() => frames("gif", fixture("gif:issue_2811.gif"))).toThrow(/read failed/);
+    const stem = `${uniquePrefix()}/lzw11`;
+    await put(`${stem}.gif`, fixture("gif:issue_2811.gif"));
+    const { res, body } = await call(`/${stem}_50_0.gif?caplist=webp,jpg`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get("X-Image-Tried")).toBe("webp=decode-error,jpg=decode-error");
+    expect(JSON.parse(new TextDecoder().decode(body))).toMatchObject({ error: expect.any(String) });
+    // The original itself still goes to clients that take GIF.
+    expect((await call(`/${stem}.gif?caplist=gif`)).res.status).toBe(200);
+  });
+
+  it("disposal to background leaves a transparent hole where the frame was", () => {
+    const { frames: f, width } = frames("gif", fixture("gif:dispose_bgnd.gif"));
+    // Frame 1 (32x32 at 5,10) is disposed to background before frame 2 is drawn elsewhere.
+    const at = ((10 + 16) * width + 5 + 16) * 4;
+    expect(f[1].canvas[at + 3]).toBe(255);
+    expect(f[2].canvas[at + 3]).toBe(0);
+  });
+
+  it("reads the frame count and transparency from the header, without decoding", () => {
+    expect(readHeader(new Uint8Array(fixture("panGif")))).toMatchObject({ format: "gif", width: 160, height: 120, animated: true, animation: { frames: 6, pixels: 160 * 120 * 6 } });
+    expect(readHeader(new Uint8Array(fixture("gif:hopper.gif")))).toMatchObject({ format: "gif", width: 128, height: 128, animated: false, hasAlpha: false });
+    expect(readHeader(new Uint8Array(fixture("gif:transparent_dispose.gif")))).toMatchObject({ animated: true, hasAlpha: true, animation: { frames: 3 } });
+    expect(readHeader(new Uint8Array(fixture("frameBombGif")))).toMatchObject({ width: 1, height: 1, animation: { frames: 40_000 } });
+    expect(readHeader(new Uint8Array(fixture("panWebp")))).toMatchObject({ format: "webp", animated: true, animation: { frames: 6 } });
+  });
+
+  it("delays as browsers show them, loop counts as WebP counts plays", () => {
+    expect([0, 1, 2, 8, 100].map(shownDelayMs)).toEqual([100, 100, 20, 80, 1000]);
+    expect([-1, 0, 1, 3, 65535].map(playCount)).toEqual([1, 0, 2, 4, 65535]);
+    const pan = frames("gif", fixture("panGif"));
+    expect(pan.frames.map((f) => f.durationMs)).toEqual([80, 80, 80, 80, 80, 200]);
+    expect(pan.loop).toBe(playCount(netscapeLoop(fixture("panGif"))));
+  });
+
+  it("a GIF cut inside its first frame is a decode error; cut after some frames, it keeps those", () => {
+    const pan = fixture("panGif");
+    expect(() => frames("gif", pan.slice(0, 2000))).toThrow(/in the first frame|truncated/);
+    const whole = frames("gif", pan).frames.length;
+    const kept = frames("gif", pan.slice(0, Math.floor(pan.byteLength * 0.6))).frames.length;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(whole);
+  });
+});
+
+describe("animated delivery", () => {
+  it("Chrome on a .gif gets an animated WebP with every frame, delay and the loop; the second view is a cache hit", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    const first = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } }, { PEAK_MEMORY_HEADER: "on" });
+    expect(first.res.status).toBe(200);
+    expect(first.res.headers.get("Content-Type")).toBe("image/webp");
+    expect(first.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=transcode");
+    const anim = webpAnimation(first.body);
+    expect(anim).toMatchObject({ width: 160, height: 120, loop: playCount(netscapeLoop(fixture("panGif"))) });
+    expect(anim.frames.map((f) => f.durationMs)).toEqual([80, 80, 80, 80, 80, 200]);
+    // Decoded back, every frame is the GIF's within lossy tolerance.
+    const src = frames("gif", fixture("panGif")).frames;
+    const out = frames("webp", first.body);
+    expect(out.frames.length).toBe(6);
+    out.frames.forEach((f, i) => {
+      let sum = 0;
+      for (let k = 0; k < f.canvas.length; k++) sum += Math.abs(f.canvas[k] - src[i].canvas[k]);
+      expect(sum / f.canvas.length, `frame ${i}`).toBeLessThan(6);
+    });
+    expect(first.body.byteLength).toBeLessThan(fixture("panGif").byteLength * 0.5);
+    // The whole-job figure the budget predicted bounds what the job held.
+    const header = readHeader(new Uint8Array(fixture("panGif")))!;
+    const predicted = predictCost({ sourceFormat: "gif", sourcePixels: 160 * 120, sourceBytes: fixture("panGif").byteLength, outputFormat: "webp", outputPixels: 160 * 120, settings: { quality: 87, speed: 4 }, pixelsReady: false, animation: { frames: header.animation!.frames, canvasPixels: 160 * 120 } });
+    expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(first.res.headers.get("X-Image-Peak-Memory")));
+    const again = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } });
+    expect(again.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=hit");
+    expect(bytesEqual(again.body, first.body)).toBe(true);
+  });
+
+  it("a resized animation keeps its frame count, delays and loop", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    const { res, body } = await call(`/${stem}_80_0.gif?caplist=webp,gif`);
+    expect(res.status).toBe(200);
+    const anim = webpAnimation(body);
+    expect(anim).toMatchObject({ width: 80, height: 60, loop: playCount(netscapeLoop(fixture("panGif"))) });
+    expect(anim.frames.map((f) => f.durationMs)).toEqual([80, 80, 80, 80, 80, 200]);
+    const decoded = frames("webp", body);
+    expect([decoded.width, decoded.height, decoded.frames.length]).toEqual([80, 60, 6]);
+    // The frames still differ from each other: the pan survived the resize.
+    expect(worstDiff(decoded.frames[0].canvas, decoded.frames[5].canvas)).toBeGreaterThan(50);
+  });
+
+  it("a client with no animated format gets the first frame as a still; animated clients still get the animation", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    const still = await call(`/${stem}.gif?caplist=avif,jpg`);
+    expect(still.res.status).toBe(200);
+    expect(still.image).toEqual({ format: "avif", width: 160, height: 120 });
+    expect(still.res.headers.get("X-Image-Tried")).toBe("avif=transcode,jpg=animated-source");
+    const first = frames("gif", fixture("panGif")).frames[0].canvas;
+    const stillPixels = (await new CodecSession().decode("avif", still.body)).data;
+    let sum = 0;
+    for (let k = 0; k < first.length; k++) sum += Math.abs(first[k] - stillPixels[k]);
+    expect(sum / first.length).toBeLessThan(8);
+    // The still is the AVIF of this variant only for still clients: Chrome gets the animation.
+    const chrome = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } });
+    expect(chrome.res.headers.get("Content-Type")).toBe("image/webp");
+    expect(webpAnimation(chrome.body).frames.length).toBe(6);
+    expect(await env.IMAGES.head(variantKey(stem, null, "avif"))).toBeNull();
+    // And the still's second view is a hit on its own entry.
+    const again = await call(`/${stem}.gif?caplist=avif,jpg`);
+    expect(again.res.headers.get("X-Image-Tried")).toBe("avif=hit,jpg=animated-source");
+    expect(bytesEqual(again.body, still.body)).toBe(true);
+    // JPEG-only clients get a JPEG still.
+    const jpg = await call(`/${stem}_80_0.gif?caplist=jpg`);
+    expect(jpg.image).toEqual({ format: "jpg", width: 80, height: 60 });
+  });
+
+  it("the original GIF goes to clients that ask for GIF (and to image libraries that send no Accept)", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    for (const init of [{}, { headers: { Accept: "image/gif" } }]) {
+      const { res, body } = await call(`/${stem}.gif`, init);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("Content-Type")).toBe("image/gif");
+      expect(bytesEqual(body, fixture("panGif"))).toBe(true);
+    }
+    const gifOnly = await call(`/${stem}.gif?caplist=gif`);
+    expect(bytesEqual(gifOnly.body, fixture("panGif"))).toBe(true);
+  });
+
+  it("an animated WebP source: served as it is at its size, resized frame by frame otherwise, a still for JPEG clients", async () => {
+    const stem = `${uniquePrefix()}/anim`;
+    await put(`${stem}.webp`, fixture("panWebp"));
+    const same = await call(`/${stem}.webp`, { headers: { Accept: BROWSERS.chrome } });
+    expect(bytesEqual(same.body, fixture("panWebp"))).toBe(true);
+    const small = await call(`/${stem}_100_0.webp`, { headers: { Accept: BROWSERS.chrome } });
+    expect(small.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=transcode");
+    const anim = webpAnimation(small.body);
+    expect(anim).toMatchObject({ width: 100, height: 75, loop: 0 });
+    expect(anim.frames.map((f) => f.durationMs)).toEqual([80, 80, 80, 80, 80, 200]);
+    const still = await call(`/${stem}_100_0.webp?caplist=jpg,png`);
+    expect(still.image).toEqual({ format: "jpg", width: 100, height: 75 });
+  });
+
+  it("over the request's CPU budget, the original GIF is served while the animated WebP is produced in the background", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    const first = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } }, { CPU_BUDGET_MS: "1" });
+    expect(first.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=over-cpu-budget,gif=r2");
+    expect(bytesEqual(first.body, fixture("panGif"))).toBe(true);
+    const stored = await until("the background WebP", () => env.IMAGES.get(variantKey(stem, null, "webp")).then((o) => o?.arrayBuffer() ?? null), (b) => b !== null);
+    expect(webpAnimation(stored!).frames.length).toBe(6);
+    const later = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } }, { CPU_BUDGET_MS: "1" });
+    expect(later.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=r2");
+  });
+
+  it("frame bombs are refused from the header: 422 on push, a verdict on delivery", async () => {
+    const stem = `${uniquePrefix()}/bomb`;
+    const pushed = await call(`/_api/objects/${stem}.gif`, { method: "PUT", body: fixture("frameBombGif"), headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "image/gif" } });
+    expect(pushed.res.status).toBe(422);
+    expect(JSON.parse(new TextDecoder().decode(pushed.body))).toMatchObject({ error: "too_many_frames" });
+    // Stored behind the API's back (e.g. `wrangler r2 object put`): never decoded.
+    await put(`${stem}.gif`, fixture("frameBombGif"));
+    const served = await call(`/${stem}_1_1.gif?caplist=webp,jpg`);
+    expect(served.res.status).toBe(404);
+    expect(served.res.headers.get("X-Image-Tried")).toBe("webp=source-too-large,jpg=source-too-large");
+    // A normal animation is accepted.
+    const ok = await call(`/_api/objects/${stem}ok.gif`, { method: "PUT", body: fixture("panGif"), headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "image/gif" } });
+    expect(ok.res.status).toBe(201);
+  });
+});
