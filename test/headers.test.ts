@@ -26,7 +26,7 @@ describe("header parsing without decoding", () => {
   });
 
   it("returns null for bytes of no known format and throws on truncated headers", async () => {
-    expect(header(new TextEncoder().encode("GIF89a....").buffer as ArrayBuffer)).toBeNull();
+    expect(header(new TextEncoder().encode("BM6....\0\0").buffer as ArrayBuffer)).toBeNull();
     const png = await encodeTo("png", gradient(8, 8));
     expect(() => header(png.slice(0, 20))).toThrow(HeaderError);
     const jpg = await encodeTo("jpg", gradient(8, 8));

@@ -5,7 +5,7 @@ import { negotiate } from "../src/negotiate";
 import { matchRange, parseAccept } from "../src/negotiate/accept";
 import { BROWSERS } from "./helpers";
 
-const PRIORITY: FormatId[] = ["avif", "heic", "webp", "jpg", "png"];
+const PRIORITY: FormatId[] = ["avif", "heic", "webp", "jpg", "png", "gif"];
 const byAccept = (accept: string | null, urlFormat: FormatId = "jpg") =>
   negotiate({ caplist: null, accept, urlFormat }, PRIORITY);
 const byCaplist = (caplist: string, urlFormat: FormatId = "jpg") => negotiate({ caplist, accept: BROWSERS.chrome, urlFormat }, PRIORITY);
@@ -99,11 +99,11 @@ describe("negotiation from caplist", () => {
   });
 
   it("is case-insensitive, takes aliases, ignores unknown tokens and blanks", () => {
-    expect(byCaplist(" JPEG , HEIF,jxl,,gif").candidates).toEqual(["heic", "jpg"]);
+    expect(byCaplist(" JPEG , HEIF,jxl,,GIF").candidates).toEqual(["heic", "jpg", "gif"]);
   });
 
   it("refuses a caplist with no known format", () => {
-    for (const bad of ["", "jxl,gif", " , "]) {
+    for (const bad of ["", "jxl,bmp", " , "]) {
       try {
         byCaplist(bad);
         expect.unreachable();

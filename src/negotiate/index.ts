@@ -72,7 +72,8 @@ function fromAccept(accept: string | null, urlFormat: FormatId, priority: readon
   // `text/html,...` on an image URL): serve the URL's own format when every client decodes it,
   // else the formats every client decodes (unless refused outright with q=0).
   if (url.universal) return priority.filter((f) => f === urlFormat);
-  const universal = priority.filter((f) => formatSpec(f).universal && !(accepted(f)?.q === 0));
+  // (Formats made here only: GIF is only ever the original passed through, at its own URL.)
+  const universal = priority.filter((f) => formatSpec(f).universal && formatSpec(f).canEncode && !(accepted(f)?.q === 0));
   if (universal.length === 0) throw new AppError(406, "not_acceptable", "The client accepts no image format served here.");
   return universal;
 }
