@@ -181,6 +181,22 @@ describe("animated delivery", () => {
     expect(bytesEqual(again.body, first.body)).toBe(true);
   });
 
+  it("flat-colour GIFs become lossless animated WebP, no larger than the GIF, every frame exact", async () => {
+    const stem = `${uniquePrefix()}/shapes`;
+    const gif = fixture("gif:dispose_prev.gif");
+    await put(`${stem}.gif`, gif);
+    const { res, body } = await call(`/${stem}.gif?caplist=webp`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.headers.get("Content-Type")).toBe("image/webp");
+    expect(body.byteLength).toBeLessThan(gif.byteLength * 1.1);
+    const src = frames("gif", gif).frames;
+    const out = frames("webp", body).frames;
+    expect(out.length).toBe(src.length);
+    out.forEach((f, i) => expect(worstDiff(f.canvas, src[i].canvas), `frame ${i}`).toBe(0));
+    const header = readHeader(new Uint8Array(gif))!;
+    const predicted = predictCost({ sourceFormat: "gif", sourcePixels: 100 * 100, sourceBytes: gif.byteLength, outputFormat: "webp", outputPixels: 100 * 100, settings: { quality: 87, speed: 4 }, pixelsReady: false, animation: { frames: header.animation!.frames, canvasPixels: 100 * 100 } });
+    expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(res.headers.get("X-Image-Peak-Memory")));
+  });
+
   it("a resized animation keeps its frame count, delays and loop", async () => {
     const stem = `${uniquePrefix()}/pan`;
     await put(`${stem}.gif`, fixture("panGif"));

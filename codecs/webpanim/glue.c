@@ -22,8 +22,11 @@ typedef struct {
   WebPData out;
 } Enc;
 
-/* `loop`: 0 plays forever (WebP container spec, ANIM chunk). `quality` 0-100, `method` 0-6. */
-Enc* anim_enc_new(int width, int height, int loop, float quality, int method) {
+/*
+ * `loop`: 0 plays forever (WebP container spec, ANIM chunk). `quality` 0-100, `method` 0-6.
+ * `lossless`: VP8L frames (`quality` is then libwebp's compression effort).
+ */
+Enc* anim_enc_new(int width, int height, int loop, float quality, int method, int lossless) {
   Enc* e = (Enc*)calloc(1, sizeof(Enc));
   if (!e) return NULL;
   WebPAnimEncoderOptions opts;
@@ -36,6 +39,7 @@ Enc* anim_enc_new(int width, int height, int loop, float quality, int method) {
   opts.anim_params.bgcolor = 0x00000000;
   e->config.quality = quality;
   e->config.method = method;
+  e->config.lossless = lossless ? 1 : 0;
   e->enc = WebPAnimEncoderNew(width, height, &opts);
   if (!e->enc || !WebPValidateConfig(&e->config)) {
     WebPAnimEncoderDelete(e->enc);

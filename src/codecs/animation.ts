@@ -31,7 +31,7 @@ export interface AnimationDecoder {
 }
 
 interface WebpAnimExports extends StandaloneExports {
-  anim_enc_new(width: number, height: number, loop: number, quality: number, method: number): number;
+  anim_enc_new(width: number, height: number, loop: number, quality: number, method: number, lossless: number): number;
   anim_enc_canvas(e: number): number;
   anim_enc_add(e: number, timestampMs: number): number;
   anim_enc_finish(e: number, endMs: number): number;
@@ -112,10 +112,13 @@ export interface AnimationEncoder {
   close(): void;
 }
 
-/** Animated WebP (WebP container spec: VP8X with the animation flag, ANIM, ANMF frames). */
-export function webpAnimationEncoder(width: number, height: number, loop: number, quality: number, method: number): AnimationEncoder {
+/**
+ * Animated WebP (WebP container spec: VP8X with the animation flag, ANIM, ANMF frames), lossy
+ * or lossless (VP8L frames, at libwebp's default effort of 75).
+ */
+export function webpAnimationEncoder(width: number, height: number, loop: number, quality: number, method: number, lossless = false): AnimationEncoder {
   const e = instantiateStandalone<WebpAnimExports>(wasmModules.webpAnim);
-  const h = e.anim_enc_new(width, height, loop, quality, method);
+  const h = lossless ? e.anim_enc_new(width, height, loop, 75, method, 1) : e.anim_enc_new(width, height, loop, quality, method, 0);
   if (!h) throw new CodecError(`WebPAnimEncoder refused ${width}x${height}`);
   let t = 0;
   let closed = false;

@@ -81,8 +81,8 @@ const FRAME_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer) => Animation
 };
 
 /** Animations encoded frame by frame: only WebP so far (an AV1 image sequence encoder is not bundled). */
-const ANIMATION_ENCODERS: Partial<Record<FormatId, (width: number, height: number, loop: number, opts: EncodeOptions) => AnimationEncoder>> = {
-  webp: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed),
+const ANIMATION_ENCODERS: Partial<Record<FormatId, (width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }) => AnimationEncoder>> = {
+  webp: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed, o.lossless),
 };
 
 /** Whether an animated source in `format` can be decoded frame by frame. */
@@ -197,7 +197,7 @@ export class CodecSession {
   }
 
   /** An encoder taking one canvas at a time, for an animation in `format`. */
-  animationEncoder(format: FormatId, width: number, height: number, loop: number, opts: EncodeOptions): AnimationEncoder {
+  animationEncoder(format: FormatId, width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder {
     const open = ANIMATION_ENCODERS[format];
     if (!open) throw new Error(`no animation encoder for ${format}`);
     try {
