@@ -25,7 +25,10 @@ before(async () => {
   worker = await startWrangler({ port: PORT, vars: { API_TOKENS: TOKEN, DEMO_PAGE: "on" }, persistTo: persist });
   const kodim = readFileSync(resolve(ROOT, "samples/parrots.png"));
   const jpeg = await sharp(kodim).jpeg({ quality: 90 }).toBuffer();
-  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim]]) {
+  // A six-frame pan as an animated GIF.
+  const frames = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => sharp(kodim).extract({ left: i * 20, top: i * 10, width: 160, height: 120 }).png().toBuffer()));
+  const gif = await sharp(frames, { join: { animated: true } }).gif({ loop: 0, delay: 80 }).toBuffer();
+  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim], ["e2e/pan.gif", gif]]) {
     const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body, headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 201, `push ${key}: ${await res.text()}`);
   }
@@ -89,5 +92,23 @@ test("the playground shows every profile with a decoded image and the right form
   assert.equal(byId.sized.dims, "400 × 400");
   assert.equal(byId.browser.dims, "768 × 512");
   await page.screenshot({ path: join(ARTIFACTS, "playground.png"), fullPage: true });
+  await page.close();
+});
+
+test("a plain <img> of an animated GIF arrives as an animated WebP (ANIM chunk) that Chromium decodes", async () => {
+  const page = await browser.newPage();
+  const seen = [];
+  page.on("response", async (res) => {
+    if (res.url().includes("/e2e/pan.gif")) seen.push({ type: res.headers()["content-type"], body: await res.body() });
+  });
+  await page.goto(`${worker.base}/`);
+  await page.setContent(`<img id="a" src="${worker.base}/e2e/pan.gif">`);
+  await page.waitForFunction(() => document.getElementById("a").complete);
+  const size = await page.evaluate(() => [document.getElementById("a").naturalWidth, document.getElementById("a").naturalHeight]);
+  assert.deepEqual(size, [160, 120]);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].type, "image/webp");
+  assert.ok(seen[0].body.includes(Buffer.from("ANIM")), "the WebP carries an ANIM chunk");
+  assert.equal((await sharp(seen[0].body, { animated: true }).metadata()).pages, 6);
   await page.close();
 });
