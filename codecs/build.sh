@@ -56,13 +56,15 @@ build_jpeg() {
   echo "built codecs/jpeg/jpeg.wasm ($(stat -c %s "$here/jpeg/jpeg.wasm") bytes) from $(basename "$src")"
 }
 
+# libwebp's command-line tools are never built: only its libraries.
+WEBP_NO_TOOLS=(-DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF -DWEBP_BUILD_GIF2WEBP=OFF
+  -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF)
+
 build_webp() {
   local src; src="$(source_of libwebp)"
   mkdir -p "$src/build-wasm"
   (cd "$src/build-wasm" &&
-    emcmake cmake .. -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF -DWEBP_BUILD_GIF2WEBP=OFF \
-      -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF \
-      -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
+    emcmake cmake .. "${WEBP_NO_TOOLS[@]}" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
     emmake make -j"$(nproc)" webpdecoder >/dev/null)
   emcc -O3 "$here/webp/glue.c" -I"$src" "$src/build-wasm/libwebpdecoder.a" \
     -o "$here/webp/webp.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
@@ -79,9 +81,7 @@ build_webpanim() {
   # WASM SIMD (libwebp's SSE2 paths through emscripten's SSE headers): workerd runs it, and an
   # animation is many encodes.
   (cd "$src/build-wasm-anim" &&
-    emcmake cmake .. -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF -DWEBP_BUILD_GIF2WEBP=OFF \
-      -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_WEBPMUX=OFF -DWEBP_BUILD_EXTRAS=OFF \
-      -DWEBP_BUILD_LIBWEBPMUX=ON -DWEBP_ENABLE_SIMD=ON -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release \
+    emcmake cmake .. "${WEBP_NO_TOOLS[@]}" -DWEBP_BUILD_LIBWEBPMUX=ON -DWEBP_ENABLE_SIMD=ON -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_C_FLAGS="-O3 -msimd128" >/dev/null &&
     emmake make -j"$(nproc)" webp webpdemux libwebpmux >/dev/null)
   local b="$src/build-wasm-anim"

@@ -7,7 +7,7 @@
  * encoder's previous canvases and the encoded frames so far.
  */
 import { wasmModules } from "../../wasm/modules";
-import type { RowDecoder } from "./rows";
+import { bandsOf, type RowDecoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 /** A composited canvas (RGBA, a view valid until the next `next()`) and how long it shows. */
@@ -160,18 +160,10 @@ export function firstFrame(dec: AnimationDecoder): RowDecoder {
   if (!frame) throw new CodecError("the animation has no frame");
   const { width, height } = dec;
   const canvas = frame.canvas;
-  const stride = width * 4;
-  let y = 0;
   return {
     width,
     height,
-    read() {
-      if (y >= height) return null;
-      const rows = Math.min(16, height - y);
-      const band = { data: canvas.subarray(y * stride, (y + rows) * stride), rows };
-      y += rows;
-      return band;
-    },
+    read: bandsOf(() => canvas, width, height, 16),
     memoryBytes: dec.memoryBytes,
     jsBytes: dec.jsBytes + canvas.byteLength,
   };

@@ -32,3 +32,19 @@ export interface RowDecoder {
   /** Stops early (rows below a crop are never read): releases what the decoder still holds. */
   close?(): void;
 }
+
+/**
+ * Bands of `bandRows` rows over a whole RGBA image already in memory (`pixels()` is asked at
+ * each read: a WASM memory's buffer changes when it grows).
+ */
+export function bandsOf(pixels: () => Uint8Array, width: number, height: number, bandRows: number): () => Band | null {
+  const stride = width * 4;
+  let y = 0;
+  return () => {
+    if (y >= height) return null;
+    const rows = Math.min(bandRows, height - y);
+    const data = pixels().subarray(y * stride, (y + rows) * stride);
+    y += rows;
+    return { data, rows };
+  };
+}

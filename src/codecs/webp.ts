@@ -7,7 +7,7 @@
  */
 import { wasmModules } from "../../wasm/modules";
 import { BAND_ROWS } from "./jpeg";
-import type { RowDecoder } from "./rows";
+import { bandsOf, type RowDecoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 interface WebpExports extends StandaloneExports {
@@ -43,17 +43,10 @@ export function openWebp(bytes: ArrayBuffer, denom: number, expect: { width: num
   const pixels = e.dec_pixels(d);
   const stride = e.dec_stride(d);
   if (stride !== width * 4) throw new CodecError(`unexpected stride ${stride}`);
-  let y = 0;
   return {
     width,
     height,
-    read() {
-      if (y >= height) return null;
-      const rows = Math.min(BAND_ROWS, height - y);
-      const band = new Uint8Array(e.memory.buffer, pixels + y * stride, rows * stride);
-      y += rows;
-      return { data: band, rows };
-    },
+    read: bandsOf(() => new Uint8Array(e.memory.buffer, pixels, height * stride), width, height, BAND_ROWS),
     get memoryBytes() {
       return e.memory.buffer.byteLength;
     },
