@@ -7,7 +7,8 @@
 #                           row-streaming encode
 #   codecs/webp/webp.wasm   libwebp (Debian bookworm 1.2.4): decode straight to a scaled size
 #   codecs/webpanim/webpanim.wasm  libwebp + libwebpmux + libwebpdemux (1.2.4), SIMD: animated
-#                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder)
+#                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
+#                           WebP encoded from rows (a YUV picture filled band by band)
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -88,7 +89,7 @@ build_webpanim() {
   emcc -O3 -msimd128 "$here/webpanim/glue.c" -I"$src" "$b/libwebpmux.a" "$b/libwebpdemux.a" "$b/libwebp.a" \
     -o "$here/webpanim/webpanim.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
-    -sEXPORTED_FUNCTIONS=_malloc,_free,_anim_enc_new,_anim_enc_canvas,_anim_enc_add,_anim_enc_finish,_anim_enc_data,_anim_enc_size,_anim_enc_error,_anim_enc_free,_anim_dec_new,_anim_dec_width,_anim_dec_height,_anim_dec_loop,_anim_dec_frames,_anim_dec_next,_anim_dec_pixels,_anim_dec_timestamp,_anim_dec_free
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_anim_enc_new,_anim_enc_canvas,_anim_enc_add,_anim_enc_finish,_anim_enc_data,_anim_enc_size,_anim_enc_error,_anim_enc_free,_anim_dec_new,_anim_dec_width,_anim_dec_height,_anim_dec_loop,_anim_dec_frames,_anim_dec_next,_anim_dec_pixels,_anim_dec_timestamp,_anim_dec_free,_rows_enc_new,_rows_enc_band,_rows_enc_write,_rows_enc_finish,_rows_enc_data,_rows_enc_size,_rows_enc_error,_rows_enc_free
   cp "$src/COPYING" "$here/webpanim/COPYING"
   cp "$src/PATENTS" "$here/webpanim/PATENTS"
   echo "built codecs/webpanim/webpanim.wasm ($(stat -c %s "$here/webpanim/webpanim.wasm") bytes) from $(basename "$src")"

@@ -138,3 +138,156 @@ void anim_dec_free(Dec* d) {
   WebPAnimDecoderDelete(d->dec);
   free(d);
 }
+
+/*
+ * A still WebP encoded from rows (the codec-layer issue: "WebP from a YUV picture filled row by
+ * row"). The encoder needs the whole picture, but as YUV 4:2:0 it is 1.5 bytes a pixel (2.5
+ * with alpha) where RGBA is 4: a 24 MP photo's picture is 36 MB, not 96. Each band of RGBA rows
+ * is converted by libwebp's own importer into a band-sized picture, then its planes are copied
+ * into the full picture, turned by the EXIF orientation (CIPA DC-008) on the way, so rows can
+ * arrive in stored order whatever the display orientation.
+ */
+typedef struct {
+  WebPConfig config;
+  WebPPicture pic;   /* the whole picture, display orientation */
+  WebPPicture band;  /* one band, stored orientation */
+  int sw, sh;        /* stored size */
+  int orientation;
+  int alpha;
+  int max_rows;
+  int y;             /* next stored row */
+  uint8_t* rgba;     /* the caller's band: sw * max_rows * 4 bytes */
+  WebPMemoryWriter out;
+} Rows;
+
+/* Stored (x, y) of a plane of stored size w x h to its display position (the inverse of the
+ * lookup in src/produce/orient.ts). */
+static void place(int o, int w, int h, int x, int y, int* X, int* Y) {
+  switch (o) {
+    case 2: *X = w - 1 - x; *Y = y; break;
+    case 3: *X = w - 1 - x; *Y = h - 1 - y; break;
+    case 4: *X = x; *Y = h - 1 - y; break;
+    case 5: *X = y; *Y = x; break;
+    case 6: *X = h - 1 - y; *Y = x; break;
+    case 7: *X = h - 1 - y; *Y = w - 1 - x; break;
+    case 8: *X = y; *Y = w - 1 - x; break;
+    default: *X = x; *Y = y; break;
+  }
+}
+
+/* Copies `rows` rows of a band plane (stored rows y0.. of a plane of stored size w x h). */
+static void copy_plane(int o, const uint8_t* src, int src_stride, uint8_t* dst, int dst_stride, int w, int h, int y0, int rows) {
+  for (int r = 0; r < rows && y0 + r < h; r++) {
+    const uint8_t* s = src + (size_t)r * src_stride;
+    if (o < 2 || o > 8) {
+      memcpy(dst + (size_t)(y0 + r) * dst_stride, s, w);
+      continue;
+    }
+    for (int x = 0; x < w; x++) {
+      int X, Y;
+      place(o, w, h, x, y0 + r, &X, &Y);
+      dst[(size_t)Y * dst_stride + X] = s[x];
+    }
+  }
+}
+
+/*
+ * `sw` x `sh` stored rows arriving `max_rows` at most at a time (even, so 4:2:0 chroma rows
+ * never straddle two bands); `alpha`: keep an alpha plane. NULL when out of memory or invalid.
+ */
+Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, int method, int max_rows) {
+  if (sw <= 0 || sh <= 0 || max_rows <= 0 || (max_rows & 1)) return NULL;
+  Rows* e = (Rows*)calloc(1, sizeof(Rows));
+  if (!e) return NULL;
+  if (!WebPConfigInit(&e->config) || !WebPPictureInit(&e->pic) || !WebPPictureInit(&e->band)) {
+    free(e);
+    return NULL;
+  }
+  e->config.quality = quality;
+  e->config.method = method;
+  /* No token buffer: the coefficients are coded straight into the partitions (same bytes at
+   * these settings, a little more CPU), so the picture is most of the memory. */
+  e->config.low_memory = 1;
+  e->sw = sw;
+  e->sh = sh;
+  e->orientation = orientation;
+  e->alpha = alpha;
+  e->max_rows = max_rows;
+  int swap = orientation >= 5 && orientation <= 8;
+  e->pic.width = swap ? sh : sw;
+  e->pic.height = swap ? sw : sh;
+  e->pic.use_argb = 0;
+  e->pic.colorspace = alpha ? WEBP_YUV420A : WEBP_YUV420;
+  e->band.width = sw;
+  e->band.height = max_rows;
+  e->band.use_argb = 0;
+  e->rgba = (uint8_t*)malloc((size_t)sw * max_rows * 4);
+  if (!WebPValidateConfig(&e->config) || !e->rgba || !WebPPictureAlloc(&e->pic)) {
+    WebPPictureFree(&e->pic);
+    free(e->rgba);
+    free(e);
+    return NULL;
+  }
+  return e;
+}
+
+uint8_t* rows_enc_band(Rows* e) { return e->rgba; }
+
+/* Takes `n` rows from the band buffer (even unless they are the last). 1 on success. */
+int rows_enc_write(Rows* e, int n) {
+  if (n <= 0 || n > e->max_rows || e->y + n > e->sh || ((n & 1) && e->y + n != e->sh)) return 0;
+  WebPPicture* b = &e->band;
+  /* libwebp's own RGB->YUV conversion (and alpha plane when any pixel is not opaque). */
+  if (b->height != n) {
+    WebPPictureFree(b);
+    b->width = e->sw;
+    b->height = n;
+  }
+  if (!(e->alpha ? WebPPictureImportRGBA(b, e->rgba, e->sw * 4) : WebPPictureImportRGBX(b, e->rgba, e->sw * 4))) return 0;
+  int o = e->orientation;
+  int cw = (e->sw + 1) / 2, ch = (e->sh + 1) / 2;
+  copy_plane(o, b->y, b->y_stride, e->pic.y, e->pic.y_stride, e->sw, e->sh, e->y, n);
+  copy_plane(o, b->u, b->uv_stride, e->pic.u, e->pic.uv_stride, cw, ch, e->y / 2, (n + 1) / 2);
+  copy_plane(o, b->v, b->uv_stride, e->pic.v, e->pic.uv_stride, cw, ch, e->y / 2, (n + 1) / 2);
+  if (e->alpha) {
+    if (b->a) {
+      copy_plane(o, b->a, b->a_stride, e->pic.a, e->pic.a_stride, e->sw, e->sh, e->y, n);
+    } else {
+      /* An opaque band: libwebp made no alpha plane for it. */
+      for (int r = 0; r < n; r++) {
+        for (int x = 0; x < e->sw; x++) {
+          int X, Y;
+          place(o, e->sw, e->sh, x, e->y + r, &X, &Y);
+          e->pic.a[(size_t)Y * e->pic.a_stride + X] = 0xff;
+        }
+      }
+    }
+  }
+  e->y += n;
+  return 1;
+}
+
+/* Encodes the filled picture; 1 on success. The band's memory is returned first. */
+int rows_enc_finish(Rows* e) {
+  if (e->y != e->sh) return 0;
+  WebPPictureFree(&e->band);
+  free(e->rgba);
+  e->rgba = NULL;
+  WebPMemoryWriterInit(&e->out);
+  e->pic.writer = WebPMemoryWrite;
+  e->pic.custom_ptr = &e->out;
+  return WebPEncode(&e->config, &e->pic);
+}
+
+const uint8_t* rows_enc_data(Rows* e) { return e->out.mem; }
+size_t rows_enc_size(Rows* e) { return e->out.size; }
+int rows_enc_error(Rows* e) { return e->pic.error_code; }
+
+void rows_enc_free(Rows* e) {
+  if (!e) return;
+  WebPMemoryWriterClear(&e->out);
+  WebPPictureFree(&e->pic);
+  WebPPictureFree(&e->band);
+  free(e->rgba);
+  free(e);
+}
