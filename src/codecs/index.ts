@@ -26,8 +26,9 @@ import { openGif } from "./gif";
 import { openHeic } from "./heic";
 import { BAND_ROWS, jpegRowEncoder, openJpeg } from "./jpeg";
 import { openPng } from "./png";
-import { openWebp } from "./webp";
-import type { RowDecoder } from "./rows";
+import { avifGridEncoder } from "./avif";
+import { openWebp, webpRowEncoder } from "./webp";
+import type { RowDecoder, RowEncoder } from "./rows";
 import "./image-data";
 
 export interface Pixels {
@@ -84,6 +85,22 @@ const FRAME_DECODERS: Partial<Record<FormatId, (bytes: ArrayBuffer) => Animation
 const ANIMATION_ENCODERS: Partial<Record<FormatId, (width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }) => AnimationEncoder>> = {
   webp: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed, o.lossless),
 };
+
+/**
+ * Stills encoded from rows (codecs/rows RowEncoder), for outputs too large for whole-image
+ * encoders: given the stored size, the display orientation and whether to keep alpha; null
+ * when the format cannot take that shape by rows. JPEG rows cannot be turned (a file is written
+ * top to bottom) and neither JPEG nor the AVIF grid keeps alpha here.
+ */
+const ROW_ENCODERS: Partial<Record<FormatId, { takes(orientation: number, alpha: boolean): boolean; open(w: number, h: number, orientation: number, alpha: boolean, o: EncodeOptions): RowEncoder | Promise<RowEncoder> }>> = {
+  // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
+  jpg: { takes: (orientation, alpha) => orientation === 1 && !alpha, open: (w, h, _o, _a, o) => jpegRowEncoder(w, h, o.quality, false) },
+  webp: { takes: () => true, open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed) },
+  avif: { takes: (_orientation, alpha) => !alpha, open: (w, h, orientation, _alpha, o) => avifGridEncoder(w, h, orientation, o) },
+};
+
+/** Whether `format` can be encoded from rows for an image of this orientation and alpha. */
+export const encodesRows = (format: FormatId, orientation: number, alpha: boolean): boolean => ROW_ENCODERS[format]?.takes(orientation, alpha) ?? false;
 
 /** Whether an animated source in `format` can be decoded frame by frame. */
 export const decodesFrames = (format: FormatId): boolean => FRAME_DECODERS[format] !== undefined;
@@ -179,6 +196,34 @@ export class CodecSession {
             return await read();
           } catch (e) {
             throw normalised(`${format} decode`, e);
+          }
+        },
+      });
+    });
+  }
+
+  /** A row encoder (see `encodesRows`), for `width` x `height` stored rows shown under `orientation`. */
+  async rowEncoder(format: FormatId, width: number, height: number, orientation: number, alpha: boolean, opts: EncodeOptions): Promise<RowEncoder> {
+    return normaliseThrow(`${format} encode`, async () => {
+      const codec = ROW_ENCODERS[format];
+      if (!codec?.takes(orientation, alpha)) throw new Error(`no row encoder for ${format} (orientation ${orientation}${alpha ? ", alpha" : ""})`);
+      const enc = await codec.open(width, height, orientation, alpha, opts);
+      const write = enc.write.bind(enc);
+      const finish = enc.finish.bind(enc);
+      // The codec's own errors become ordinary ones naming the step.
+      return Object.assign(enc, {
+        write: (rows: Uint8Array | Uint8ClampedArray, count: number) => {
+          try {
+            write(rows, count);
+          } catch (e) {
+            throw normalised(`${format} encode`, e);
+          }
+        },
+        finish: () => {
+          try {
+            return finish();
+          } catch (e) {
+            throw normalised(`${format} encode`, e);
           }
         },
       });

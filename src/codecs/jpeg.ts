@@ -7,7 +7,7 @@
  * of RGBA.
  */
 import { wasmModules } from "../../wasm/modules";
-import type { RowDecoder } from "./rows";
+import type { RowDecoder, RowEncoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 interface JpegExports extends StandaloneExports {
@@ -63,12 +63,13 @@ export function openJpeg(bytes: ArrayBuffer, denom: number): RowDecoder {
  * Encodes rows of RGBA as they come. `optimize` computes Huffman tables for this image (a few
  * percent smaller) but makes libjpeg keep all coefficients (2 bytes each) until the end.
  */
-export function jpegRowEncoder(width: number, height: number, quality: number, optimize: boolean) {
+export function jpegRowEncoder(width: number, height: number, quality: number, optimize: boolean): RowEncoder {
   const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
   const enc = e.enc_start(width, height, quality, optimize ? 1 : 0);
   const band = e.malloc(width * 4 * BAND_ROWS);
   if (!band) throw new CodecError("out of memory");
   return {
+    bandRows: BAND_ROWS,
     /** Takes up to BAND_ROWS rows of RGBA. */
     write(rows: Uint8Array | Uint8ClampedArray, count: number) {
       new Uint8Array(e.memory.buffer, band, count * width * 4).set(rows.subarray(0, count * width * 4));
@@ -82,5 +83,6 @@ export function jpegRowEncoder(width: number, height: number, quality: number, o
     get memoryBytes() {
       return e.memory.buffer.byteLength;
     },
+    jsBytes: 0,
   };
 }

@@ -34,6 +34,23 @@ export interface RowDecoder {
 }
 
 /**
+ * An encoder that takes rows of 8-bit RGBA top to bottom, in the stored orientation of the
+ * decoder's rows; it turns them to the display orientation itself. So a full-size output never
+ * exists as one RGBA image either.
+ */
+export interface RowEncoder {
+  /** Rows per `write`: exactly this many every time but the last. */
+  readonly bandRows: number;
+  write(rows: Uint8Array | Uint8ClampedArray, count: number): void;
+  /** The finished file, copied out of codec memory. */
+  finish(): ArrayBuffer;
+  /** Bytes of WASM memory the codec holds now. */
+  readonly memoryBytes: number;
+  /** JS bytes it holds besides (its bands, what it has encoded so far). */
+  readonly jsBytes: number;
+}
+
+/**
  * Bands of `bandRows` rows over a whole RGBA image already in memory (`pixels()` is asked at
  * each read: a WASM memory's buffer changes when it grows).
  */
@@ -47,4 +64,23 @@ export function bandsOf(pixels: () => Uint8Array, width: number, height: number,
     y += rows;
     return { data, rows };
   };
+}
+
+/**
+ * Where display pixel (x, y) comes from in a stored image of `W` x `H` under EXIF orientation
+ * `o` (CIPA DC-008, tag 0x0112): 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90
+ * clockwise, 7 transverse, 8 rotate 270 clockwise. Affine, so it also maps points outside the
+ * image (a tile's padding).
+ */
+export function storedPosition(o: number, W: number, H: number, x: number, y: number): [number, number] {
+  switch (o) {
+    case 2: return [W - 1 - x, y];
+    case 3: return [W - 1 - x, H - 1 - y];
+    case 4: return [x, H - 1 - y];
+    case 5: return [y, x];
+    case 6: return [y, H - 1 - x];
+    case 7: return [W - 1 - y, H - 1 - x];
+    case 8: return [W - 1 - y, x];
+    default: return [x, y];
+  }
 }

@@ -7,7 +7,7 @@
  */
 import { wasmModules } from "../../wasm/modules";
 import { BAND_ROWS } from "./jpeg";
-import { bandsOf, type RowDecoder } from "./rows";
+import { bandsOf, type RowDecoder, type RowEncoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 interface WebpExports extends StandaloneExports {
@@ -47,6 +47,51 @@ export function openWebp(bytes: ArrayBuffer, denom: number, expect: { width: num
     width,
     height,
     read: bandsOf(() => new Uint8Array(e.memory.buffer, pixels, height * stride), width, height, BAND_ROWS),
+    get memoryBytes() {
+      return e.memory.buffer.byteLength;
+    },
+    jsBytes: 0,
+  };
+}
+
+interface WebpRowsExports extends StandaloneExports {
+  rows_enc_new(width: number, height: number, orientation: number, alpha: number, quality: number, method: number, maxRows: number): number;
+  rows_enc_band(e: number): number;
+  rows_enc_write(e: number, rows: number): number;
+  rows_enc_finish(e: number): number;
+  rows_enc_data(e: number): number;
+  rows_enc_size(e: number): number;
+  rows_enc_error(e: number): number;
+  rows_enc_free(e: number): void;
+}
+
+/** libwebp's WebPEncodingError (src/webp/encode.h). */
+const ENCODE_ERROR = ["ok", "out of memory", "out of memory (bitstream)", "null parameter", "invalid configuration", "bad dimension", "partition 0 overflow", "partition overflow", "bad write", "file too big", "user abort"];
+
+/**
+ * A still WebP written from rows (our libwebp encoder build, codecs/webpanim/): a `width` x
+ * `height` image of stored rows shown under EXIF orientation `orientation`, which libwebp's
+ * YUV picture takes in display orientation as the rows arrive. 1.5 bytes a pixel (2.5 with
+ * `alpha`) instead of RGBA's 4, and no whole RGBA image anywhere.
+ */
+export function webpRowEncoder(width: number, height: number, orientation: number, alpha: boolean, quality: number, method: number): RowEncoder {
+  const e = instantiateStandalone<WebpRowsExports>(wasmModules.webpAnim);
+  const bandRows = BAND_ROWS;
+  const enc = e.rows_enc_new(width, height, orientation, alpha ? 1 : 0, quality, method, bandRows);
+  if (!enc) throw new CodecError(`cannot make a ${width}x${height} WebP picture (out of memory or over 16383 a side)`);
+  const band = e.rows_enc_band(enc);
+  return {
+    bandRows,
+    write(rows, count) {
+      new Uint8Array(e.memory.buffer, band, count * width * 4).set(rows.subarray(0, count * width * 4));
+      if (!e.rows_enc_write(enc, count)) throw new CodecError(`WebP rows refused (${count} rows)`);
+    },
+    finish() {
+      if (!e.rows_enc_finish(enc)) throw new CodecError(`WebP encode failed: ${ENCODE_ERROR[e.rows_enc_error(enc)] ?? e.rows_enc_error(enc)}`);
+      const out = new Uint8Array(e.memory.buffer, e.rows_enc_data(enc), e.rows_enc_size(enc)).slice().buffer;
+      e.rows_enc_free(enc);
+      return out;
+    },
     get memoryBytes() {
       return e.memory.buffer.byteLength;
     },

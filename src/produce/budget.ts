@@ -14,6 +14,7 @@
 import type { EncodeSettings } from "../config";
 import type { FormatId } from "../formats";
 import { JPEG_ROW_ENCODE_PIXELS } from "../codecs";
+import { AVIF_TILE } from "../codecs/avif";
 import type { ImageHeader, JpegLayout } from "../headers";
 import { pngDecodeBytes } from "../codecs/png";
 
@@ -84,6 +85,12 @@ export interface JobShape {
   pixelsReady: boolean;
   /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
   animation?: { frames: number; canvasPixels: number };
+  /**
+   * A large still written by a row encoder straight from the streamed decode (Production
+   * `streamsOutput`): the output never whole. `longSide`: the output's longer side (an AVIF
+   * grid holds a band of 512 rows of the stored width, which may be either side).
+   */
+  rowEncoded?: { longSide: number; alpha: boolean };
 }
 
 export interface Cost {
@@ -101,13 +108,14 @@ export function decodeMemory(format: FormatId, pixels: number): number {
 /**
  * Our libjpeg-turbo build (codecs/jpeg): its initial memory, the copy of the file, the
  * coefficients of every component when the file has several scans (T.81 progressive: 2 bytes
- * each), and a few rows of the scaled width (libjpeg's own buffers and our band). Memory grows
- * in steps, so 15% is added. Measured: 24 MP progressive 4:2:0 at 1/4 71.0 MiB, 12 MP
- * progressive at 1/2 37.9 MiB.
+ * each), and a few rows of the scaled width (libjpeg's own buffers and our band). The small
+ * allocations grow memory in steps, so 15% is added to them; the coefficients are a few large
+ * arrays (2% for MCU padding). Measured: 24 MP progressive 4:2:0 at 1/4 71.0 MiB and at 1/1
+ * 70.9 MiB, 12 MP progressive at 1/2 37.9 MiB.
  */
 export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
   const coefficients = layout.multiScan ? 2 * layout.coefficientsPerPixel * sourcePixels : 0;
-  return 1.15 * (1.5e6 + sourceBytes + coefficients + scaledWidth * 4 * 64);
+  return 1.02 * coefficients + 1.15 * (1.5e6 + sourceBytes + scaledWidth * 4 * 64);
 }
 
 /**
@@ -171,8 +179,73 @@ function predictAnimationCost(job: JobShape, animation: { frames: number; canvas
   return { memoryBytes, cpuMs: prepareMs + encodeMs };
 }
 
+/**
+ * Row encoders (codecs ROW_ENCODERS), measured in workerd (X-Image-Peak-Memory parts):
+ * - JPEG by rows (libjpeg-turbo): its buffers and the growing file (8.7 MiB at 12 MP).
+ * - WebP: libwebp's YUV 4:2:0 picture (1.5 bytes a pixel, 2.5 with alpha, whose coding costs
+ *   more: WEBP_ALPHA_BYTES_PER_PIXEL) and its low-memory encoder, whose partition writers start at libwebp's guess of the output size (frame_enc.c
+ *   PreLoopInitialize, up to 50 bytes a macroblock at high quality): 42.0 MiB at 24 MP, 23.7 at
+ *   12 MP, so 0.33 bytes a pixel besides the picture, plus 15% for growth steps.
+ * - AVIF grid: one @jsquash/avif instance coding 512x512 tiles (16 MiB whatever the image), a
+ *   band of 512 stored rows and one tile of RGBA, and the coded tiles (0.15 bytes a pixel at
+ *   q80 for a 12 MP photo; 0.2 priced).
+ */
+/**
+ * libwebp codes a lossy WebP's alpha plane losslessly (VP8L, alpha_enc.c): an ARGB copy of the
+ * plane, hash chains and backward references, all whole-image. Measured: a 4.2 MP alpha PNG to
+ * full-size WebP peaked at 80.9 MB where the opaque model gives 8.8 MB, so 17 bytes a pixel.
+ */
+const WEBP_ALPHA_BYTES_PER_PIXEL = 17;
+
+function rowEncoderMemory(format: FormatId, pixels: number, longSide: number, alpha: boolean): number {
+  if (format === "jpg") return 4e6 + 0.5 * pixels;
+  if (format === "webp") return 1.15 * (1.5e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? WEBP_ALPHA_BYTES_PER_PIXEL * pixels : 0);
+  if (format === "avif") return 17e6 + 4 * longSide * AVIF_TILE + 4 * AVIF_TILE * AVIF_TILE + 0.2 * pixels;
+  throw new Error(`no row encoder for ${format}`);
+}
+
+/**
+ * AVIF as a grid of 512x512 tiles codes slower per pixel than one picture (each tile restarts
+ * libaom's analysis): 12 MP took 9.0 s in Node and 10.8 s in workerd (decode included) at q80
+ * speed 8, so 900 ms per megapixel at the reference speed.
+ */
+const AVIF_GRID_MS_PER_MP = 900;
+
+/** A large still from a streamed decode straight into a row encoder: decoder, bands and encoder alive together. */
+function predictRowEncodedCost(job: JobShape, rows: { longSide: number; alpha: boolean }): Cost {
+  const streamed = job.streamed!;
+  const memoryBytes =
+    (job.aliveBytes ?? 0) +
+    job.sourceBytes +
+    streamed.decoderBytes +
+    streamed.bandBytes +
+    // The resampler's ring of float rows (at most 14 of them below a 2x shrink) and one band of output.
+    1e6 + 256 * rows.longSide +
+    rowEncoderMemory(job.outputFormat, job.outputPixels, rows.longSide, rows.alpha);
+  const perMp = job.outputFormat === "avif" ? AVIF_GRID_MS_PER_MP : ENCODE_MS_PER_MP[job.outputFormat];
+  const encodeMs = (perMp * speedFactor(job) * job.outputPixels) / 1e6;
+  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs };
+}
+
+const speedFactor = (job: JobShape) =>
+  job.outputFormat === "avif" ? AVIF_SPEED[job.settings.speed] ?? 1 : job.outputFormat === "webp" ? WEBP_METHOD[job.settings.speed] ?? 1 : 1;
+
+/**
+ * Decode and resize: a scaled JPEG decode pays entropy decoding for every source pixel, and the
+ * inverse DCT, colour conversion and resize only for the pixels it produces (measured: 24 MP
+ * progressive at 1/4 in 223 ms, 12 MP at 1/1 in 329 ms). Unscaled decoders pay per source pixel.
+ */
+function prepareMs(job: JobShape): number {
+  if (job.pixelsReady) return 0;
+  const scaled = job.streamed && job.streamed.scaledPixels < job.sourcePixels;
+  return scaled
+    ? (STREAMED_ENTROPY_MS_PER_MP * job.sourcePixels + (DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.streamed!.scaledPixels) / 1e6
+    : ((DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
+}
+
 export function predictCost(job: JobShape): Cost {
   if (job.animation) return predictAnimationCost(job, job.animation);
+  if (job.rowEncoded && job.streamed && !job.pixelsReady) return predictRowEncodedCost(job, job.rowEncoded);
   const out = 4 * job.outputPixels;
   let decodeWasm = 0;
   let decodeJs = 0;
@@ -197,17 +270,6 @@ export function predictCost(job: JobShape): Cost {
   const encodeJs = out + job.outputPixels;
   const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
   const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);
-  const speedFactor =
-    job.outputFormat === "avif" ? AVIF_SPEED[job.settings.speed] ?? 1 : job.outputFormat === "webp" ? WEBP_METHOD[job.settings.speed] ?? 1 : 1;
-  const encodeMs = (ENCODE_MS_PER_MP[job.outputFormat] * speedFactor * job.outputPixels) / 1e6;
-  // A scaled JPEG decode pays entropy decoding for every source pixel, and the inverse DCT,
-  // colour conversion and resize only for the pixels it produces (measured: 24 MP progressive
-  // at 1/4 in 223 ms, 12 MP at 1/1 in 329 ms). Unscaled decoders pay per source pixel.
-  const scaled = job.streamed && job.streamed.scaledPixels < job.sourcePixels;
-  const prepareMs = job.pixelsReady
-    ? 0
-    : scaled
-      ? (STREAMED_ENTROPY_MS_PER_MP * job.sourcePixels + (DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.streamed!.scaledPixels) / 1e6
-      : ((DECODE_MS_PER_MP[job.sourceFormat] + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
-  return { memoryBytes, cpuMs: prepareMs + encodeMs };
+  const encodeMs = (ENCODE_MS_PER_MP[job.outputFormat] * speedFactor(job) * job.outputPixels) / 1e6;
+  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs };
 }

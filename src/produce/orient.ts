@@ -4,6 +4,7 @@
  * flattening. Re-encoded outputs carry no metadata, so orientation must be baked into pixels.
  */
 import type { Pixels } from "../codecs";
+import { storedPosition } from "../codecs/rows";
 import type { Rect } from "../headers";
 
 export function crop(p: Pixels, r: Rect): Pixels {
@@ -16,10 +17,7 @@ export function crop(p: Pixels, r: Rect): Pixels {
   return { data: out, width: r.width, height: r.height };
 }
 
-/**
- * Applies EXIF orientation `o` (CIPA DC-008, tag 0x0112): 2 mirror, 3 rotate 180, 4 flip,
- * 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 270 clockwise.
- */
+/** Applies EXIF orientation `o` (see `storedPosition`). */
 export function orient(p: Pixels, o: number): Pixels {
   if (o < 2 || o > 8) return p;
   const W = p.width;
@@ -31,20 +29,28 @@ export function orient(p: Pixels, o: number): Pixels {
   const out = new Uint32Array(dw * dh);
   for (let y = 0; y < dh; y++) {
     for (let x = 0; x < dw; x++) {
-      let sx: number, sy: number;
-      switch (o) {
-        case 2: sx = W - 1 - x; sy = y; break;
-        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
-        case 4: sx = x; sy = H - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = H - 1 - x; break;
-        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-        default: sx = W - 1 - y; sy = x; break;
-      }
+      const [sx, sy] = storedPosition(o, W, H, x, y);
       out[y * dw + x] = src[sy * W + sx];
     }
   }
   return { data: new Uint8ClampedArray(out.buffer), width: dw, height: dh };
+}
+
+/**
+ * The single EXIF orientation equal to applying `ops` in order (HEIF may list a rotation and a
+ * mirror): found by applying them to a 3x2 image of distinct pixels.
+ */
+export function composeOrientation(ops: readonly number[]): number {
+  if (ops.length === 0) return 1;
+  if (ops.length === 1) return ops[0];
+  const probe = (list: readonly number[]) => {
+    let p: Pixels = { data: new Uint8ClampedArray(new Uint32Array([1, 2, 3, 4, 5, 6]).buffer), width: 3, height: 2 };
+    for (const o of list) p = orient(p, o);
+    return `${p.width}:${new Uint32Array(p.data.buffer).join()}`;
+  };
+  const want = probe(ops);
+  for (let o = 1; o <= 8; o++) if (probe([o]) === want) return o;
+  throw new Error(`orientations ${ops.join(",")} compose to nothing`);
 }
 
 /** Whether any pixel is not fully opaque (a declared alpha channel is often all 255). */

@@ -4,7 +4,8 @@
  * resize, encode. Each stage runs at most once per request, so when AVIF fails and the chain
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
-import { CodecSession, decodesFrames, encodesAnimation, type EncodeOptions, type Pixels } from "../codecs";
+import { CodecSession, decodesFrames, encodesAnimation, encodesRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "../codecs";
+import type { RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
 import type { StoredImage } from "../storage/r2";
@@ -12,7 +13,7 @@ import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
 import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
-import { crop, flatten, hasTransparency, orient } from "./orient";
+import { composeOrientation, crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
 
 /**
@@ -187,8 +188,10 @@ export class Production {
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
     // An animation is priced frame by frame, never as "pixels ready" (each frame is decoded anew).
     const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height } : undefined;
+    const rowEncoded = !animation && (await this.streamsOutput(format)) ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
     const shape = {
       animation,
+      rowEncoded,
       sourceFormat: header.format,
       sourcePixels: header.width * header.height,
       sourceBytes: image.bytes.byteLength,
@@ -290,49 +293,95 @@ export class Production {
 
   /** Row decoders (JPEG scaled, HEIC by tiles): bands streamed into the resampler; the full-size RGBA never exists. */
   async #streamedPixels(image: StoredImage, header: ImageHeader): Promise<Pixels> {
+    let { pixels: out, ops } = await this.#streamRows(image, header, "decode");
+    for (const o of ops) out = orient(out, o);
+    return out;
+  }
+
+  /**
+   * Decoded bands, cropped to the region and resampled as they come, into the output image or,
+   * with `encode`, into a row encoder a band at a time (the output never whole either). Returns
+   * the output (stored orientation: `ops` still to apply) or the encoded file.
+   */
+  async #streamRows(image: StoredImage, header: ImageHeader, stage: "decode"): Promise<{ pixels: Pixels; ops: number[] }>;
+  async #streamRows(image: StoredImage, header: ImageHeader, stage: "encode", encode: { format: FormatId; opts: EncodeOptions; alpha: boolean }): Promise<ArrayBuffer>;
+  async #streamRows(image: StoredImage, header: ImageHeader, stage: "decode" | "encode", encode?: { format: FormatId; opts: EncodeOptions; alpha: boolean }): Promise<{ pixels: Pixels; ops: number[] } | ArrayBuffer> {
     const { denom } = this.#streamPlan(header);
     let ops = header.orientation;
-    let out: Pixels;
+    // Which step a failure belongs to: the decoder's reads, or the encoder's writes.
+    let failed: "decode" | "encode" = "decode";
     try {
-      out = await this.timer.time("decode", async () => {
+      return await this.timer.time(stage, async () => {
         const dec = await this.codecs.openRows(header.format, image.bytes, denom, header);
-        // A decoder that applied the display transforms itself gives upright rows of the shown size.
-        const shown = displaySize(header);
-        if (dec.oriented && (dec.width !== shown.width || dec.height !== shown.height)) {
-          throw new Error(`${header.format} decode failed: ${dec.width}x${dec.height} decoded where the header shows ${shown.width}x${shown.height}`);
-        }
-        if (dec.oriented) ops = [];
-        const stored = dec.oriented ? { width: dec.width, height: dec.height } : header;
-        const { region, ow, oh } = this.#layout(stored.width, stored.height, ops, dec.oriented ? undefined : header.clap);
-        // The region in scaled pixels (the scaled image is ceil(W/d) x ceil(H/d)).
-        const fx = dec.width / stored.width;
-        const fy = dec.height / stored.height;
-        const rx = Math.min(dec.width - 1, Math.floor(region.x * fx));
-        const ry = Math.min(dec.height - 1, Math.floor(region.y * fy));
-        const rw = Math.max(1, Math.min(dec.width - rx, Math.round(region.width * fx)));
-        const rh = Math.max(1, Math.min(dec.height - ry, Math.round(region.height * fy)));
-        const resampler = new Resampler(rw, rh, ow, oh);
-        const stride = dec.width * 4;
-        // Rows below the region are never decoded.
+        let enc: RowEncoder | undefined;
         try {
+          // A decoder that applied the display transforms itself gives upright rows of the shown size.
+          const shown = displaySize(header);
+          if (dec.oriented && (dec.width !== shown.width || dec.height !== shown.height)) {
+            throw new Error(`${header.format} decode failed: ${dec.width}x${dec.height} decoded where the header shows ${shown.width}x${shown.height}`);
+          }
+          if (dec.oriented) ops = [];
+          const stored = dec.oriented ? { width: dec.width, height: dec.height } : header;
+          const { region, ow, oh } = this.#layout(stored.width, stored.height, ops, dec.oriented ? undefined : header.clap);
+          // The region in scaled pixels (the scaled image is ceil(W/d) x ceil(H/d)).
+          const fx = dec.width / stored.width;
+          const fy = dec.height / stored.height;
+          const rx = Math.min(dec.width - 1, Math.floor(region.x * fx));
+          const ry = Math.min(dec.height - 1, Math.floor(region.y * fy));
+          const rw = Math.max(1, Math.min(dec.width - rx, Math.round(region.width * fx)));
+          const rh = Math.max(1, Math.min(dec.height - ry, Math.round(region.height * fy)));
+          if (encode) {
+            failed = "encode";
+            enc = await this.codecs.rowEncoder(encode.format, ow, oh, composeOrientation(ops), encode.alpha, encode.opts);
+            failed = "decode";
+          }
+          const writer = enc;
+          const resampler = new Resampler(rw, rh, ow, oh, writer && {
+            bandRows: writer.bandRows,
+            write: (rows, count) => {
+              failed = "encode";
+              writer.write(rows, count);
+              failed = "decode";
+            },
+          });
+          const note = () => this.codecs.note(dec.memoryBytes + (enc?.memoryBytes ?? 0), dec.jsBytes + resampler.bytes + (enc?.jsBytes ?? 0));
+          const stride = dec.width * 4;
+          // Rows below the region are never decoded.
           for (let y = 0, band = await dec.read(); band && y < ry + rh; y += band.rows, band = y < ry + rh ? await dec.read() : null) {
             const first = Math.max(y, ry);
             const last = Math.min(y + band.rows, ry + rh);
             if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
+            if (enc) note();
           }
+          note();
+          if (!resampler.done) throw new Error(`${header.format} decode failed: ${image.key} ended before its last row`);
+          if (!enc) return { pixels: { data: resampler.out, width: ow, height: oh }, ops };
+          failed = "encode";
+          const file = enc.finish();
+          this.codecs.note(dec.memoryBytes + enc.memoryBytes, dec.jsBytes + resampler.bytes + enc.jsBytes + file.byteLength);
+          return file;
         } finally {
           dec.close?.();
+          this.codecs.retire(dec.memoryBytes + (enc?.memoryBytes ?? 0));
         }
-        this.codecs.note(dec.memoryBytes, dec.jsBytes + resampler.bytes);
-        this.codecs.retire(dec.memoryBytes);
-        if (!resampler.done) throw new Error(`${header.format} decode failed: ${image.key} ended before its last row`);
-        return { data: resampler.out, width: ow, height: oh };
       });
     } catch (e) {
-      throw new ProductionError("decode-error", `${image.key}: ${(e as Error).message}`);
+      if (e instanceof ProductionError) throw e;
+      throw new ProductionError(`${failed}-error`, `${image.key}: ${(e as Error).message}`);
     }
-    for (const o of ops) out = orient(out, o);
-    return out;
+  }
+
+  /**
+   * Whether `format` is written from rows straight out of the decoder (`#streamRows`): a large
+   * still (above JPEG_ROW_ENCODE_PIXELS of output, where whole-image encoders cost 11-35 bytes
+   * a pixel) from a row decoder, in a shape the format's row encoder takes. Not once the pixels
+   * exist (a fallback after another format failed reuses them).
+   */
+  async streamsOutput(format: FormatId): Promise<boolean> {
+    const { header, plan } = await this.source();
+    if (this.pixelsReady || header.animated || !formatSpec(header.format).rowScales) return false;
+    if (plan.width * plan.height <= JPEG_ROW_ENCODE_PIXELS) return false;
+    return encodesRows(format, composeOrientation(header.orientation), header.hasAlpha);
   }
 
   /** Decoders that only give whole images: decode, then crop and resample. */
@@ -437,6 +486,13 @@ export class Production {
 
   async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
     if (await this.animates(format)) return this.#encodeAnimation(format, opts);
+    if (await this.streamsOutput(format)) {
+      const { image, header } = await this.source();
+      this.codecs.hold(image.bytes.byteLength);
+      // An alpha channel is kept only where the format has one (the JPEG and AVIF row encoders
+      // take opaque sources only: see codecs ROW_ENCODERS).
+      return this.#streamRows(image, header, "encode", { format, opts, alpha: header.hasAlpha && formatSpec(format).supportsAlpha });
+    }
     let pixels = await this.pixels();
     if (!formatSpec(format).supportsAlpha && (await this.transparent())) pixels = flatten(pixels, this.limits.background);
     try {

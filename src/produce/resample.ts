@@ -61,7 +61,11 @@ function kernel(inSize: number, outSize: number): Kernel {
  * image never exists; the only large buffer is the output.
  */
 export class Resampler {
+  /** The whole output; with a sink, one band of it (rows are handed over as each band fills). */
   readonly out: Uint8ClampedArray;
+  readonly #sink?: RowSink;
+  /** Rows of `out` filled and not yet handed to the sink. */
+  #pending = 0;
   readonly #kx: Kernel;
   readonly #ky: Kernel;
   readonly #ring: Float32Array;
@@ -78,8 +82,10 @@ export class Resampler {
     readonly srcHeight: number,
     readonly width: number,
     readonly height: number,
+    sink?: RowSink,
   ) {
-    this.out = new Uint8ClampedArray(width * height * 4);
+    this.#sink = sink;
+    this.out = new Uint8ClampedArray(width * (sink ? Math.min(sink.bandRows, height) : height) * 4);
     this.#identity = srcWidth === width && srcHeight === height;
     this.#kx = kernel(srcWidth, width);
     this.#ky = kernel(srcHeight, height);
@@ -105,9 +111,10 @@ export class Resampler {
   push(data: Uint8Array | Uint8ClampedArray, offset: number, stride: number, x0: number, count: number): void {
     if (this.#identity) {
       const row = this.width * 4;
-      for (let i = 0; i < count && this.#y < this.srcHeight; i++, this.#y++, this.#oy++) {
+      for (let i = 0; i < count && this.#y < this.srcHeight; i++, this.#y++) {
         const from = offset + i * stride + x0 * 4;
-        this.out.set(data.subarray(from, from + row), this.#y * row);
+        this.out.set(data.subarray(from, from + row), this.#outRow(this.#oy) * row);
+        this.#rowDone();
       }
       return;
     }
@@ -164,17 +171,45 @@ export class Resampler {
           b += ring[q + 2] * w;
           a += ring[q + 3] * w;
         }
-        const p = (oy * width + ox) * 4;
+        const p = (this.#outRow(oy) * width + ox) * 4;
         if (a > 0.5) {
           out[p] = r / a;
           out[p + 1] = g / a;
           out[p + 2] = b / a;
+        } else {
+          // A band buffer is reused: no colour left over from an earlier row.
+          out[p] = out[p + 1] = out[p + 2] = 0;
         }
         out[p + 3] = a;
       }
-      this.#oy++;
+      this.#rowDone();
     }
   }
+
+  /** Where output row `oy` goes in `out`. */
+  #outRow(oy: number): number {
+    return this.#sink ? oy % this.#sink.bandRows : oy;
+  }
+
+  /** One more output row made: a full band (or the last rows) goes to the sink. */
+  #rowDone(): void {
+    this.#oy++;
+    if (!this.#sink) return;
+    this.#pending++;
+    if (this.#pending === this.#sink.bandRows || this.#oy === this.height) {
+      this.#sink.write(this.out, this.#pending);
+      this.#pending = 0;
+    }
+  }
+}
+
+/**
+ * Where a streaming resampler hands its output rows (an encoder taking rows): `bandRows` at a
+ * time, fewer only for the last band. The rows are a view, valid during the call.
+ */
+export interface RowSink {
+  readonly bandRows: number;
+  write(rows: Uint8ClampedArray, count: number): void;
 }
 
 /** Resamples a whole image (for decoders that only give whole images). */
