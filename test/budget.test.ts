@@ -52,6 +52,39 @@ describe("memory model against measured whole-job peaks", () => {
   });
 });
 
+describe("row encoders: predictions against measured whole-job peaks", () => {
+  // Full-size outputs above 4 MP, written from rows (decoder, bands and encoder alive at once).
+  it.each([
+    ["pug", "heic", "avif"],
+    ["pug", "heic", "webp"],
+    ["photo24mpBaseline", "jpg", "webp"],
+    ["bigTurned6", "jpg", "avif"],
+    ["bigAlphaPng", "png", "webp"],
+  ] as const)("%s.%s -> full-size %s", async (name, ext, format) => {
+    const bytes = fixture(name);
+    const header = readHeader(new Uint8Array(bytes))!;
+    const stem = `${uniquePrefix()}/${name}`;
+    await put(`${stem}.${ext}`, bytes);
+    const { res } = await call(`/${stem}.${ext}?caplist=${format}`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.headers.get("X-Image-Tried")).toBe(`${format}=transcode`);
+    const peak = Number(res.headers.get("X-Image-Peak-Memory"));
+    const pixels = header.width * header.height;
+    const predicted = predictCost({
+      sourceFormat: header.format,
+      sourcePixels: pixels,
+      sourceBytes: bytes.byteLength,
+      streamed: { scaledPixels: pixels, ...streamedDecoderMemory(header, bytes.byteLength, header.width) },
+      outputFormat: format,
+      outputPixels: pixels,
+      settings: { quality: 85, speed: format === "webp" ? 4 : 8 },
+      pixelsReady: false,
+      rowEncoded: { longSide: Math.max(header.width, header.height), alpha: header.hasAlpha && format === "webp" },
+    }).memoryBytes;
+    expect(predicted).toBeGreaterThanOrEqual(peak);
+    expect(predicted).toBeLessThan(peak * 1.6);
+  });
+});
+
 describe("budgets in the delivery path", () => {
   it("a 12 MP progressive JPEG resized to 1200w is decoded at 1/2 scale and stays under 72 MiB in all, reported per response", async () => {
     const stem = `${uniquePrefix()}/camera`;

@@ -129,6 +129,8 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   // A 24 MP progressive camera-size JPEG (6000x4000, like rachel-hisko) and a 48 MP baseline
   // one (8000x6000): the shrink-on-load memory table of the codec layer.
   out.photo24mpProgressive = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 88, progressive: true }).toBuffer();
+  // Cameras and phones write baseline JPEG: decoded by rows without keeping coefficients.
+  out.photo24mpBaseline = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 90 }).toBuffer();
   out.photo48mpBaseline = await sharp(parrots).resize(8000, 6000, { fit: "fill" }).jpeg({ quality: 85 }).toBuffer();
   // A 12 MP lossy WebP photo and a lossless one with alpha: libwebp's scaled decode.
   out.photo12mpWebp = await sharp(parrots).resize(4000, 3000, { fit: "fill" }).webp({ quality: 80 }).toBuffer();
@@ -185,6 +187,19 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
       out[`${name}${n}`] = await sharp(await storedFor(upright, n)).jpeg({ quality: 92 }).withMetadata({ orientation: n }).toBuffer();
     }
   }
+  // Above 4 MP, full-size outputs are written by row encoders that turn the rows themselves
+  // (WebP's YUV picture, AVIF's grid tiles): 2400x1800 stored turned for 3, 5, 6 and 8.
+  const big = await sharp(parrots).resize(2400, 1800, { fit: "fill" }).png().toBuffer();
+  out.bigUpright = await sharp(big).jpeg({ quality: 92 }).toBuffer();
+  for (const n of [3, 5, 6, 8]) out[`bigTurned${n}`] = await sharp(await storedFor(big, n)).jpeg({ quality: 92 }).withMetadata({ orientation: n }).toBuffer();
+  // A 4.2 MP PNG with an alpha gradient (left transparent, right opaque) over colour gradients
+  // (smooth, so the file stays small): WebP from rows keeps alpha.
+  const rgba4mp = Buffer.alloc(2100 * 2000 * 4);
+  for (let i = 0; i < 2100 * 2000; i++) {
+    const [x, y] = [i % 2100, Math.floor(i / 2100)];
+    rgba4mp.set([Math.round((255 * y) / 1999), Math.round((255 * x) / 2099), 128, Math.round((255 * x) / 2099)], i * 4);
+  }
+  out.bigAlphaPng = await sharp(rgba4mp, { raw: { width: 2100, height: 2000, channels: 4 } }).png().toBuffer();
   // Animations (codecs/animation): a window panning over the photo, as a GIF and an animated
   // WebP; a frame bomb; and libvips' composited frames of every GIF in test/fixtures/gif, the
   // reference the workerd suite compares our compositing with.

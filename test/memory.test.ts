@@ -5,9 +5,10 @@
  * and JS buffers together) under the row's limit. `npm run bench` measures the same jobs from
  * outside the worker (workerd's RSS).
  *
- * Not yet in the table: 24 MP progressive -> 1200w AVIF (the decoder's 74 MiB of coefficients
- * are still alive while AVIF's 54 MiB encoder runs: predicted 140 MB, refused) and full-size
- * AVIF and WebP, whose encoders take whole images.
+ * Not in the table: 24 MP progressive -> 1200w AVIF (the decoder's 69 MiB of coefficients are
+ * still alive while AVIF's 54 MiB encoder runs: refused), and 24 MP progressive -> full-size
+ * WebP (those coefficients beside the 34 MiB YUV picture: 115 MiB measured, over the 112 MiB
+ * budget; below, refused before it runs and the original served instead).
  */
 import { describe, expect, it } from "vitest";
 import { call, fixture, put, uniquePrefix } from "./helpers";
@@ -23,6 +24,9 @@ describe("memory follows the output, not the source", () => {
     ["48 MP baseline JPEG -> 1600w JPEG", "photo48mpBaseline", "jpg", "_1600_0.jpg?caplist=jpg", "jpg", 1600, 1200, 64],
     // JPEG above 4 MP is written by rows (libjpeg-turbo), not by mozjpeg's whole-image encoder.
     ["12 MP iPhone HEIC -> full-size JPEG", "pug", "heic", ".jpg?caplist=jpg", "jpg", 4032, 3024, 128],
+    // Full-size AVIF as a grid of 512x512 tiles, WebP from a YUV picture filled by rows.
+    ["12 MP iPhone HEIC -> full-size AVIF", "pug", "heic", ".jpg?caplist=avif", "avif", 4032, 3024, 128],
+    ["24 MP baseline JPEG -> full-size WebP", "photo24mpBaseline", "jpg", ".jpg?caplist=webp", "webp", 6000, 4000, 128],
   ] as const)("%s: 200 at once, under its limit", async (_name, fixtureName, ext, path, format, width, height, limitMiB) => {
     const stem = `${uniquePrefix()}/photo`;
     await put(`${stem}.${ext}`, fixture(fixtureName));
@@ -33,5 +37,13 @@ describe("memory follows the output, not the source", () => {
     const peak = Number(res.headers.get("X-Image-Peak-Memory"));
     expect(peak).toBeGreaterThan(0);
     expect(peak / MiB).toBeLessThanOrEqual(limitMiB);
+  });
+
+  it("24 MP progressive -> full-size WebP is refused before it runs, and the original JPEG is served", async () => {
+    const stem = `${uniquePrefix()}/photo`;
+    await put(`${stem}.jpg`, fixture("photo24mpProgressive"));
+    const { res, image } = await call(`/${stem}.jpg?caplist=webp,jpg`);
+    expect(res.headers.get("X-Image-Tried")).toBe("webp=over-memory-budget,jpg=r2");
+    expect(image).toEqual({ format: "jpg", width: 6000, height: 4000 });
   });
 });
