@@ -83,6 +83,32 @@ describe("row encoders: predictions against measured whole-job peaks", () => {
     expect(predicted).toBeGreaterThanOrEqual(peak);
     expect(predicted).toBeLessThan(peak * 1.6);
   });
+
+  it("24 MP progressive -> 1200w AVIF: chosen as a grid because the whole-image encoder would be over budget", async () => {
+    const bytes = fixture("photo24mpProgressive");
+    const header = readHeader(new Uint8Array(bytes))!;
+    const stem = `${uniquePrefix()}/p24`;
+    await put(`${stem}.jpg`, bytes);
+    const { res } = await call(`/${stem}_1200_0.jpg?caplist=avif`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.headers.get("X-Image-Tried")).toBe("avif=transcode");
+    const peak = Number(res.headers.get("X-Image-Peak-Memory"));
+    // Decoded at 1/4 scale (1500x1000), resized to 1200x800.
+    const shape = {
+      sourceFormat: header.format,
+      sourcePixels: header.width * header.height,
+      sourceBytes: bytes.byteLength,
+      streamed: { scaledPixels: 1500 * 1000, ...streamedDecoderMemory(header, bytes.byteLength, 1500) },
+      outputFormat: "avif" as const,
+      outputPixels: 1200 * 800,
+      settings: { quality: 85, speed: 8 },
+      pixelsReady: false,
+    };
+    const whole = predictCost(shape).memoryBytes;
+    const grid = predictCost({ ...shape, rowEncoded: { longSide: 1200, alpha: false } }).memoryBytes;
+    expect(whole).toBeGreaterThan(112 * 2 ** 20);
+    expect(grid).toBeGreaterThanOrEqual(peak);
+    expect(grid).toBeLessThan(peak * 1.6);
+  });
 });
 
 describe("budgets in the delivery path", () => {

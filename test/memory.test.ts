@@ -5,12 +5,15 @@
  * and JS buffers together) under the row's limit. `npm run bench` measures the same jobs from
  * outside the worker (workerd's RSS).
  *
- * Not in the table: 24 MP progressive -> 1200w AVIF (the decoder's 69 MiB of coefficients are
- * still alive while AVIF's 54 MiB encoder runs: refused), and 24 MP progressive -> full-size
- * WebP (those coefficients beside the 34 MiB YUV picture: 115 MiB measured, over the 112 MiB
+ * 24 MP progressive -> 1200w AVIF: the decoder's 69 MiB of coefficients beside AVIF's 54 MiB
+ * whole-image encoder would be over the budget, so the pipeline picks the grid encoder (2x2
+ * tiles of 600x400, one tile's encoder at a time) instead of refusing.
+ *
+ * Not in the table: 24 MP progressive -> full-size WebP (those coefficients beside the 34 MiB YUV picture: 115 MiB measured, over the 112 MiB
  * budget; below, refused before it runs and the original served instead).
  */
 import { describe, expect, it } from "vitest";
+import { readHeader } from "../src/headers";
 import { call, fixture, put, uniquePrefix } from "./helpers";
 
 const MiB = 2 ** 20;
@@ -21,6 +24,7 @@ describe("memory follows the output, not the source", () => {
     ["12 MP iPhone HEIC -> 800w WebP", "pug", "heic", "_800_0.jpg?caplist=webp", "webp", 800, 600, 48],
     ["12 MP iPhone HEIC -> 800w AVIF", "pug", "heic", "_800_0.jpg?caplist=avif", "avif", 800, 600, 64],
     ["24 MP progressive JPEG -> 1200w WebP", "photo24mpProgressive", "jpg", "_1200_0.jpg?caplist=webp", "webp", 1200, 800, 96],
+    ["24 MP progressive JPEG -> 1200w AVIF (grid)", "photo24mpProgressive", "jpg", "_1200_0.jpg?caplist=avif", "avif", 1200, 800, 96],
     ["48 MP baseline JPEG -> 1600w JPEG", "photo48mpBaseline", "jpg", "_1600_0.jpg?caplist=jpg", "jpg", 1600, 1200, 64],
     // JPEG above 4 MP is written by rows (libjpeg-turbo), not by mozjpeg's whole-image encoder.
     ["12 MP iPhone HEIC -> full-size JPEG", "pug", "heic", ".jpg?caplist=jpg", "jpg", 4032, 3024, 128],
@@ -30,8 +34,10 @@ describe("memory follows the output, not the source", () => {
   ] as const)("%s: 200 at once, under its limit", async (_name, fixtureName, ext, path, format, width, height, limitMiB) => {
     const stem = `${uniquePrefix()}/photo`;
     await put(`${stem}.${ext}`, fixture(fixtureName));
-    const { res, image } = await call(`/${stem}${path}`, {}, { PEAK_MEMORY_HEADER: "on" });
+    const { res, image, body } = await call(`/${stem}${path}`, {}, { PEAK_MEMORY_HEADER: "on" });
     expect(res.status).toBe(200);
+    // The grid row: 1200x800 as 2x2 tiles of 600x400 (the header's band is one tile row).
+    if (_name.endsWith("(grid)")) expect(readHeader(new Uint8Array(body))?.bandHeight).toBe(400);
     expect(res.headers.get("X-Image-Tried")).toBe(`${format}=transcode`);
     expect(image).toEqual({ format, width, height });
     const peak = Number(res.headers.get("X-Image-Peak-Memory"));

@@ -171,7 +171,7 @@ class Walk {
     this.production = new Production(
       () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
       req.size,
-      { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground },
+      { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
       deps.timer,
     );
   }

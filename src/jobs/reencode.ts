@@ -66,7 +66,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
 
   const sourceKey = meta.sourceKey;
   if (!sourceKey) return { result: "skipped", reason: "no source recorded" };
-  const production = new Production(() => store.get(sourceKey), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground }, untimed);
+  const production = new Production(() => store.get(sourceKey), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes }, untimed);
   const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
   try {
     const { image, plan } = await production.source();

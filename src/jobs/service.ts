@@ -101,7 +101,7 @@ export function jobService(deps: JobDeps) {
       const production = new Production(
         () => objects.get(input),
         outputs[0].size,
-        { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground },
+        { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes },
         untimed,
       );
       for (const out of outputs) {

@@ -186,7 +186,7 @@ function predictAnimationCost(job: JobShape, animation: { frames: number; canvas
  *   more: WEBP_ALPHA_BYTES_PER_PIXEL) and its low-memory encoder, whose partition writers start at libwebp's guess of the output size (frame_enc.c
  *   PreLoopInitialize, up to 50 bytes a macroblock at high quality): 42.0 MiB at 24 MP, 23.7 at
  *   12 MP, so 0.33 bytes a pixel besides the picture, plus 15% for growth steps.
- * - AVIF grid: one @jsquash/avif instance coding 512x512 tiles (16 MiB whatever the image), a
+ * - AVIF grid: one @jsquash/avif instance coding tiles of at most 512x512 (16 MiB whatever the image), a
  *   band of 512 stored rows and one tile of RGBA, and the coded tiles (0.15 bytes a pixel at
  *   q80 for a 12 MP photo; 0.2 priced).
  */
@@ -205,7 +205,7 @@ function rowEncoderMemory(format: FormatId, pixels: number, longSide: number, al
 }
 
 /**
- * AVIF as a grid of 512x512 tiles codes slower per pixel than one picture (each tile restarts
+ * AVIF as a grid of tiles of at most 512x512 codes slower per pixel than one picture (each tile restarts
  * libaom's analysis): 12 MP took 9.0 s in Node and 10.8 s in workerd (decode included) at q80
  * speed 8, so 900 ms per megapixel at the reference speed.
  */

@@ -48,6 +48,11 @@ export interface Limits {
   maxAnimationFrames: number;
   /** What transparent pixels become in a format without alpha. */
   background: readonly [number, number, number];
+  /**
+   * The isolate's memory budget: below 4 MP of output a row encoder is chosen only when the
+   * whole-image encoder beside the decoder would be over it.
+   */
+  memoryBudgetBytes?: number;
 }
 
 interface Source {
@@ -183,13 +188,19 @@ export class Production {
    * for this request (decode and resize may already be paid), `fromScratch` everything.
    */
   async cost(format: FormatId, settings: EncodeOptions): Promise<{ now: Cost; fromScratch: Cost }> {
+    const shape = await this.#shape(format, settings, await this.streamsOutput(format, settings));
+    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady && !shape.animation }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
+  }
+
+  /** The job as the cost model sees it, with or without a row encoder. */
+  async #shape(format: FormatId, settings: EncodeOptions, rows: boolean) {
     const { image, header, plan } = await this.source();
     const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
     // An animation is priced frame by frame, never as "pixels ready" (each frame is decoded anew).
     const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height } : undefined;
-    const rowEncoded = !animation && (await this.streamsOutput(format)) ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
-    const shape = {
+    const rowEncoded = !animation && rows ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
+    return {
       animation,
       rowEncoded,
       sourceFormat: header.format,
@@ -201,7 +212,6 @@ export class Production {
       outputPixels: plan.width * plan.height,
       settings,
     };
-    return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady && !animation }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
   }
 
   /**
@@ -377,11 +387,17 @@ export class Production {
    * a pixel) from a row decoder, in a shape the format's row encoder takes. Not once the pixels
    * exist (a fallback after another format failed reuses them).
    */
-  async streamsOutput(format: FormatId): Promise<boolean> {
+  async streamsOutput(format: FormatId, settings: EncodeOptions): Promise<boolean> {
     const { header, plan } = await this.source();
     if (this.pixelsReady || header.animated || !formatSpec(header.format).rowScales) return false;
-    if (plan.width * plan.height <= JPEG_ROW_ENCODE_PIXELS) return false;
-    return encodesRows(format, composeOrientation(header.orientation), header.hasAlpha);
+    if (!encodesRows(format, composeOrientation(header.orientation), header.hasAlpha)) return false;
+    if (plan.width * plan.height > JPEG_ROW_ENCODE_PIXELS) return true;
+    // Smaller outputs code better and faster whole (a grid pads and splits a 1200w AVIF), unless
+    // the whole-image encoder beside a large decoder is over the budget: a 24 MP progressive
+    // JPEG's 69 MiB of coefficients beside AVIF's 54 MiB encoder, against a 512-tile grid's 16.
+    const budget = this.limits.memoryBudgetBytes;
+    if (budget === undefined) return false;
+    return predictCost({ ...(await this.#shape(format, settings, false)), pixelsReady: false }).memoryBytes > budget;
   }
 
   /** Decoders that only give whole images: decode, then crop and resample. */
@@ -486,7 +502,7 @@ export class Production {
 
   async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
     if (await this.animates(format)) return this.#encodeAnimation(format, opts);
-    if (await this.streamsOutput(format)) {
+    if (await this.streamsOutput(format, opts)) {
       const { image, header } = await this.source();
       this.codecs.hold(image.bytes.byteLength);
       // An alpha channel is kept only where the format has one (the JPEG and AVIF row encoders
