@@ -5,9 +5,10 @@
  * and JS buffers together) under the row's limit. `npm run bench` measures the same jobs from
  * outside the worker (workerd's RSS).
  *
- * 24 MP progressive -> 1200w AVIF: the decoder's 69 MiB of coefficients beside AVIF's 54 MiB
- * whole-image encoder would be over the budget, so the pipeline picks the grid encoder (2x2
- * tiles of 600x400, one tile's encoder at a time) instead of refusing.
+ * 24 MP progressive -> 1200w AVIF and WebP: the decoder's 69 MiB of coefficients beside a
+ * whole-image encoder would take over 3/4 of the budget (AVIF's: over all of it), so the
+ * pipeline picks the row encoders (an AVIF grid of 2x2 tiles of 600x400; WebP's YUV picture
+ * filled by rows): 90.7 and 74.3 MiB, where the whole-image WebP job took 92.5.
  *
  * Not in the table: 24 MP progressive -> full-size WebP (those coefficients beside the 34 MiB YUV picture: 115 MiB measured, over the 112 MiB
  * budget; below, refused before it runs and the original served instead).

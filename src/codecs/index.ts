@@ -92,12 +92,19 @@ const ANIMATION_ENCODERS: Partial<Record<FormatId, (width: number, height: numbe
  * when the format cannot take that shape by rows. JPEG rows cannot be turned (a file is written
  * top to bottom) and neither JPEG nor the AVIF grid keeps alpha here.
  */
-const ROW_ENCODERS: Partial<Record<FormatId, { takes(orientation: number, alpha: boolean): boolean; open(w: number, h: number, orientation: number, alpha: boolean, o: EncodeOptions): RowEncoder | Promise<RowEncoder> }>> = {
+/**
+ * `small`: worth using below 4 MP of output when memory is short (see Production.streamsOutput).
+ * libjpeg-turbo's rows cost a third more bytes than mozjpeg, so JPEG only streams large outputs.
+ */
+const ROW_ENCODERS: Partial<Record<FormatId, { small: boolean; takes(orientation: number, alpha: boolean): boolean; open(w: number, h: number, orientation: number, alpha: boolean, o: EncodeOptions): RowEncoder | Promise<RowEncoder> }>> = {
   // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
-  jpg: { takes: (orientation, alpha) => orientation === 1 && !alpha, open: (w, h, _o, _a, o) => jpegRowEncoder(w, h, o.quality, false) },
-  webp: { takes: () => true, open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed) },
-  avif: { takes: (_orientation, alpha) => !alpha, open: (w, h, orientation, _alpha, o) => avifGridEncoder(w, h, orientation, o) },
+  jpg: { small: false, takes: (orientation, alpha) => orientation === 1 && !alpha, open: (w, h, _o, _a, o) => jpegRowEncoder(w, h, o.quality, false) },
+  webp: { small: true, takes: () => true, open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed) },
+  avif: { small: true, takes: (_orientation, alpha) => !alpha, open: (w, h, orientation, _alpha, o) => avifGridEncoder(w, h, orientation, o) },
 };
+
+/** Whether `format`'s row encoder is worth using for outputs of 4 MP or less. */
+export const encodesSmallRows = (format: FormatId): boolean => ROW_ENCODERS[format]?.small ?? false;
 
 /** Whether `format` can be encoded from rows for an image of this orientation and alpha. */
 export const encodesRows = (format: FormatId, orientation: number, alpha: boolean): boolean => ROW_ENCODERS[format]?.takes(orientation, alpha) ?? false;

@@ -4,7 +4,7 @@
  * resize, encode. Each stage runs at most once per request, so when AVIF fails and the chain
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
-import { CodecSession, decodesFrames, encodesAnimation, encodesRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "../codecs";
+import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmallRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "../codecs";
 import type { RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
@@ -392,12 +392,15 @@ export class Production {
     if (this.pixelsReady || header.animated || !formatSpec(header.format).rowScales) return false;
     if (!encodesRows(format, composeOrientation(header.orientation), header.hasAlpha)) return false;
     if (plan.width * plan.height > JPEG_ROW_ENCODE_PIXELS) return true;
-    // Smaller outputs code better and faster whole (a grid pads and splits a 1200w AVIF), unless
-    // the whole-image encoder beside a large decoder is over the budget: a 24 MP progressive
-    // JPEG's 69 MiB of coefficients beside AVIF's 54 MiB encoder, against a 512-tile grid's 16.
+    // Smaller outputs code better and faster whole (a grid splits a 1200w AVIF in four), unless
+    // the whole-image encoder beside a large decoder would take most of the isolate: a 24 MP
+    // progressive JPEG's 69 MiB of coefficients beside AVIF's 54 MiB encoder (over the budget)
+    // or WebP's ~20 MiB (100 MiB of RSS, measured), where a grid's tile encoder holds 16 MiB
+    // and the WebP row encoder ~4. Past 3/4 of the budget a job blocks every other request in
+    // the admission gate, so the few bytes the row encoders cost are worth it there.
     const budget = this.limits.memoryBudgetBytes;
-    if (budget === undefined) return false;
-    return predictCost({ ...(await this.#shape(format, settings, false)), pixelsReady: false }).memoryBytes > budget;
+    if (budget === undefined || !encodesSmallRows(format)) return false;
+    return predictCost({ ...(await this.#shape(format, settings, false)), pixelsReady: false }).memoryBytes > 0.75 * budget;
   }
 
   /** Decoders that only give whole images: decode, then crop and resample. */
