@@ -10,6 +10,7 @@
 #                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
 #                           WebP encoded from rows (a YUV picture filled band by band)
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
+#   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
@@ -107,4 +108,13 @@ build_gif() {
   echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
 }
 
-for codec in ${CODECS:-jpeg webp webpanim gif}; do "build_$codec"; done
+build_resize() {
+  # No library: the resampler's inner loops, one f32x4 per RGBA pixel.
+  emcc -O3 -msimd128 "$here/resize/glue.c" \
+    -o "$here/resize/resize.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=256KB -sTOTAL_STACK=64KB -sMAXIMUM_MEMORY=1GB \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_resize_hfilter,_resize_vfilter
+  echo "built codecs/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
+}
+
+for codec in ${CODECS:-jpeg webp webpanim gif resize}; do "build_$codec"; done

