@@ -79,7 +79,13 @@ async function main() {
       if (res.status !== 201) throw new Error(`push ${key}: ${res.status} ${await res.text()}`);
     };
     const get = async (path) => {
-      const { ms, value: res } = await timed(() => fetch(`${worker.base}${path}`));
+      // One retry when the connection itself fails (a kept-alive socket closed under us by the
+      // local dev server, seen once in a full run): logged, never silent.
+      const once = () => timed(() => fetch(`${worker.base}${path}`));
+      const { ms, value: res } = await once().catch((e) => {
+        log(`  ${path}: ${e.message} (${e.cause?.message ?? "no cause"}), retrying once`);
+        return once();
+      });
       const body = Buffer.from(await res.arrayBuffer());
       return { ms, res, body };
     };
