@@ -83,6 +83,19 @@ describe("resampler (WASM SIMD kernels)", () => {
     for (let x = 0; x < 16; x++) expect(out.data[x * 4]).toBe(0);
   });
 
+  it("a restarted resampler (an animation's next frame) gives the same bytes as a fresh one", async () => {
+    const a = await decode("png", fixture("kodim23Png"));
+    // A second frame: the first one turned upside down, so nothing can be left over from it.
+    const b: Pixels = { width: a.width, height: a.height, data: new Uint8ClampedArray(a.data.length) };
+    for (let y = 0; y < a.height; y++) b.data.set(a.data.subarray(y * a.width * 4, (y + 1) * a.width * 4), (a.height - 1 - y) * a.width * 4);
+    const r = new Resampler(a.width, a.height, 300, 200);
+    r.push(a.data, 0, a.width * 4, 0, a.height);
+    r.restart();
+    r.push(b.data, 0, b.width * 4, 0, b.height);
+    expect(r.done).toBe(true);
+    expect(maxDiff(r.out, resample(b, 300, 200).data)).toBe(0);
+  });
+
   it("rows pushed a few at a time into a band sink give the same bytes as the whole image", async () => {
     const src = await decode("png", fixture("kodim23Png"));
     const whole = resample(src, 500, 333).data;

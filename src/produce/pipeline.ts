@@ -474,15 +474,17 @@ export class Production {
       return await this.timer.time("animate", async () => {
         const stride = header.width * 4;
         let resampled = 0;
+        // One resampler for every frame (same region, same output size).
+        const r = identity ? null : new Resampler(region.width, region.height, ow, oh);
         for (let frame = first; frame; frame = (stage = "decode", dec.next())) {
           stage = "encode";
           const target = enc.canvas();
-          if (identity) target.set(frame.canvas);
+          if (!r) target.set(frame.canvas);
           else {
-            const r = new Resampler(region.width, region.height, ow, oh);
+            r.restart();
             r.push(frame.canvas, region.y * stride, stride, region.x, region.height);
             target.set(r.out);
-            resampled = Math.max(resampled, r.bytes + r.out.byteLength);
+            resampled = r.bytes;
           }
           enc.add(frame.durationMs);
           frames++;

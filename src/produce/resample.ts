@@ -136,6 +136,17 @@ export class Resampler {
     return this.out.byteLength + (this.#wasm?.memory.buffer.byteLength ?? 0);
   }
 
+  /**
+   * Starts over with a new image of the same size (an animation's next frame): the kernels,
+   * the ring and the instance are reused, so a 1,000-frame GIF makes one WASM memory, not 1,000
+   * left for the GC.
+   */
+  restart(): void {
+    this.#y = 0;
+    this.#oy = 0;
+    this.#pending = 0;
+  }
+
   /** Whether every output row has been produced. */
   get done(): boolean {
     return this.#oy >= this.height;
