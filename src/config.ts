@@ -5,7 +5,7 @@
  * expected (sharp's style: "Expected ... but received ...").
  */
 import { ConfigError } from "./errors";
-import { ALL_FORMATS, formatFromToken, type FormatId } from "./formats";
+import { ALL_FORMATS, formatFromToken, formatSpec, type FormatId } from "./formats";
 import { QUALITY_LADDER, QUALITY_LEVELS, type QualityLevel } from "./produce/quality-ladder";
 
 export interface EncodeSettings {
@@ -106,7 +106,7 @@ export const DEFAULT_VARS = {
   WRITE_BACK_FORMATS: "avif",
   QUALITY_LEVEL: "85",
   QUALITY: "",
-  SPEED: "avif:8,webp:4",
+  SPEED: "avif:8,webp:4,jpg:1",
   REENCODE_FORMATS: "avif",
   REENCODE_SPEED: "avif:5,webp:6",
   REENCODE_QUALITY: "",
@@ -237,6 +237,14 @@ function apiTokens(vars: ConfigVars): string[] {
   return tokens;
 }
 
+/** Each encoder's speed within what it takes (its format module's `maxSpeed`: WebP's method 0-6, JPEG 0-1). */
+function checkSpeeds(name: string, settings: Partial<Record<FormatId, EncodeSettings>>): void {
+  for (const [id, s] of Object.entries(settings) as [FormatId, EncodeSettings][]) {
+    const max = formatSpec(id).maxSpeed;
+    if (max !== undefined && s.speed > max) throw new ConfigError(`${name}: expected ${id} between 0 and ${max} but received ${s.speed}`);
+  }
+}
+
 export function loadConfig(vars: ConfigVars): Config {
   const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
   const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
@@ -258,7 +266,7 @@ export function loadConfig(vars: ConfigVars): Config {
       speed: speed.get(id) ?? defaultSpeed.get(id) ?? 0,
     };
   }
-  if (encode.webp.speed > 6) throw new ConfigError(`SPEED: expected webp between 0 and 6 but received ${encode.webp.speed}`);
+  checkSpeeds("SPEED", encode);
   const reencodeFormats = new Set(formatList(vars, "REENCODE_FORMATS", { encodable: true }));
   const reencodeSpeed = perFormat(vars, "REENCODE_SPEED", 0, 10);
   const reencodeQuality = perFormat(vars, "REENCODE_QUALITY", 1, 100);
@@ -281,7 +289,7 @@ export function loadConfig(vars: ConfigVars): Config {
       speed: reencodeSpeed.get(id) ?? defaultReencodeSpeed.get(id) ?? encode[id].speed,
     };
   }
-  if ((reencodeEncode.webp?.speed ?? 0) > 6) throw new ConfigError(`REENCODE_SPEED: expected webp between 0 and 6 but received ${reencodeEncode.webp!.speed}`);
+  checkSpeeds("REENCODE_SPEED", reencodeEncode);
   for (const id of writeBack) {
     if (!onDemand.has(id)) throw new ConfigError(`WRITE_BACK_FORMATS: "${id}" is not in ON_DEMAND_FORMATS, so it is never produced`);
   }

@@ -13,7 +13,7 @@
 import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
 import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import { wasmModules } from "../../wasm/modules";
-import { primaryItem } from "../headers";
+import { primaryItem } from "../formats/isobmff";
 import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
 import { storedPosition, type RowEncoder } from "./rows";
 

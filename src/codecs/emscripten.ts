@@ -25,3 +25,51 @@ export async function instantiate<M extends EmscriptenModule>(factory: unknown, 
 }
 
 export const memoryBytes = (m: EmscriptenModule): number => m.HEAP8.buffer.byteLength;
+
+/** The memory bookkeeping a codec call reports to its job (formats/spec CodecUsage). */
+interface Usage {
+  note(wasm: number, js?: number): void;
+  retire(wasm: number): void;
+}
+
+interface DecoderModule extends EmscriptenModule {
+  decode(data: ArrayBuffer, ...args: unknown[]): { data: ArrayLike<number>; width: number; height: number } | null;
+}
+interface EncoderModule extends EmscriptenModule {
+  encode(data: BufferSource, width: number, height: number, options: object): Uint8Array | null;
+}
+
+/**
+ * A whole-image decode by a fresh instance (`args`: the embind `decode`'s extra arguments, whose
+ * count it checks). The RGBA copy is made while the instance is still alive, so both count.
+ */
+export async function decodeOnce(factory: unknown, wasm: WebAssembly.Module, bytes: ArrayBuffer, args: unknown[], usage: Usage): Promise<{ data: Uint8ClampedArray; width: number; height: number }> {
+  const mod = await instantiate<DecoderModule>(factory, wasm);
+  let decoded = 0;
+  try {
+    const out = mod.decode(bytes, ...args);
+    if (!out) throw new Error("decoder returned nothing");
+    if (!(out.data instanceof Uint8ClampedArray)) throw new Error("decoder returned a non-8-bit image");
+    decoded = out.data.byteLength;
+    return { data: out.data, width: out.width, height: out.height };
+  } finally {
+    usage.note(memoryBytes(mod), decoded);
+    usage.retire(memoryBytes(mod));
+  }
+}
+
+/** A whole-image encode by a fresh instance; the file is copied out before the instance is dropped. */
+export async function encodeOnce(factory: unknown, wasm: WebAssembly.Module, pixels: { data: Uint8ClampedArray; width: number; height: number }, options: object, usage: Usage): Promise<ArrayBuffer> {
+  const mod = await instantiate<EncoderModule>(factory, wasm);
+  let encoded = 0;
+  try {
+    const out = mod.encode(pixels.data, pixels.width, pixels.height, options);
+    if (!out) throw new Error("encoder returned nothing");
+    // A copy: the view points into the instance's memory, which is about to be dropped.
+    encoded = out.byteLength;
+    return out.slice().buffer;
+  } finally {
+    usage.note(memoryBytes(mod), pixels.data.byteLength + encoded);
+    usage.retire(memoryBytes(mod));
+  }
+}

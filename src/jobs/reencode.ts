@@ -10,7 +10,6 @@
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
 import { AdmissionTimeout, isolateGate } from "../produce/admission";
-import { decodeMemory } from "../produce/budget";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import { meanSsim } from "../produce/ssim";
 import type { VariantCache } from "../storage/cache";
@@ -82,7 +81,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     const { now } = await production.cost(req.format, settings);
     const pixelsOut = plan.width * plan.height;
     // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
-    const verify = 2 * (req.format === "avif" ? decodeMemory("avif", pixelsOut) : 32e6) + 8 * pixelsOut;
+    const verify = 2 * (formatSpec(req.format).cost.decodeMemory?.(pixelsOut) ?? 32e6) + 8 * pixelsOut;
     try {
       await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs);
     } catch (e) {

@@ -1,0 +1,78 @@
+/**
+ * @module formats/avif
+ * AVIF (AV1 Image File Format 1.1, on HEIF), everything about it: magic bytes (ftyp brands),
+ * header probe (formats/isobmff), codecs and their cost. Decoded and encoded by @jsquash/avif
+ * (libavif with dav1d and libaom) a whole image at a time; large outputs are written as a grid
+ * of 512x512 tiles (codecs/avif).
+ */
+import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
+import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
+import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
+import { wasmModules } from "../../wasm/modules";
+import { AVIF_TILE, avifGridEncoder } from "../codecs/avif";
+import { decodeOnce, encodeOnce } from "../codecs/emscripten";
+import { isobmffBrandFormat, parseIsobmff } from "./isobmff";
+import { ascii } from "./probe";
+import { linear, type FormatSpec } from "./spec";
+
+/**
+ * Relative encode time by libaom cpu-used 0..10 (8 = 1), measured with the @jsquash build
+ * (issue 16): at q50 on Kodak 6 = 2.35, 5 = 12.2, 4 = 20. 5 is the background re-encode's speed,
+ * so it is priced from the bench at the calibrated qualities instead: cpu-used 5 took 14-19x
+ * cpu-used 8, which itself ran 1.6-2x encodeMsPerMp at q80 (15 s per megapixel in all, = 30).
+ * The slower ones are extrapolated.
+ */
+const SPEED_FACTOR = [90, 70, 55, 40, 30, 30, 2.35, 1.6, 1, 0.8, 0.6];
+
+/**
+ * @jsquash/avif's decoder peak, measured (bytes, 1/4/12/24 MP): 24.2M/72.5M/191M/370.8M; its
+ * encoder's: 42.3M/156.2M/433.5M/847.6M.
+ */
+const DECODER_MEMORY = { floor: 25e6, base: 14e6, perPixel: 15.3 };
+const ENCODER_MEMORY = { floor: 43e6, base: 20e6, perPixel: 35.5 };
+
+export const avif: FormatSpec = {
+  id: "avif",
+  universal: false,
+  mime: "image/avif",
+  mimeAliases: [],
+  extensions: ["avif"],
+  supportsAlpha: true,
+  canDecode: true,
+  canEncode: true,
+  sourceRank: 3,
+  animation: false,
+  // libaom's cpu-used 0-10.
+  maxSpeed: 10,
+  sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "avif",
+  parseHeader: (b) => parseIsobmff(b, "avif"),
+  codecs: {
+    // The embind decode's second argument: 8 bits per channel out.
+    decode: async (bytes, usage) => decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage),
+    encode: (pixels, o, usage) => encodeOnce(avifEncFactory, wasmModules.avifEnc, pixels, { ...avifDefaults, quality: o.quality, speed: o.speed }, usage),
+    // A grid of opaque tiles, each turned upright before coding.
+    rowEncoder: {
+      small: true,
+      takes: (_orientation, alpha) => !alpha,
+      open: (w, h, orientation, _alpha, o) => avifGridEncoder(w, h, orientation, o),
+    },
+  },
+  cost: {
+    decodeMsPerMp: 100,
+    encodeMsPerMp: 500,
+    speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
+    encodeMemory: (pixels) => linear(ENCODER_MEMORY, pixels),
+    decodeMemory: (pixels) => linear(DECODER_MEMORY, pixels),
+    /**
+     * The grid: one @jsquash/avif instance coding tiles of at most 512x512 (16 MiB whatever the
+     * image), a band of 512 stored rows and one tile of RGBA, and the coded tiles (0.15 bytes a
+     * pixel at q80 for a 12 MP photo; 0.2 priced).
+     */
+    rowEncoderMemory: (pixels, longSide) => 17e6 + 4 * longSide * AVIF_TILE + 4 * AVIF_TILE * AVIF_TILE + 0.2 * pixels,
+    /**
+     * Tiles code slower per pixel than one picture (each restarts libaom's analysis): 12 MP took
+     * 9.0 s in Node and 10.8 s in workerd (decode included) at q80 speed 8.
+     */
+    rowEncodeMsPerMp: 900,
+  },
+};

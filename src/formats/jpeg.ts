@@ -1,0 +1,182 @@
+/**
+ * @module formats/jpeg
+ * JPEG (ITU T.81, JFIF), everything about it: magic bytes, header probe (size, EXIF
+ * orientation, scan layout), codecs and their cost. Decoded by our libjpeg-turbo build at 1/1
+ * to 1/8 scale in the DCT domain, a band of rows at a time (codecs/jpeg); encoded by mozjpeg
+ * (@jsquash/jpeg) for web sizes and by our libjpeg-turbo build row by row above 4 MP.
+ */
+import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
+import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
+import { wasmModules } from "../../wasm/modules";
+import type { EncodeOptions, Pixels } from "../codecs";
+import { encodeOnce } from "../codecs/emscripten";
+import { BAND_ROWS, jpegRowEncoder, openJpeg } from "../codecs/jpeg";
+import { ascii, exifOrientation, HeaderError, need, u16be, type ImageHeader, type JpegLayout } from "./probe";
+import { linear, type CodecUsage, type FormatSpec } from "./spec";
+
+/**
+ * Above this many output pixels JPEG is written by our libjpeg-turbo build a band at a time
+ * (8.7 MiB of WASM for 12 MP) instead of mozjpeg (whole image: 199.6 MB for 12 MP). The price is
+ * bytes: without mozjpeg's trellis quantisation and progressive scans the file is about a third
+ * larger, so web sizes keep mozjpeg. Other formats' row encoders take over at the same size.
+ */
+export const JPEG_ROW_ENCODE_PIXELS = 4_000_000;
+
+// ITU T.81 B.1.1.3: SOFn markers are C0-CF except DHT (C4), JPG (C8) and DAC (CC).
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/**
+ * From the SOF segment at `i` (T.81 B.2.2: Nf components, each with H and V sampling factors)
+ * and the first SOS after it (B.2.3: Ns components in that scan). SOF2/6/10/14 are progressive;
+ * a first scan with fewer components than the frame means more scans follow. When the SOS is
+ * not found in the bytes at hand, the costlier answer is given.
+ */
+function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
+  const nf = b[i + 7];
+  const fields: { h: number; v: number }[] = [];
+  for (let c = 0; c < nf && i + 10 + c * 3 < b.length; c++) fields.push({ h: b[i + 9 + c * 3] >> 4, v: b[i + 9 + c * 3] & 15 });
+  const hMax = Math.max(1, ...fields.map((f) => f.h));
+  const vMax = Math.max(1, ...fields.map((f) => f.v));
+  const coefficientsPerPixel = fields.length ? fields.reduce((sum, f) => sum + (f.h * f.v) / (hMax * vMax), 0) : nf;
+  const progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
+  let firstScanComponents = -1;
+  for (let j = i + u16be(b, i); j + 4 < b.length; ) {
+    if (b[j] !== 0xff) break;
+    const m = b[j + 1];
+    if (m === 0xff) {
+      j++;
+      continue;
+    }
+    if (m === 0xda) {
+      firstScanComponents = b[j + 4];
+      break;
+    }
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd8)) {
+      j += 2;
+      continue;
+    }
+    j += 2 + u16be(b, j + 2);
+  }
+  return { multiScan: progressive || firstScanComponents !== nf, coefficientsPerPixel };
+}
+
+function parseJpeg(b: Uint8Array): ImageHeader {
+  let i = 2;
+  let orientation: number[] = [];
+  for (;;) {
+    need(b, i + 2, "JPEG marker");
+    if (b[i] !== 0xff) throw new HeaderError("JPEG marker expected");
+    let marker = b[i + 1];
+    // T.81 B.1.1.2: any number of 0xFF fill bytes may precede a marker.
+    while (marker === 0xff) {
+      i++;
+      need(b, i + 2, "JPEG marker");
+      marker = b[i + 1];
+    }
+    i += 2;
+    // Standalone markers carry no length: TEM, RSTn, SOI.
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;
+    if (marker === 0xd9 || marker === 0xda) throw new HeaderError("JPEG has no frame header before scan");
+    need(b, i + 2, "JPEG segment length");
+    const len = u16be(b, i);
+    if (len < 2) throw new HeaderError("JPEG segment length < 2");
+    if (isSof(marker)) {
+      need(b, i + 8, "JPEG SOF");
+      return { format: "jpg", height: u16be(b, i + 3), width: u16be(b, i + 5), hasAlpha: false, animated: false, orientation, jpeg: jpegLayout(b, i, marker) };
+    }
+    // APP1 "Exif\0\0" (CIPA DC-008 4.7.2) carries the TIFF structure with the Orientation tag.
+    if (marker === 0xe1 && ascii(b, i + 2, 6) === "Exif\u0000\u0000") {
+      orientation = exifOrientation(b.subarray(i + 8, Math.min(b.length, i + len)));
+    }
+    i += len;
+  }
+}
+
+/**
+ * Our libjpeg-turbo build (codecs/jpeg): its initial memory, the copy of the file, the
+ * coefficients of every component when the file has several scans (T.81 progressive: 2 bytes
+ * each), and a few rows of the scaled width (libjpeg's own buffers and our band). The small
+ * allocations grow memory in steps, so 15% is added to them; the coefficients are a few large
+ * arrays (2% for MCU padding). Measured: 24 MP progressive 4:2:0 at 1/4 71.0 MiB and at 1/1
+ * 70.9 MiB, 12 MP progressive at 1/2 37.9 MiB.
+ */
+export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
+  const coefficients = layout.multiScan ? 2 * layout.coefficientsPerPixel * sourcePixels : 0;
+  return 1.02 * coefficients + 1.15 * (1.5e6 + sourceBytes + scaledWidth * 4 * 64);
+}
+
+/** libjpeg-turbo by rows: its buffers and the growing file (measured 8.7 MiB at 12 MP). */
+const rowEncoderMemory = (pixels: number) => 4e6 + 0.5 * pixels;
+
+/**
+ * mozjpeg's instance peak, measured (bytes, 1/4/12/24 MP): 17.0M/66.8M/199.6M/398.7M; above
+ * JPEG_ROW_ENCODE_PIXELS the row encoder writes the file instead.
+ */
+const MOZJPEG_MEMORY = { floor: 17.5e6, base: 2e6, perPixel: 16.8 };
+
+/** Relative mozjpeg encode time by speed: 0 progressive (= 1, the reference), 1 baseline (55 vs 89 ms at 800x533). */
+const SPEED_FACTOR = [1, 0.65];
+
+function jpegByRows(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): ArrayBuffer {
+  // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
+  const enc = jpegRowEncoder(pixels.width, pixels.height, opts.quality, false);
+  let out: ArrayBuffer | undefined;
+  try {
+    const stride = pixels.width * 4;
+    for (let y = 0; y < pixels.height; y += BAND_ROWS) {
+      const n = Math.min(BAND_ROWS, pixels.height - y);
+      enc.write(pixels.data.subarray(y * stride, (y + n) * stride), n);
+    }
+    out = enc.finish();
+    return out;
+  } finally {
+    usage.note(enc.memoryBytes, pixels.data.byteLength + (out?.byteLength ?? 0));
+    usage.retire(enc.memoryBytes);
+  }
+}
+
+export const jpeg: FormatSpec = {
+  id: "jpg",
+  universal: true,
+  rowScales: [8, 4, 2, 1],
+  mime: "image/jpeg",
+  mimeAliases: ["image/jpg", "image/pjpeg"],
+  extensions: ["jpg", "jpeg"],
+  supportsAlpha: false,
+  canDecode: true,
+  canEncode: true,
+  sourceRank: 1,
+  animation: false,
+  // Speed 0: progressive, mozjpeg's scan optimisation (its smallest file); 1: baseline.
+  maxSpeed: 1,
+  // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.
+  sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  parseHeader: parseJpeg,
+  codecs: {
+    rows: (bytes, denom) => openJpeg(bytes, denom),
+    async encode(pixels, opts, usage) {
+      if (pixels.width * pixels.height > JPEG_ROW_ENCODE_PIXELS) return jpegByRows(pixels, opts, usage);
+      // Baseline keeps the same trellis-quantised coefficients in one scan. Measured at 800x533:
+      // 89 vs 55 ms to encode, 1.3-2.4% more bytes for baseline (README "Quality").
+      return encodeOnce(jpegEncFactory, wasmModules.jpegEnc, pixels, { ...jpegDefaults, quality: opts.quality, progressive: opts.speed === 0 }, usage);
+    },
+    // Rows cannot be turned (a file is written top to bottom) and JPEG has no alpha. Not worth
+    // it below 4 MP: libjpeg-turbo's rows cost a third more bytes than mozjpeg.
+    rowEncoder: {
+      small: false,
+      takes: (orientation, alpha) => orientation === 1 && !alpha,
+      // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
+      open: (w, h, _orientation, _alpha, o) => jpegRowEncoder(w, h, o.quality, false),
+    },
+  },
+  cost: {
+    decodeMsPerMp: 30,
+    encodeMsPerMp: 250,
+    speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
+    encodeMemory: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? rowEncoderMemory(pixels) : linear(MOZJPEG_MEMORY, pixels)),
+    streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg!), bandBytes: 0 }),
+    rowEncoderMemory: (pixels) => rowEncoderMemory(pixels),
+  },
+};

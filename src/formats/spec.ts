@@ -1,0 +1,144 @@
+/**
+ * @module formats/spec
+ * What a format module (formats/<name>.ts) declares: its identity and media types, its magic
+ * bytes and header probe, its codecs and what they cost. The registry (formats/index) lists
+ * the modules; nothing else switches on a format's name.
+ */
+import type { EncodeOptions, Pixels } from "../codecs";
+import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
+import type { RowDecoder, RowEncoder } from "../codecs/rows";
+import type { ImageHeader } from "./probe";
+
+export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png" | "gif";
+
+export interface FormatSpec {
+  readonly id: FormatId;
+  /** The media type sent in Content-Type and matched in Accept. */
+  readonly mime: string;
+  /** Other media types clients use for the same format (matched in Accept only). */
+  readonly mimeAliases: readonly string[];
+  /** Canonical extension first: it is the one used to name variants in R2. */
+  readonly extensions: readonly string[];
+  readonly supportsAlpha: boolean;
+  /**
+   * Every image client decodes it (JPEG, PNG). A URL in any other format matched only through
+   * a wildcard (`image/*` covers HEIC in Chrome's Accept) is not a promise the client decodes it.
+   */
+  readonly universal: boolean;
+  /** A WASM decoder is bundled. */
+  readonly canDecode: boolean;
+  /**
+   * A WASM encoder is bundled. HEIC has none (no HEVC encoder ships as WASM under a usable
+   * licence), so a HEIC is only ever served when an origin produced it.
+   */
+  readonly canEncode: boolean;
+  /**
+   * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
+   * libjpeg's DCT scales 1/1 to 1/8 for JPEG, libwebp's rescaler at the same steps for WebP,
+   * full size for HEIC's tiles and PNG's rows. Absent: the decoder
+   * only gives whole images.
+   */
+  readonly rowScales?: readonly number[];
+  /**
+   * When several full-size originals of one stem exist, the one to transcode from: lower is
+   * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
+   */
+  readonly sourceRank: number;
+  /**
+   * An animated source can be served in this format with its animation: WebP is encoded
+   * frame by frame (codecs/animation), a GIF original is passed through. AVIF can hold an
+   * image sequence, but no encoder for one is bundled yet, so an animated source is never
+   * served as AVIF unless the origin pushed one.
+   */
+  readonly animation: boolean;
+  /** Magic bytes: whether `b` (the file's first bytes) is this format. */
+  sniff(b: Uint8Array): boolean;
+  /**
+   * The header probe: size, alpha, animation and transforms read without decoding (the guard
+   * against decompression bombs). Throws HeaderError when the header is truncated or inconsistent.
+   */
+  parseHeader(b: Uint8Array): ImageHeader;
+  /** The format's codecs (codecs/ implements them; CodecSession drives them). */
+  readonly codecs: FormatCodecs;
+  /** What its codecs cost, for produce/budget's predictions. */
+  readonly cost: FormatCost;
+  /** The highest encoder speed setting it takes (SPEED, REENCODE_SPEED), when it is encoded. */
+  readonly maxSpeed?: number;
+}
+
+/**
+ * The codec memory a whole-image codec call reports to its job (CodecSession): `note` a moment
+ * of live WASM and JS bytes, `retire` an instance the job is done with, `persist` a module-wide
+ * instance that outlives the job.
+ */
+export interface CodecUsage {
+  note(wasm: number, js?: number): void;
+  retire(wasm: number): void;
+  persist(wasm: number): void;
+}
+
+export interface FormatCodecs {
+  /**
+   * A decoder handing over rows (formats with `rowScales`), at 1/`denom` scale; `expect` is
+   * the size the header declared, which the codec's own headers must match.
+   */
+  rows?(bytes: ArrayBuffer, denom: number, expect: { width: number; height: number } | null): RowDecoder | Promise<RowDecoder>;
+  /** A whole-image decoder, for formats without a row decoder. */
+  decode?(bytes: ArrayBuffer, usage: CodecUsage): Promise<Pixels>;
+  /** A whole-image encoder. */
+  encode?(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): Promise<ArrayBuffer>;
+  /**
+   * An encoder taking rows (codecs/rows RowEncoder), for outputs too large for whole-image
+   * encoders: `takes` says whether it can write this display orientation and alpha; `small`,
+   * whether it is worth using below 4 MP of output when memory is short (Production.streamsOutput).
+   */
+  rowEncoder?: {
+    readonly small: boolean;
+    takes(orientation: number, alpha: boolean): boolean;
+    open(width: number, height: number, orientation: number, alpha: boolean, opts: EncodeOptions): RowEncoder | Promise<RowEncoder>;
+  };
+  /** An animation decoded frame by frame, each frame a composited canvas (codecs/animation). */
+  frames?(bytes: ArrayBuffer): AnimationDecoder;
+  /** An animation encoded one canvas at a time. */
+  animationEncoder?(width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder;
+}
+
+/** Bytes linear in pixels above an instance's initial memory. */
+export interface Linear {
+  /** The instance's initial memory: small images never go below it. */
+  floor: number;
+  base: number;
+  perPixel: number;
+}
+
+export const linear = (l: Linear, pixels: number): number => Math.max(l.floor, l.base + l.perPixel * pixels);
+
+/**
+ * What a format's codecs cost (produce/budget composes them into a job): CPU in milliseconds
+ * per megapixel on the reference machine (a 2-core x86 VM running workerd) for real camera
+ * photos, memory in bytes, measured in workerd with the per-job instances of `codecs`.
+ */
+export interface FormatCost {
+  /** Decoding, per megapixel decoded. */
+  readonly decodeMsPerMp: number;
+  /** Encoding at the reference speed, per megapixel of output (Infinity: not encoded). */
+  readonly encodeMsPerMp: number;
+  /** Encode time relative to the reference speed, by speed setting. */
+  speedFactor?(speed: number): number;
+  /** Peak of the whole-image encoder for an output of `pixels`. */
+  encodeMemory(pixels: number): number;
+  /** Peak of the whole-image decoder (formats without a row decoder). */
+  decodeMemory?(pixels: number): number;
+  /** The row decoder's WASM memory at `scaledWidth`, and the band of rows it assembles in JS. */
+  streamedDecoder?(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number };
+  /** The row encoder's memory for an output of `pixels` whose longer side is `longSide`. */
+  rowEncoderMemory?(pixels: number, longSide: number, alpha: boolean): number;
+  /** The row encoder's time per megapixel at the reference speed, when it differs from `encodeMsPerMp`. */
+  readonly rowEncodeMsPerMp?: number;
+  /** The frame decoder's WASM memory and the JS canvases it keeps, for a canvas of `canvasPixels`. */
+  frameDecoder?(sourceBytes: number, canvasPixels: number): { decoderBytes: number; canvasBytes: number };
+  /** The animation encoder's memory for `frames` frames of `outputPixels`. */
+  animationEncodeMemory?(outputPixels: number, frames: number): number;
+  /** Encoding an animation, per megapixel of output frames at the reference speed. */
+  readonly animationEncodeMsPerMp?: number;
+}

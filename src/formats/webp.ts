@@ -1,0 +1,181 @@
+/**
+ * @module formats/webp
+ * WebP (RFC 9649: the RIFF container, VP8 lossy and VP8L lossless bitstreams, animation),
+ * everything about it: magic bytes, header probe, codecs and their cost. Stills are decoded by
+ * our libwebp build straight to a scaled size (codecs/webp) and encoded by @jsquash/webp, or by
+ * rows into our libwebp build for large outputs; animations are decoded and encoded frame by
+ * frame by our libwebp animation build (codecs/animation).
+ */
+import webpEncFactory from "@jsquash/webp/codec/enc/webp_enc_simd.js";
+import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
+import { wasmModules } from "../../wasm/modules";
+import { firstFrame, openWebpAnimation, webpAnimationEncoder } from "../codecs/animation";
+import { encodeOnce } from "../codecs/emscripten";
+import { openWebp, webpRowEncoder } from "../codecs/webp";
+import { ascii, exifOrientation, HeaderError, need, u16le, u24le, u32le, type ImageHeader } from "./probe";
+import { linear, type FormatSpec } from "./spec";
+
+function parseWebp(b: Uint8Array): ImageHeader {
+  need(b, 30, "WebP chunk header");
+  const chunk = ascii(b, 12, 4);
+  if (chunk === "VP8X") {
+    const flags = b[20];
+    const width = u24le(b, 24) + 1;
+    const height = u24le(b, 27) + 1;
+    return {
+      format: "webp",
+      width,
+      height,
+      hasAlpha: (flags & 0x10) !== 0,
+      animated: (flags & 0x02) !== 0,
+      animation: flags & 0x02 ? webpAnimation(b, width, height) : undefined,
+      // The EXIF chunk usually follows the image data (WebP container spec, "Extended format").
+      orientation: flags & 0x08 ? webpExifOrientation(b) : [],
+      // Unknown when the image chunk is past the bytes at hand: the costlier answer.
+      lossless: webpChunk(b, "VP8 ") === undefined,
+    };
+  }
+  if (chunk === "VP8L") {
+    // WebP lossless bitstream spec 3.1: signature 0x2f then 14-bit width-1, 14-bit height-1, alpha bit.
+    if (b[20] !== 0x2f) throw new HeaderError("VP8L signature missing");
+    const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+    return {
+      format: "webp",
+      width: (bits & 0x3fff) + 1,
+      height: ((bits >>> 14) & 0x3fff) + 1,
+      hasAlpha: ((bits >>> 28) & 1) === 1,
+      animated: false,
+      orientation: [],
+      lossless: true,
+    };
+  }
+  if (chunk === "VP8 ") {
+    // RFC 6386 9.1: keyframe start code 9d 01 2a, then 14-bit width and height.
+    if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) throw new HeaderError("VP8 start code missing");
+    return { format: "webp", width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, hasAlpha: false, animated: false, orientation: [], lossless: false };
+  }
+  throw new HeaderError(`unknown WebP chunk ${JSON.stringify(chunk)}`);
+}
+
+/** The body of the first RIFF chunk of `type` in a WebP file, if within the bytes at hand. */
+function webpChunk(b: Uint8Array, type: string): Uint8Array | undefined {
+  let i = 12;
+  while (i + 8 <= b.length) {
+    const len = b[i + 4] | (b[i + 5] << 8) | (b[i + 6] << 16) | (b[i + 7] << 24);
+    if (len < 0) return undefined;
+    if (ascii(b, i, 4) === type) return b.subarray(i + 8, Math.min(b.length, i + 8 + len));
+    i += 8 + len + (len & 1);
+  }
+  return undefined;
+}
+
+/**
+ * ANMF chunks (WebP container spec, "Animation"): each frame's size is at bytes 6-11 of its
+ * payload (24-bit width-1, height-1).
+ */
+function webpAnimation(b: Uint8Array, width: number, height: number): { frames: number; pixels: number } {
+  let frames = 0;
+  let frameArea = 0;
+  for (let i = 12; i + 8 <= b.length; ) {
+    const len = u32le(b, i + 4);
+    if (ascii(b, i, 4) === "ANMF" && i + 8 + 12 <= b.length) {
+      frames++;
+      frameArea += (u24le(b, i + 8 + 6) + 1) * (u24le(b, i + 8 + 9) + 1);
+    }
+    i += 8 + len + (len & 1);
+  }
+  return { frames, pixels: Math.max(width * height * frames, frameArea) };
+}
+
+function webpExifOrientation(b: Uint8Array): number[] {
+  let body = webpChunk(b, "EXIF");
+  if (!body) return [];
+  // Some writers keep JPEG's "Exif\0\0" prefix in the chunk.
+  if (ascii(body, 0, 6) === "Exif\u0000\u0000") body = body.subarray(6);
+  return exifOrientation(body);
+}
+
+/** VP8X flags, animation bit (WebP container spec, "Extended file format"). */
+function isAnimatedWebp(bytes: ArrayBuffer): boolean {
+  const b = new Uint8Array(bytes, 0, Math.min(21, bytes.byteLength));
+  return b.length >= 21 && String.fromCharCode(b[12], b[13], b[14], b[15]) === "VP8X" && (b[20] & 0x02) !== 0;
+}
+
+/**
+ * Our libwebp build (codecs/webp), decoding straight to the scaled size: its initial memory,
+ * the copy of the file, the scaled RGBA, and what the bitstream needs besides: a lossy (VP8)
+ * decoder works by macroblock rows (about 64 bytes per source column), a lossless (VP8L) one
+ * keeps the whole image at full size (4 bytes per pixel). 15% for growth steps.
+ */
+export function streamedWebpMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): number {
+  const scaledHeight = Math.ceil((header.height * scaledWidth) / header.width);
+  const work = header.lossless === false ? 64 * header.width : 4 * header.width * header.height;
+  return 1.15 * (1.5e6 + sourceBytes + 4 * scaledWidth * scaledHeight + work);
+}
+
+/**
+ * libwebp codes a lossy WebP's alpha plane losslessly (VP8L, alpha_enc.c): an ARGB copy of the
+ * plane, hash chains and backward references, all whole-image. Measured: a 4.2 MP alpha PNG to
+ * full-size WebP peaked at 80.9 MB where the opaque model gives 8.8 MB, so 17 bytes a pixel.
+ */
+const ALPHA_BYTES_PER_PIXEL = 17;
+
+/** Relative encode time by libwebp method 0..6 (4 = 1). */
+const METHOD_FACTOR = [0.4, 0.5, 0.6, 0.8, 1, 1.3, 1.8];
+
+export const webp: FormatSpec = {
+  id: "webp",
+  universal: false,
+  rowScales: [8, 4, 2, 1],
+  mime: "image/webp",
+  mimeAliases: [],
+  extensions: ["webp"],
+  supportsAlpha: true,
+  canDecode: true,
+  canEncode: true,
+  sourceRank: 2,
+  animation: true,
+  // libwebp's method 0-6.
+  maxSpeed: 6,
+  // RFC 9649 2.5: "RIFF", the file size, "WEBP".
+  sniff: (b) => b.length >= 12 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP",
+  parseHeader: parseWebp,
+  codecs: {
+    // An animation's still is its first frame.
+    rows: (bytes, denom, expect) => (isAnimatedWebp(bytes) ? firstFrame(openWebpAnimation(bytes)) : openWebp(bytes, denom, expect)),
+    encode: (pixels, o, usage) => encodeOnce(webpEncFactory, wasmModules.webpEnc, pixels, { ...webpDefaults, quality: o.quality, method: o.speed }, usage),
+    rowEncoder: {
+      small: true,
+      takes: () => true,
+      open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed),
+    },
+    frames: openWebpAnimation,
+    animationEncoder: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed, o.lossless),
+  },
+  cost: {
+    decodeMsPerMp: 40,
+    encodeMsPerMp: 160,
+    speedFactor: (speed) => METHOD_FACTOR[speed] ?? 1,
+    // @jsquash/webp's instance peak, measured (bytes, 1/4/12/24 MP): 16.8M/46.3M/138.5M/276.8M.
+    encodeMemory: (pixels) => linear({ floor: 17.5e6, base: 2e6, perPixel: 11.7 }, pixels),
+    streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedWebpMemory(header, sourceBytes, scaledWidth), bandBytes: 0 }),
+    /**
+     * libwebp's YUV 4:2:0 picture (1.5 bytes a pixel, 2.5 with alpha, whose coding costs more:
+     * ALPHA_BYTES_PER_PIXEL) and its low-memory encoder, whose partition writers start at
+     * libwebp's guess of the output size (frame_enc.c PreLoopInitialize, up to 50 bytes a
+     * macroblock at high quality): 42.0 MiB at 24 MP, 23.7 at 12 MP, so 0.33 bytes a pixel
+     * besides the picture, plus 15% for growth steps.
+     */
+    rowEncoderMemory: (pixels, _longSide, alpha) => 1.15 * (1.5e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0),
+    // WebPAnimDecoder: a copy of the file and two canvases; the frames come out composited.
+    frameDecoder: (sourceBytes, canvasPixels) => ({ decoderBytes: 1.15 * (1.5e6 + sourceBytes + 8 * canvasPixels), canvasBytes: 0 }),
+    /**
+     * WebPAnimEncoder, measured (Node, q87 method 4, 320x240x24, 480x270x60, 800x600x50
+     * identity): 36-45 bytes per output pixel (its previous canvases and candidate encodings)
+     * plus the encoded frames so far (0.17-0.42 bytes per output pixel per frame), in growth
+     * steps; 310-460 ms per megapixel of output frames at method 4.
+     */
+    animationEncodeMemory: (outputPixels, frames) => 1.2 * (1.5e6 + 48 * outputPixels + 0.5 * outputPixels * frames),
+    animationEncodeMsPerMp: 460,
+  },
+};
