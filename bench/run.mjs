@@ -36,14 +36,15 @@ const log = (...a) => console.log(...a);
 // The product's default qualities (the calibrated ladder at QUALITY_LEVEL 85).
 const LADDER = ladderRung();
 // Mirrored for sharp: libaom cpu-used 8 is libvips effort 1 (speed = 9 - effort), WebP method 4
-// is effort 4, JPEG is mozjpeg.
-const SETTINGS = { avif: { quality: LADDER.avifFast, speed: 8 }, webp: { quality: LADDER.webp, method: 4 }, jpg: { quality: LADDER.jpg } };
+// is effort 4, JPEG is mozjpeg (trellis quantisation), baseline as the worker's default SPEED
+// jpg:1 (no scan optimisation, which would make it progressive).
+const SETTINGS = { avif: { quality: LADDER.avifFast, speed: 8 }, webp: { quality: LADDER.webp, method: 4 }, jpg: { quality: LADDER.jpg, progressive: false } };
 const sharpEncode = (img, format) =>
   format === "avif"
     ? img.avif({ quality: SETTINGS.avif.quality, effort: 9 - SETTINGS.avif.speed })
     : format === "webp"
       ? img.webp({ quality: SETTINGS.webp.quality, effort: SETTINGS.webp.method })
-      : img.jpeg({ quality: SETTINGS.jpg.quality, mozjpeg: true });
+      : img.jpeg({ quality: SETTINGS.jpg.quality, mozjpeg: true, progressive: SETTINGS.jpg.progressive, optimiseScans: SETTINGS.jpg.progressive });
 // One libvips thread: the worker's codecs are single-threaded WASM, so this compares work, not cores.
 sharp.concurrency(1);
 sharp.cache(false);

@@ -116,7 +116,16 @@ const rowEncoderMemory = (pixels: number) => 4e6 + 0.5 * pixels;
  */
 const MOZJPEG_MEMORY = { floor: 17.5e6, base: 2e6, perPixel: 16.8 };
 
-/** Relative mozjpeg encode time by speed: 0 progressive (= 1, the reference), 1 baseline (55 vs 89 ms at 800x533). */
+/**
+ * mozjpeg at speed 1, the on-demand default: baseline. Its progressive mode searches scan
+ * scripts, which more than doubles the encode (800x533: 89 vs 55 ms) for 1.7-2.4% of bytes; the
+ * trellis-quantised coefficients are the same, so the quality is too. 4:2:0 chroma would be
+ * faster still (34 ms) but, calibrated to the same butteraugli, costs 5-10% more bytes than
+ * @jsquash's 4:2:2 (README "Quality").
+ */
+const FAST = { progressive: false };
+
+/** Relative mozjpeg encode time by speed: 0 progressive (= 1, the reference), 1 baseline. */
 const SPEED_FACTOR = [1, 0.65];
 
 function jpegByRows(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): ArrayBuffer {
@@ -149,7 +158,7 @@ export const jpeg: FormatSpec = {
   canEncode: true,
   sourceRank: 1,
   animation: false,
-  // Speed 0: progressive, mozjpeg's scan optimisation (its smallest file); 1: baseline.
+  // Speed 0: progressive, mozjpeg's smallest file (the quality reference); 1: baseline (FAST).
   maxSpeed: 1,
   // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
@@ -158,9 +167,7 @@ export const jpeg: FormatSpec = {
     rows: (bytes, denom) => openJpeg(bytes, denom),
     async encode(pixels, opts, usage) {
       if (pixels.width * pixels.height > JPEG_ROW_ENCODE_PIXELS) return jpegByRows(pixels, opts, usage);
-      // Baseline keeps the same trellis-quantised coefficients in one scan. Measured at 800x533:
-      // 89 vs 55 ms to encode, 1.3-2.4% more bytes for baseline (README "Quality").
-      return encodeOnce(jpegEncFactory, wasmModules.jpegEnc, pixels, { ...jpegDefaults, quality: opts.quality, progressive: opts.speed === 0 }, usage);
+      return encodeOnce(jpegEncFactory, wasmModules.jpegEnc, pixels, { ...jpegDefaults, ...(opts.speed === 0 ? {} : FAST), quality: opts.quality }, usage);
     },
     // Rows cannot be turned (a file is written top to bottom) and JPEG has no alpha. Not worth
     // it below 4 MP: libjpeg-turbo's rows cost a third more bytes than mozjpeg.
