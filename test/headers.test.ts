@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ALL_FORMATS, formatSpec } from "../src/formats";
 import { HeaderError, readHeader } from "../src/headers";
 import { encodeTo, fixture, gradient } from "./helpers";
 
@@ -8,6 +9,17 @@ describe("header parsing without decoding", () => {
   it.each(["avif", "webp", "jpg", "png"] as const)("reads %s written by our own encoder", async (format) => {
     const bytes = await encodeTo(format, gradient(123, 45));
     expect(header(bytes)).toMatchObject({ format, width: 123, height: 45 });
+  });
+
+  it("each format module's magic bytes claim its own files and no other format's (the registry)", () => {
+    const files = { jpg: fixture("cameraJpeg"), png: fixture("kodim23Png"), webp: fixture("hopperWebp6"), avif: fixture("foxAvif"), heic: fixture("pug"), gif: fixture("panGif") };
+    expect(Object.keys(files).sort()).toEqual([...ALL_FORMATS].sort());
+    for (const [format, bytes] of Object.entries(files)) {
+      const b = new Uint8Array(bytes, 0, 64);
+      expect(ALL_FORMATS.filter((id) => formatSpec(id).sniff(b)), format).toEqual([format]);
+      // Each module's own probe reads it, and tags it with its id.
+      expect(formatSpec(format as (typeof ALL_FORMATS)[number]).parseHeader(new Uint8Array(bytes)).format).toBe(format);
+    }
   });
 
   it("reads real files from the corpus", () => {

@@ -1,5 +1,5 @@
 /**
- * Full-size outputs above 4 MP written from rows (codecs ROW_ENCODERS): WebP through libwebp's
+ * Full-size outputs above 4 MP written from rows (each format module's `codecs.rowEncoder`, src/formats): WebP through libwebp's
  * YUV picture filled band by band, AVIF as a grid of tiles of at most 512x512. Rows arrive in
  * stored orientation and the encoders turn them, so each output is compared pixel by pixel with
  * the upright picture; the AVIF must be a real grid (its header's band is one tile row) that

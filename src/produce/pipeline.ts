@@ -511,7 +511,7 @@ export class Production {
       const { image, header } = await this.source();
       this.codecs.hold(image.bytes.byteLength);
       // An alpha channel is kept only where the format has one (the JPEG and AVIF row encoders
-      // take opaque sources only: see codecs ROW_ENCODERS).
+      // take opaque sources only: see each format module's `codecs.rowEncoder`).
       return this.#streamRows(image, header, "encode", { format, opts, alpha: header.hasAlpha && formatSpec(format).supportsAlpha });
     }
     let pixels = await this.pixels();
