@@ -10,6 +10,8 @@
 #                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
 #                           WebP encoded from rows (a YUV picture filled band by band)
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
+#   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only: AV1 image sequences
+#                           (animated AVIF) frame by frame
 #   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -108,6 +110,31 @@ build_gif() {
   echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
 }
 
+build_av1seq() {
+  # Debian's security update of aom (3.6.0-1+deb12u3) is listed but not on the mirror here;
+  # deb12u2 carries the same upstream tarball.
+  local src; src="$(cd "$work" && { [ -d aom-*/ ] 2>/dev/null || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)"
+  mkdir -p "$src/build-wasm"
+  # libaom's portable C only (no x86/ARM assembly), single-threaded, encoder only, 8-bit only.
+  # Its internal errors longjmp back to the API call; without emscripten's JS glue there is no
+  # longjmp (SUPPORT_LONGJMP=0), so such an error traps instead and the caller drops the instance.
+  (cd "$src/build-wasm" &&
+    emcmake cmake .. -DAOM_TARGET_CPU=generic -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
+      -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0 -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
+      -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O3 -sSUPPORT_LONGJMP=0" -DCMAKE_CXX_FLAGS="-O3 -sSUPPORT_LONGJMP=0" >/dev/null &&
+    emmake make -j"$(nproc)" aom >/dev/null)
+  emcc -O3 "$here/av1seq/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libaom.a" \
+    -o "$here/av1seq/av1seq.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sSUPPORT_LONGJMP=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_key,_seq_header,_seq_free \
+    2> >(grep -v 'undefined symbol: js_throw' >&2)
+  cp "$src/LICENSE" "$here/av1seq/LICENSE"
+  cp "$src/PATENTS" "$here/av1seq/PATENTS"
+  echo "built codecs/av1seq/av1seq.wasm ($(stat -c %s "$here/av1seq/av1seq.wasm") bytes) from $(basename "$src")"
+}
+
 build_resize() {
   # No library: the resampler's inner loops, one f32x4 per RGBA pixel.
   emcc -O3 -msimd128 "$here/resize/glue.c" \
@@ -117,4 +144,4 @@ build_resize() {
   echo "built codecs/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
 }
 
-for codec in ${CODECS:-jpeg webp webpanim gif resize}; do "build_$codec"; done
+for codec in ${CODECS:-jpeg webp webpanim gif av1seq resize}; do "build_$codec"; done

@@ -93,12 +93,26 @@ export function av1SequenceSize(b: Uint8Array, start: number, end: number): Code
   return null;
 }
 
-function sequenceHeader(r: Bits): CodedSize {
-  r.f(3); // seq_profile
+/** What `av1C` repeats of a sequence header (AV1-ISOBMFF 2.3.3): profile, first operating point's level and tier, and the size. */
+export interface Av1SequenceInfo extends CodedSize {
+  profile: number;
+  level: number;
+  tier: number;
+}
+
+/** Like av1SequenceSize, with the profile, level and tier `av1C` needs. */
+export function av1SequenceInfo(b: Uint8Array): Av1SequenceInfo | null {
+  return av1SequenceSize(b, 0, b.length) as Av1SequenceInfo | null;
+}
+
+function sequenceHeader(r: Bits): Av1SequenceInfo {
+  const profile = r.f(3); // seq_profile
   r.f(1); // still_picture
   const reduced = r.f(1);
+  let level = 0;
+  let tier = 0;
   if (reduced) {
-    r.f(5); // seq_level_idx[0]
+    level = r.f(5); // seq_level_idx[0]
   } else {
     let bufferDelayLength = 0;
     const timingInfo = r.f(1);
@@ -119,15 +133,16 @@ function sequenceHeader(r: Bits): CodedSize {
     const points = r.f(5) + 1;
     for (let i = 0; i < points; i++) {
       r.f(12); // operating_point_idc
-      const level = r.f(5);
-      if (level > 7) r.f(1); // seq_tier
+      const pointLevel = r.f(5);
+      const pointTier = pointLevel > 7 ? r.f(1) : 0; // seq_tier
+      if (i === 0) [level, tier] = [pointLevel, pointTier];
       if (decoderModelInfo && r.f(1)) r.skip(2 * bufferDelayLength + 1);
       if (initialDisplayDelay && r.f(1)) r.f(4);
     }
   }
   const widthBits = r.f(4) + 1;
   const heightBits = r.f(4) + 1;
-  return { width: r.f(widthBits) + 1, height: r.f(heightBits) + 1 };
+  return { width: r.f(widthBits) + 1, height: r.f(heightBits) + 1, profile, level, tier };
 }
 
 /** NAL unit payload without emulation-prevention bytes (H.265 7.4.2: 00 00 03 -> 00 00). */

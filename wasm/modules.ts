@@ -18,9 +18,11 @@ import webp from "../codecs/webp/webp.wasm";
 import gif from "../codecs/gif/gif.wasm";
 // Our own libwebp animation build (codecs/webpanim/): WebPAnimEncoder and WebPAnimDecoder, SIMD.
 import webpAnim from "../codecs/webpanim/webpanim.wasm";
+// Our own libaom build (codecs/av1seq/): AV1 image sequences, frame by frame (animated AVIF).
+import av1seq from "../codecs/av1seq/av1seq.wasm";
 // Our own resampler kernels (codecs/resize/), SIMD.
 import resize from "../codecs/resize/resize.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;
+export const wasmModules = { av1seq, avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;

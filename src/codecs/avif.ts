@@ -149,7 +149,7 @@ export async function avifGridEncoder(width: number, height: number, orientation
 }
 
 /** ISO/IEC 14496-12 4.2: a box (size, type, payload). */
-function box(type: string, ...parts: Uint8Array[]): Uint8Array {
+export function box(type: string, ...parts: Uint8Array[]): Uint8Array {
   const size = 8 + parts.reduce((n, p) => n + p.byteLength, 0);
   const out = new Uint8Array(size);
   new DataView(out.buffer).setUint32(0, size);
@@ -163,11 +163,11 @@ function box(type: string, ...parts: Uint8Array[]): Uint8Array {
 }
 
 /** A FullBox: version and 24 bits of flags before the payload. */
-const fullBox = (type: string, version: number, flags: number, ...parts: Uint8Array[]) =>
+export const fullBox = (type: string, version: number, flags: number, ...parts: Uint8Array[]) =>
   box(type, new Uint8Array([version, (flags >> 16) & 255, (flags >> 8) & 255, flags & 255]), ...parts);
 
 /** Big-endian fields: [value, bytes]. */
-function fields(...values: [number, 1 | 2 | 4][]): Uint8Array {
+export function fields(...values: [number, 1 | 2 | 4][]): Uint8Array {
   const out = new Uint8Array(values.reduce((n, [, b]) => n + b, 0));
   const v = new DataView(out.buffer);
   let at = 0;
@@ -180,7 +180,7 @@ function fields(...values: [number, 1 | 2 | 4][]): Uint8Array {
   return out;
 }
 
-const ascii = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
+export const ascii = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
 
 /**
  * The file: `ftyp`, `meta` (hdlr pict; pitm the grid; iinf with the grid and its hidden av01

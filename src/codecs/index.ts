@@ -39,8 +39,11 @@ export const encodesRows = (format: FormatId, orientation: number, alpha: boolea
 
 /** Whether an animated source in `format` can be decoded frame by frame. */
 export const decodesFrames = (format: FormatId): boolean => formatSpec(format).codecs.frames !== undefined;
-/** Whether an animation can be encoded in `format`. */
-export const encodesAnimation = (format: FormatId): boolean => formatSpec(format).codecs.animationEncoder !== undefined;
+/** Whether an animation (with transparency when `alpha`, losslessly when `lossless`) can be encoded in `format`. */
+export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boolean): boolean => {
+  const codecs = formatSpec(format).codecs;
+  return codecs.animationEncoder !== undefined && (!alpha || codecs.animationAlpha === true) && (!lossless || codecs.animationLossless === true);
+};
 
 /**
  * One job's codec work, and the job's memory: the high-water mark of everything it holds at

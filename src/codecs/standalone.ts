@@ -32,6 +32,8 @@ export function instantiateStandalone<E extends StandaloneExports>(module: WebAs
         throw new CodecError(new TextDecoder().decode(bytes.subarray(ptr, end)));
       },
       emscripten_notify_memory_growth() {},
+      // The high half of an i64 returned to JS (emscripten's legalisation); nothing reads it.
+      setTempRet0() {},
       ...env,
     },
     // libc's stdio and getenv, linked but unused: no environment, writes go nowhere.
@@ -46,6 +48,10 @@ export function instantiateStandalone<E extends StandaloneExports>(module: WebAs
       },
       environ_get: () => 0,
       fd_close: () => 0,
+      fd_read(_fd: number, _iovs: number, _iovsLen: number, read: number) {
+        view().setUint32(read, 0, true);
+        return 0;
+      },
       fd_seek: () => 0,
       fd_write(_fd: number, iovs: number, iovsLen: number, written: number) {
         let n = 0;

@@ -13,8 +13,16 @@ import type { FormatSpec } from "./spec";
 /**
  * GIF89a: the logical screen descriptor (section 18) gives the canvas; the blocks after it
  * are walked without decompressing anything: extensions (section 23's Graphic Control
- * Extension carries the transparency flag) and image descriptors (section 20), each followed
- * by its data sub-blocks (section 15). Walks as far as the bytes at hand go.
+ * Extension carries the disposal method and the transparency flag of the frame after it) and
+ * image descriptors (section 20), each followed by its data sub-blocks (section 15). Walks as
+ * far as the bytes at hand go.
+ *
+ * `hasAlpha` says whether a composited canvas can show a transparent pixel, as browsers
+ * composite: the canvas starts transparent, so when the first frame leaves part of it
+ * uncovered or has a transparent colour; or when a frame is disposed to the background (which
+ * browsers clear to transparent), or the first is disposed to "previous" (the empty canvas).
+ * A transparent colour in a later frame over an opaque canvas shows the pixels below: that is
+ * how GIF optimisers code unchanged pixels, and it leaves the animation opaque.
  */
 function parseGif(b: Uint8Array): ImageHeader {
   need(b, 13, "GIF logical screen descriptor");
@@ -24,6 +32,9 @@ function parseGif(b: Uint8Array): ImageHeader {
   let frames = 0;
   let frameArea = 0;
   let hasAlpha = false;
+  // The Graphic Control Extension applying to the next frame: disposal method and transparency.
+  let disposal = 0;
+  let transparent = false;
   const skipSubBlocks = (at: number) => {
     while (at < b.length && b[at] !== 0) at += b[at] + 1;
     return at + 1;
@@ -32,13 +43,23 @@ function parseGif(b: Uint8Array): ImageHeader {
     const introducer = b[i];
     if (introducer === 0x3b) break; // trailer
     if (introducer === 0x21) {
-      // Graphic Control Extension: 21 F9 04 packed delay(2) transparent-index 00; bit 0 of packed.
-      if (b[i + 1] === 0xf9 && i + 3 < b.length && b[i + 3] & 1) hasAlpha = true;
+      // Graphic Control Extension: 21 F9 04 packed delay(2) transparent-index 00; packed bits
+      // 2-4 are the disposal method, bit 0 the transparency flag.
+      if (b[i + 1] === 0xf9 && i + 3 < b.length) {
+        disposal = (b[i + 3] >> 2) & 7;
+        transparent = (b[i + 3] & 1) === 1;
+      }
       i = skipSubBlocks(i + 2);
     } else if (introducer === 0x2c) {
       if (i + 10 > b.length) break;
       frames++;
-      frameArea += u16le(b, i + 5) * u16le(b, i + 7);
+      const [left, top, fw, fh] = [u16le(b, i + 1), u16le(b, i + 3), u16le(b, i + 5), u16le(b, i + 7)];
+      frameArea += fw * fh;
+      const covers = left === 0 && top === 0 && fw >= width && fh >= height;
+      if (frames === 1 && (transparent || !covers || disposal === 3)) hasAlpha = true;
+      if (disposal === 2) hasAlpha = true;
+      disposal = 0;
+      transparent = false;
       const packed = b[i + 9];
       i += 10 + (packed & 0x80 ? 3 << ((packed & 7) + 1) : 0);
       // The LZW minimum code size, then the image data's sub-blocks.

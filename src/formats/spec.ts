@@ -45,10 +45,8 @@ export interface FormatSpec {
    */
   readonly sourceRank: number;
   /**
-   * An animated source can be served in this format with its animation: WebP is encoded
-   * frame by frame (codecs/animation), a GIF original is passed through. AVIF can hold an
-   * image sequence, but no encoder for one is bundled yet, so an animated source is never
-   * served as AVIF unless the origin pushed one.
+   * An animated source can be served in this format with its animation: WebP and AVIF are
+   * encoded frame by frame (codecs/animation, codecs/av1seq), a GIF original is passed through.
    */
   readonly animation: boolean;
   /** Magic bytes: whether `b` (the file's first bytes) is this format. */
@@ -99,8 +97,14 @@ export interface FormatCodecs {
   };
   /** An animation decoded frame by frame, each frame a composited canvas (codecs/animation). */
   frames?(bytes: ArrayBuffer): AnimationDecoder;
-  /** An animation encoded one canvas at a time. */
+  /**
+   * An animation encoded one canvas at a time; `animationAlpha`, whether it keeps transparency,
+   * `animationLossless`, whether it takes `lossless` (an animation needing either is not given
+   * to an encoder without).
+   */
   animationEncoder?(width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder;
+  readonly animationAlpha?: boolean;
+  readonly animationLossless?: boolean;
 }
 
 /** Bytes linear in pixels above an instance's initial memory. */

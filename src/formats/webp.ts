@@ -151,6 +151,8 @@ export const webp: FormatSpec = {
     },
     frames: openWebpAnimation,
     animationEncoder: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed, o.lossless),
+    animationAlpha: true,
+    animationLossless: true,
   },
   cost: {
     decodeMsPerMp: 40,

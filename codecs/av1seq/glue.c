@@ -1,0 +1,213 @@
+/*
+ * An AV1 image sequence encoder over libaom (Debian bookworm aom 3.6.0), for animated AVIF:
+ * the caller fills one RGBA canvas per frame, each frame is converted to YCbCr 4:2:0 and coded
+ * as one temporal unit with inter prediction from the previous ones. No lookahead
+ * (g_lag_in_frames 0): one frame in, one coded frame out, so only the reference frames are
+ * held, never the animation. The container (ISOBMFF `avis`) is written by the worker
+ * (src/codecs/av1seq.ts); this hands over each frame's OBUs without the temporal delimiter
+ * (AV1-ISOBMFF 2.4: samples carry none) and the sequence header for `av1C`.
+ *
+ * Colour: sRGB pixels, coded as BT.601 full-range YCbCr (ITU-T H.273 MatrixCoefficients 6,
+ * VideoFullRangeFlag 1), primaries BT.709 (1) and transfer sRGB (13), as @jsquash/avif codes
+ * stills, and signalled in the sequence header; the worker writes the same in `colr`.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <aom/aom_encoder.h>
+#include <aom/aomcx.h>
+
+/* Reports an error to JS and does not return (src/codecs/standalone.ts). */
+extern void js_throw(const char *message) __attribute__((noreturn));
+
+typedef struct {
+  aom_codec_ctx_t codec;
+  aom_image_t *img;
+  int width, height;
+  uint8_t *rgba;
+  uint8_t *out;
+  size_t size, cap;
+  int key;
+  int64_t pts;
+} Seq;
+
+static void append(Seq *s, const uint8_t *data, size_t n) {
+  if (s->size + n > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 65536;
+    while (cap < s->size + n) cap *= 2;
+    uint8_t *grown = realloc(s->out, cap);
+    if (!grown) js_throw("av1 encode failed: out of memory");
+    s->out = grown;
+    s->cap = cap;
+  }
+  memcpy(s->out + s->size, data, n);
+  s->size += n;
+}
+
+/* leb128 (AV1 4.10.5). */
+static size_t leb128(const uint8_t *p, size_t avail, uint64_t *value) {
+  *value = 0;
+  for (size_t i = 0; i < 8 && i < avail; i++) {
+    *value |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+    if (!(p[i] & 0x80)) return i + 1;
+  }
+  return 0;
+}
+
+/* Appends the OBUs of one temporal unit, leaving out temporal delimiters (obu_type 2). */
+static void append_obus(Seq *s, const uint8_t *p, size_t n) {
+  size_t at = 0;
+  while (at < n) {
+    uint8_t header = p[at];
+    int type = (header >> 3) & 15;
+    int ext = (header >> 2) & 1;
+    int has_size = (header >> 1) & 1;
+    size_t head = 1 + ext;
+    uint64_t payload = 0;
+    if (has_size) {
+      size_t len = leb128(p + at + head, n - at - head, &payload);
+      if (!len) js_throw("av1 encode failed: bad OBU size");
+      head += len;
+    } else {
+      payload = n - at - head;
+    }
+    if (at + head + payload > n) js_throw("av1 encode failed: OBU past the packet");
+    if (type != 2) append(s, p + at, head + payload);
+    at += head + payload;
+  }
+}
+
+static void collect(Seq *s) {
+  const aom_codec_cx_pkt_t *pkt;
+  aom_codec_iter_t iter = NULL;
+  while ((pkt = aom_codec_get_cx_data(&s->codec, &iter))) {
+    if (pkt->kind != AOM_CODEC_CX_FRAME_PKT) continue;
+    append_obus(s, pkt->data.frame.buf, pkt->data.frame.sz);
+    if (pkt->data.frame.flags & AOM_FRAME_IS_KEY) s->key = 1;
+  }
+}
+
+/*
+ * `quantizer` 0-63 (libaom's scale; the caller maps AVIF quality to it as libavif does),
+ * `speed` libaom's cpu-used, `keyframes` the longest run between key frames.
+ */
+Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes) {
+  Seq *s = calloc(1, sizeof(Seq));
+  if (!s) js_throw("av1 encode failed: out of memory");
+  s->width = width;
+  s->height = height;
+  aom_codec_iface_t *iface = aom_codec_av1_cx();
+  aom_codec_enc_cfg_t cfg;
+  if (aom_codec_enc_config_default(iface, &cfg, AOM_USAGE_REALTIME)) js_throw("av1 encode failed: no default config");
+  cfg.g_w = width;
+  cfg.g_h = height;
+  cfg.g_threads = 1;
+  cfg.g_profile = 0; /* Main: 8-bit 4:2:0 */
+  cfg.g_bit_depth = AOM_BITS_8;
+  cfg.g_input_bit_depth = 8;
+  cfg.g_timebase.num = 1;
+  cfg.g_timebase.den = 1000; /* milliseconds, the container's timescale too */
+  cfg.g_lag_in_frames = 0;
+  cfg.rc_end_usage = AOM_Q;
+  cfg.rc_min_quantizer = quantizer;
+  cfg.rc_max_quantizer = quantizer;
+  cfg.kf_mode = AOM_KF_AUTO;
+  cfg.kf_min_dist = 0;
+  cfg.kf_max_dist = keyframes;
+  if (aom_codec_enc_init(&s->codec, iface, &cfg, 0)) js_throw("av1 encode failed: encoder init");
+  /* A refused control would leave libaom's default (cpu-used 0 is its slowest): fail instead. */
+  if (aom_codec_control(&s->codec, AOME_SET_CPUUSED, speed) ||
+      aom_codec_control(&s->codec, AOME_SET_CQ_LEVEL, quantizer) ||
+      aom_codec_control(&s->codec, AV1E_SET_COLOR_PRIMARIES, AOM_CICP_CP_BT_709) ||
+      aom_codec_control(&s->codec, AV1E_SET_TRANSFER_CHARACTERISTICS, AOM_CICP_TC_SRGB) ||
+      aom_codec_control(&s->codec, AV1E_SET_MATRIX_COEFFICIENTS, AOM_CICP_MC_BT_601) ||
+      aom_codec_control(&s->codec, AV1E_SET_COLOR_RANGE, AOM_CR_FULL_RANGE))
+    js_throw(aom_codec_error_detail(&s->codec) ? aom_codec_error_detail(&s->codec) : "av1 encode failed: a setting was refused");
+  s->img = aom_img_alloc(NULL, AOM_IMG_FMT_I420, width, height, 16);
+  s->rgba = malloc((size_t)width * height * 4);
+  if (!s->img || !s->rgba) js_throw("av1 encode failed: out of memory");
+  return s;
+}
+
+/* The RGBA canvas the caller fills before each `seq_add`. */
+uint8_t *seq_canvas(Seq *s) { return s->rgba; }
+
+/* BT.601 full range, 16.16 fixed point: Y = .299R + .587G + .114B; Cb, Cr around 128. */
+static inline uint8_t clamp8(int v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v; }
+
+static void to_yuv(Seq *s) {
+  const int w = s->width, h = s->height;
+  aom_image_t *img = s->img;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *p = s->rgba + (size_t)y * w * 4;
+    uint8_t *Y = img->planes[0] + (size_t)y * img->stride[0];
+    for (int x = 0; x < w; x++, p += 4) Y[x] = clamp8((19595 * p[0] + 38470 * p[1] + 7471 * p[2] + 32768) >> 16);
+  }
+  /* Chroma from the mean of each 2x2 block (the last column or row repeated at odd sizes). */
+  for (int cy = 0; cy < (h + 1) / 2; cy++) {
+    uint8_t *U = img->planes[1] + (size_t)cy * img->stride[1];
+    uint8_t *V = img->planes[2] + (size_t)cy * img->stride[2];
+    const int y0 = 2 * cy, y1 = y0 + 1 < h ? y0 + 1 : y0;
+    for (int cx = 0; cx < (w + 1) / 2; cx++) {
+      const int x0 = 2 * cx, x1 = x0 + 1 < w ? x0 + 1 : x0;
+      const uint8_t *a = s->rgba + ((size_t)y0 * w + x0) * 4, *b = s->rgba + ((size_t)y0 * w + x1) * 4;
+      const uint8_t *c = s->rgba + ((size_t)y1 * w + x0) * 4, *d = s->rgba + ((size_t)y1 * w + x1) * 4;
+      const int r = a[0] + b[0] + c[0] + d[0], g = a[1] + b[1] + c[1] + d[1], bl = a[2] + b[2] + c[2] + d[2];
+      /* Sums of four: divide by 4 inside the shift (16 + 2). */
+      U[cx] = clamp8(128 + ((-11059 * r - 21709 * g + 32768 * bl + 131072) >> 18));
+      V[cx] = clamp8(128 + ((32768 * r - 27439 * g - 5329 * bl + 131072) >> 18));
+    }
+  }
+}
+
+/* Codes the canvas as the next frame, shown for `duration` ms. Returns the coded size. */
+int seq_add(Seq *s, int duration) {
+  to_yuv(s);
+  s->size = 0;
+  s->key = 0;
+  if (aom_codec_encode(&s->codec, s->img, s->pts, duration > 0 ? duration : 1, 0)) js_throw(aom_codec_error_detail(&s->codec) ? aom_codec_error_detail(&s->codec) : "av1 encode failed");
+  s->pts += duration > 0 ? duration : 1;
+  collect(s);
+  return (int)s->size;
+}
+
+uint8_t *seq_data(Seq *s) { return s->out; }
+int seq_key(Seq *s) { return s->key; }
+
+/* The sequence header OBU (for av1C's configOBUs); its length through `len`. */
+uint8_t *seq_header(Seq *s, int *len) {
+  aom_fixed_buf_t *h = aom_codec_get_global_headers(&s->codec);
+  if (!h) js_throw("av1 encode failed: no sequence header");
+  s->size = 0;
+  append(s, h->buf, h->sz);
+  free(h->buf);
+  free(h);
+  *len = (int)s->size;
+  return s->out;
+}
+
+void seq_free(Seq *s) {
+  if (!s) return;
+  aom_codec_destroy(&s->codec);
+  aom_img_free(s->img);
+  free(s->rgba);
+  free(s->out);
+  free(s);
+}
+
+/*
+ * libaom reports internal errors (a failed allocation, a corrupt state) by longjmp back to the
+ * API call. A standalone module has no emscripten JS runtime for setjmp/longjmp, so setjmp
+ * always returns 0 and longjmp throws to JS instead: the exception unwinds every WASM frame and
+ * the caller drops the instance, never reusing libaom's state.
+ */
+#include <setjmp.h>
+int setjmp(jmp_buf env) {
+  (void)env;
+  return 0;
+}
+void longjmp(jmp_buf env, int value) {
+  (void)env;
+  (void)value;
+  js_throw("av1 encode failed: libaom internal error");
+}

@@ -1,0 +1,168 @@
+/**
+ * @module codecs/av1seq
+ * Animated AVIF: an AV1 image sequence (AVIF 1.1 section 7, `avis`) coded frame by frame by our
+ * libaom build (codecs/av1seq/), with inter prediction between frames, in a file this module
+ * writes: `ftyp` avis, a `meta` whose primary item is the first frame (so still-only decoders
+ * show it), and a `moov` with one `pict` track whose samples are the frames (ISO/IEC 14496-12
+ * sample tables; AV1-ISOBMFF for `av01`/`av1C`). Only the coded frames are kept, a few KiB each;
+ * the encoder holds its reference frames, never the animation. Opaque animations only: an
+ * alpha plane would be a second, auxiliary track.
+ */
+import { wasmModules } from "../../wasm/modules";
+import { av1SequenceInfo } from "../bitstream";
+import type { AnimationEncoder } from "./animation";
+import { ascii, box, fields, fullBox } from "./avif";
+import { CodecError, instantiateStandalone, type StandaloneExports } from "./standalone";
+
+interface SeqExports extends StandaloneExports {
+  seq_new(width: number, height: number, quantizer: number, speed: number, keyframes: number): number;
+  seq_canvas(s: number): number;
+  seq_add(s: number, durationMs: number): number;
+  seq_data(s: number): number;
+  seq_key(s: number): number;
+  seq_header(s: number, len: number): number;
+  seq_free(s: number): void;
+}
+
+/** libavif's mapping of quality 0-100 to libaom's quantizer 0-63 (avifQualityToQuantizer). */
+export const quantizerOf = (quality: number) => Math.floor(((100 - quality) * 63 + 50) / 100);
+
+/** libaom's cpu-used in its good-quality mode goes to 9. */
+const MAX_SPEED = 10;
+
+/** A key frame at least this often, so a player can start again without decoding the whole past. */
+const KEYFRAME_INTERVAL = 120;
+
+/**
+ * `loop`: plays (WebP ANIM semantics), 0 forever. `quality` and `speed` as for stills
+ * (@jsquash/avif's quality and cpu-used).
+ */
+export function avifSequenceEncoder(width: number, height: number, loop: number, opts: { quality: number; speed: number }): AnimationEncoder {
+  const e = instantiateStandalone<SeqExports>(wasmModules.av1seq);
+  const s = e.seq_new(width, height, quantizerOf(opts.quality), Math.min(opts.speed, MAX_SPEED), KEYFRAME_INTERVAL);
+  const samples: Uint8Array[] = [];
+  const durations: number[] = [];
+  const keys: number[] = [];
+  let codedBytes = 0;
+  let closed = false;
+  const close = () => {
+    if (!closed) e.seq_free(s);
+    closed = true;
+  };
+  return {
+    canvas: () => new Uint8Array(e.memory.buffer, e.seq_canvas(s), width * height * 4),
+    add(durationMs) {
+      // The container's timescale is milliseconds; a frame shows for at least one tick.
+      const d = Math.max(1, Math.round(durationMs));
+      const n = e.seq_add(s, d);
+      if (n <= 0) throw new CodecError("animated AVIF encode failed: a frame came out empty");
+      samples.push(new Uint8Array(e.memory.buffer, e.seq_data(s), n).slice());
+      if (e.seq_key(s)) keys.push(samples.length);
+      durations.push(d);
+      codedBytes += n;
+    },
+    finish() {
+      if (!samples.length) throw new CodecError("animated AVIF encode failed: no frames");
+      if (keys[0] !== 1) throw new CodecError("animated AVIF encode failed: the first frame is not a key frame");
+      const lenPtr = e.malloc(4);
+      const at = e.seq_header(s, lenPtr);
+      const len = new DataView(e.memory.buffer).getUint32(lenPtr, true);
+      const sequenceHeader = new Uint8Array(e.memory.buffer, at, len).slice();
+      return sequenceFile(width, height, loop, sequenceHeader, samples, durations, keys);
+    },
+    get memoryBytes() {
+      return e.memory.buffer.byteLength + codedBytes;
+    },
+    close,
+  };
+}
+
+/** The unity matrix of mvhd and tkhd (14496-12 8.2.2, 8.3.2): 16.16 and 2.30 fixed point. */
+const MATRIX = fields([0x00010000, 4], [0, 4], [0, 4], [0, 4], [0x00010000, 4], [0, 4], [0, 4], [0, 4], [0x40000000, 4]);
+
+/**
+ * A 64-bit duration (mvhd and tkhd version 1): all ones is "indefinite" (14496-12 8.2.2.3).
+ * Version 0's 32-bit all-ones is read by some libavif versions as a number (Chromium counted
+ * 7.4 million plays of a 580 ms animation), so version 1 is written, as libavif itself does.
+ */
+const u64 = (n: number | "indefinite"): [number, 4][] => (n === "indefinite" ? [[0xffffffff, 4], [0xffffffff, 4]] : [[Math.floor(n / 2 ** 32), 4], [n % 2 ** 32, 4]]);
+
+function sequenceFile(width: number, height: number, loop: number, sequenceHeader: Uint8Array, samples: Uint8Array[], durations: number[], keys: number[]): ArrayBuffer {
+  const info = av1SequenceInfo(sequenceHeader);
+  if (!info) throw new CodecError("animated AVIF encode failed: no sequence header");
+  // AV1CodecConfigurationRecord (AV1-ISOBMFF 2.3.3): marker and version 1; profile, level, tier;
+  // 8-bit 4:2:0 (subsampling x and y, chroma sample position unknown); then the sequence header.
+  const av1C = box("av1C", new Uint8Array([0x81, (info.profile << 5) | info.level, (info.tier << 7) | 0b1100, 0]), sequenceHeader);
+  // nclx: BT.709 primaries, sRGB transfer, BT.601 matrix, full range, as the encoder signals.
+  const colr = box("colr", ascii("nclx"), fields([1, 2], [13, 2], [6, 2], [0x80, 1]));
+  const mediaDuration = durations.reduce((a, b) => a + b, 0);
+  // Plays: the edit list repeats the whole track (14496-12 8.6.6, flags 1); the track's
+  // duration is every play, or indefinite (AVIF 1.1 7.3: how players learn the repetition).
+  const shown = loop === 0 ? "indefinite" : mediaDuration * loop;
+  const ftyp = box("ftyp", ascii("avis"), fields([0, 4]), ascii("avif"), ascii("avis"), ascii("msf1"), ascii("iso8"), ascii("mif1"), ascii("miaf"), ascii("MA1B"));
+
+  const metaFor = (firstSample: number) => {
+    const hdlr = fullBox("hdlr", 0, 0, fields([0, 4]), ascii("pict"), fields([0, 4], [0, 4], [0, 4]), new Uint8Array([0]));
+    const pitm = fullBox("pitm", 0, 0, fields([1, 2]));
+    const iloc = fullBox("iloc", 0, 0, fields([0x44, 1], [0, 1], [1, 2]), fields([1, 2], [0, 2], [1, 2], [firstSample, 4], [samples[0].byteLength, 4]));
+    const iinf = fullBox("iinf", 0, 0, fields([1, 2]), fullBox("infe", 2, 0, fields([1, 2], [0, 2]), ascii("av01"), new Uint8Array([0])));
+    const ipco = box("ipco", fullBox("ispe", 0, 0, fields([width, 4], [height, 4])), av1C, colr, fullBox("pixi", 0, 0, new Uint8Array([3, 8, 8, 8])));
+    // ipma: ispe, av1C (essential), colr, pixi.
+    const ipma = fullBox("ipma", 0, 0, fields([1, 4]), fields([1, 2], [4, 1], [1, 1], [0x80 | 2, 1], [3, 1], [4, 1]));
+    return fullBox("meta", 0, 0, hdlr, pitm, iloc, iinf, box("iprp", ipco, ipma));
+  };
+
+  const moovFor = (firstSample: number) => {
+    // Version 1: 64-bit creation and modification times and duration.
+    const mvhd = fullBox("mvhd", 1, 0, fields(...u64(0), ...u64(0), [1000, 4], ...u64(shown), [0x00010000, 4], [0x0100, 2], [0, 2], [0, 4], [0, 4]), MATRIX, new Uint8Array(24), fields([2, 4]));
+    // flags 3: track enabled, in the presentation.
+    const tkhd = fullBox("tkhd", 1, 3, fields(...u64(0), ...u64(0), [1, 4], [0, 4], ...u64(shown), [0, 4], [0, 4], [0, 2], [0, 2], [0, 2], [0, 2]), MATRIX, fields([width * 65536, 4], [height * 65536, 4]));
+    const elst = fullBox("elst", 0, 1, fields([1, 4], [mediaDuration, 4], [0, 4], [1, 2], [0, 2]));
+    // Language "und" packed as three 5-bit letters (14496-12 8.4.2.3).
+    const mdhd = fullBox("mdhd", 0, 0, fields([0, 4], [0, 4], [1000, 4], [mediaDuration, 4], [0x55c4, 2], [0, 2]));
+    const hdlr = fullBox("hdlr", 0, 0, fields([0, 4]), ascii("pict"), fields([0, 4], [0, 4], [0, 4]), new Uint8Array([0]));
+    const vmhd = fullBox("vmhd", 0, 1, fields([0, 2], [0, 2], [0, 2], [0, 2]));
+    const dinf = box("dinf", fullBox("dref", 0, 0, fields([1, 4]), fullBox("url ", 0, 1)));
+    // VisualSampleEntry (14496-12 12.1.3) 'av01', then av1C, colr and ccst (AVIF 1.1 7.2:
+    // intra prediction used, up to 15 reference pictures, not all of them intra).
+    const av01 = box(
+      "av01",
+      new Uint8Array(6),
+      fields([1, 2], [0, 2], [0, 2], [0, 4], [0, 4], [0, 4], [width, 2], [height, 2], [0x00480000, 4], [0x00480000, 4], [0, 4], [1, 2]),
+      new Uint8Array(32),
+      fields([0x0018, 2], [0xffff, 2]),
+      av1C,
+      colr,
+      fullBox("ccst", 0, 0, fields([0x7c000000, 4])),
+    );
+    const stsd = fullBox("stsd", 0, 0, fields([1, 4]), av01);
+    // Runs of equal durations.
+    const runs: [number, number][] = [];
+    for (const d of durations) {
+      const last = runs[runs.length - 1];
+      if (last && last[1] === d) last[0]++;
+      else runs.push([1, d]);
+    }
+    const stts = fullBox("stts", 0, 0, fields([runs.length, 4]), ...runs.map(([n, d]) => fields([n, 4], [d, 4])));
+    const stss = fullBox("stss", 0, 0, fields([keys.length, 4]), ...keys.map((k) => fields([k, 4])));
+    const stsc = fullBox("stsc", 0, 0, fields([1, 4], [1, 4], [samples.length, 4], [1, 4]));
+    const stsz = fullBox("stsz", 0, 0, fields([0, 4], [samples.length, 4]), ...samples.map((x) => fields([x.byteLength, 4])));
+    const stco = fullBox("stco", 0, 0, fields([1, 4], [firstSample, 4]));
+    const stbl = box("stbl", stsd, stts, stss, stsc, stsz, stco);
+    const trak = box("trak", tkhd, box("edts", elst), box("mdia", mdhd, hdlr, box("minf", vmhd, dinf, stbl)));
+    return box("moov", mvhd, trak);
+  };
+
+  // Offsets into mdat are known once meta's and moov's sizes are (they do not depend on them).
+  const head = ftyp.byteLength + metaFor(0).byteLength + moovFor(0).byteLength;
+  const firstSample = head + 8;
+  const meta = metaFor(firstSample);
+  const moov = moovFor(firstSample);
+  const mdat = box("mdat", ...samples);
+  const out = new Uint8Array(head + mdat.byteLength);
+  out.set(ftyp, 0);
+  out.set(meta, ftyp.byteLength);
+  out.set(moov, ftyp.byteLength + meta.byteLength);
+  out.set(mdat, head);
+  return out.buffer;
+}
