@@ -76,7 +76,18 @@ async function main() {
   const bare = await startWrangler({ port: 8791, script: join(ROOT, "bench/bare.wrangler.toml"), persistTo: join(persist, "bare") });
   try {
     const push = async (key, bytes) => {
-      const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body: bytes, headers: { Authorization: `Bearer ${TOKEN}` } });
+      const once = () => fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body: bytes, headers: { Authorization: `Bearer ${TOKEN}` } });
+      let res = await once();
+      // After a request that kept the isolate busy for seconds (an animated AVIF), wrangler
+      // dev's proxy finds its kept-alive connection to workerd reset ("Connection reset by
+      // peer" in its log) and answers the next non-GET with this 503 without sending it; GETs
+      // it retries itself. One retry, logged, never silent.
+      if (res.status === 503) {
+        const text = await res.text();
+        if (!text.includes("restarted mid-request")) throw new Error(`push ${key}: 503 ${text}`);
+        log(`  push ${key}: wrangler dev's proxy lost its connection (${text.slice(0, 40)}...), retrying once`);
+        res = await once();
+      }
       if (res.status !== 201) throw new Error(`push ${key}: ${res.status} ${await res.text()}`);
     };
     const get = async (path) => {

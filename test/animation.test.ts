@@ -236,8 +236,8 @@ describe("animated delivery", () => {
     expect(bytesEqual(again.body, first.body)).toBe(true);
   });
 
-  it("transparent and flat-colour GIFs go to Chrome as animated WebP (AVIF sequences here are opaque and lossy)", async () => {
-    for (const [name, why] of [["gif:dispose_bgnd.gif", "transparent"], ["gif:dispose_prev.gif", "flat colour"]] as const) {
+  it("transparent, flat-colour and tiny GIFs go to Chrome as animated WebP (AVIF sequences here are opaque, lossy and carry ~1 KB of boxes)", async () => {
+    for (const [name, why] of [["gif:dispose_bgnd.gif", "transparent"], ["gif:dispose_prev.gif", "flat colour"], ["gif:duplicate_frame.gif", "10x10"]] as const) {
       const stem = `${uniquePrefix()}/g`;
       await put(`${stem}.gif`, fixture(name));
       const { res } = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } });

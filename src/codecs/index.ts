@@ -39,10 +39,18 @@ export const encodesRows = (format: FormatId, orientation: number, alpha: boolea
 
 /** Whether an animated source in `format` can be decoded frame by frame. */
 export const decodesFrames = (format: FormatId): boolean => formatSpec(format).codecs.frames !== undefined;
-/** Whether an animation (with transparency when `alpha`, losslessly when `lossless`) can be encoded in `format`. */
-export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boolean): boolean => {
+/**
+ * Whether an animation of `canvasPixels` (with transparency when `alpha`, losslessly when
+ * `lossless`) can be encoded in `format`.
+ */
+export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boolean, canvasPixels: number): boolean => {
   const codecs = formatSpec(format).codecs;
-  return codecs.animationEncoder !== undefined && (!alpha || codecs.animationAlpha === true) && (!lossless || codecs.animationLossless === true);
+  return (
+    codecs.animationEncoder !== undefined &&
+    (!alpha || codecs.animationAlpha === true) &&
+    (!lossless || codecs.animationLossless === true) &&
+    canvasPixels >= (codecs.animationMinPixels ?? 0)
+  );
 };
 
 /**

@@ -105,6 +105,8 @@ export interface FormatCodecs {
   animationEncoder?(width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder;
   readonly animationAlpha?: boolean;
   readonly animationLossless?: boolean;
+  /** The smallest canvas worth it: below, the format's fixed overhead outweighs what it saves. */
+  readonly animationMinPixels?: number;
 }
 
 /** Bytes linear in pixels above an instance's initial memory. */

@@ -160,13 +160,14 @@ export class Production {
   /**
    * Whether `format` would carry the source's animation (an animated GIF or WebP, an
    * animation encoder for `format` that keeps its transparency, and codes it losslessly when it
-   * is a flat-colour graphic), rather than a still of its first frame. So a transparent or
-   * flat-colour GIF goes to Chrome as animated WebP, not AVIF: lossy AV1 made Pillow's
-   * dispose_prev.gif 2.6-5x the GIF's bytes, where lossless WebP keeps it at the GIF's size.
+   * is a flat-colour graphic, and is worth it at this canvas size), rather than a still of its
+   * first frame. So a transparent, flat-colour or tiny GIF goes to Chrome as animated WebP,
+   * not AVIF: lossy AV1 made Pillow's dispose_prev.gif 2.6-5x the GIF's bytes, where lossless
+   * WebP keeps it at the GIF's size.
    */
   async animates(format: FormatId): Promise<boolean> {
     const { header, image } = await this.source();
-    return header.animated && decodesFrames(header.format) && encodesAnimation(format, header.hasAlpha, graphicAnimation(header, image.bytes.byteLength));
+    return header.animated && decodesFrames(header.format) && encodesAnimation(format, header.hasAlpha, graphicAnimation(header, image.bytes.byteLength), header.width * header.height);
   }
 
   /** Whether the source is an animation (whatever `format` makes of it). */
