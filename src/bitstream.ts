@@ -72,6 +72,11 @@ function leb128(b: Uint8Array, at: number, end: number): { value: number; length
  * sequence_header_obu up to max_frame_height_minus_1.
  */
 export function av1SequenceSize(b: Uint8Array, start: number, end: number): CodedSize | null {
+  const info = firstSequenceHeader(b, start, end);
+  return info && { width: info.width, height: info.height };
+}
+
+function firstSequenceHeader(b: Uint8Array, start: number, end: number): Av1SequenceInfo | null {
   let at = start;
   while (at < end) {
     const header = b[at];
@@ -102,7 +107,7 @@ export interface Av1SequenceInfo extends CodedSize {
 
 /** Like av1SequenceSize, with the profile, level and tier `av1C` needs. */
 export function av1SequenceInfo(b: Uint8Array): Av1SequenceInfo | null {
-  return av1SequenceSize(b, 0, b.length) as Av1SequenceInfo | null;
+  return firstSequenceHeader(b, 0, b.length);
 }
 
 function sequenceHeader(r: Bits): Av1SequenceInfo {
