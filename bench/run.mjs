@@ -300,7 +300,8 @@ async function animationSection(push, get) {
     let frames = "-";
     if (ok) {
       const m = await sharp(body, { animated: true }).metadata();
-      frames = `${m.pages}/${meta.pages}`;
+      // sharp reports no page count for a WebP that came out as one frame (identical frames merged).
+      frames = `${m.pages ?? 1}/${meta.pages}`;
       sumGif += gif.length;
       sumOurs += body.length;
       sumSharp += sharpOut.length;
