@@ -236,6 +236,24 @@ describe("animated delivery", () => {
     expect(bytesEqual(again.body, first.body)).toBe(true);
   });
 
+  it("an odd-sized resize of an animation is an AVIF sequence of that size (4:2:0 chroma of odd rows and columns)", async () => {
+    const stem = `${uniquePrefix()}/pan`;
+    await put(`${stem}.gif`, fixture("panGif"));
+    const { res, body } = await call(`/${stem}_81_0.gif`, { headers: { Accept: BROWSERS.chrome } });
+    expect(res.headers.get("X-Image-Tried")).toBe("avif=transcode");
+    expect(avifSequence(body)).toMatchObject({ brand: "avis", width: 81, height: 61, samples: 6 });
+    const still = await new CodecSession().decode("avif", body);
+    expect([still.width, still.height]).toEqual([81, 61]);
+    // The first frame is the GIF's, resized: its last column and row too (the odd chroma sample).
+    const gif = frames("gif", fixture("panGif")).frames[0].canvas;
+    const at = (d: ArrayLike<number>, w: number, x: number, y: number) => [0, 1, 2].map((c) => d[(y * w + x) * 4 + c]);
+    for (const [x, y] of [[80, 60], [0, 60], [80, 0], [40, 30]]) {
+      const src = at(gif, 160, Math.min(159, Math.round((x + 0.5) * (160 / 81) - 0.5)), Math.min(119, Math.round((y + 0.5) * (120 / 61) - 0.5)));
+      const out = at(still.data, 81, x, y);
+      out.forEach((v, c) => expect(Math.abs(v - src[c]), `pixel ${x},${y} channel ${c}`).toBeLessThan(40));
+    }
+  });
+
   it("transparent, flat-colour and tiny GIFs go to Chrome as animated WebP (AVIF sequences here are opaque, lossy and carry ~1 KB of boxes)", async () => {
     for (const [name, why] of [["gif:dispose_bgnd.gif", "transparent"], ["gif:dispose_prev.gif", "flat colour"], ["gif:duplicate_frame.gif", "10x10"]] as const) {
       const stem = `${uniquePrefix()}/g`;

@@ -42,7 +42,6 @@ export const avif: FormatSpec = {
   canDecode: true,
   canEncode: true,
   sourceRank: 3,
-  animation: true,
   // libaom's cpu-used 0-10.
   maxSpeed: 10,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "avif",

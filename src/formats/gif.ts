@@ -91,7 +91,6 @@ export const gif: FormatSpec = {
   canDecode: true,
   canEncode: false,
   sourceRank: 5,
-  animation: true,
   sniff: (b) => b.length >= 6 && (ascii(b, 0, 6) === "GIF89a" || ascii(b, 0, 6) === "GIF87a"),
   parseHeader: parseGif,
   codecs: {

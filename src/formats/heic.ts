@@ -30,7 +30,6 @@ export const heic: FormatSpec = {
   canDecode: true,
   canEncode: false,
   sourceRank: 4,
-  animation: false,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "heic",
   parseHeader: (b) => parseIsobmff(b, "heic"),
   codecs: {

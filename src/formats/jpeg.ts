@@ -157,7 +157,6 @@ export const jpeg: FormatSpec = {
   canDecode: true,
   canEncode: true,
   sourceRank: 1,
-  animation: false,
   // Speed 0: progressive, mozjpeg's smallest file (the quality reference); 1: baseline (FAST).
   maxSpeed: 1,
   // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.

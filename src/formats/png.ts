@@ -58,7 +58,6 @@ export const png: FormatSpec = {
   canDecode: true,
   canEncode: true,
   sourceRank: 0,
-  animation: false,
   // PNG spec 5.2: the signature 89 50 4E 47 0D 0A 1A 0A.
   sniff: (b) => b.length >= 8 && ascii(b, 1, 3) === "PNG" && b[0] === 0x89 && b[4] === 0x0d,
   parseHeader: parsePng,

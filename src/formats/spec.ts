@@ -44,11 +44,6 @@ export interface FormatSpec {
    * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
    */
   readonly sourceRank: number;
-  /**
-   * An animated source can be served in this format with its animation: WebP and AVIF are
-   * encoded frame by frame (codecs/animation, codecs/av1seq), a GIF original is passed through.
-   */
-  readonly animation: boolean;
   /** Magic bytes: whether `b` (the file's first bytes) is this format. */
   sniff(b: Uint8Array): boolean;
   /**

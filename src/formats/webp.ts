@@ -134,7 +134,6 @@ export const webp: FormatSpec = {
   canDecode: true,
   canEncode: true,
   sourceRank: 2,
-  animation: true,
   // libwebp's method 0-6.
   maxSpeed: 6,
   // RFC 9649 2.5: "RIFF", the file size, "WEBP".
