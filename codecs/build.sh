@@ -12,6 +12,8 @@
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
 #   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only: AV1 image sequences
 #                           (animated AVIF) frame by frame
+#   codecs/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, 8 to 12 bits: animated AVIF
+#                           sources frame by frame, YCbCr to RGBA in our glue
 #   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -110,10 +112,14 @@ build_gif() {
   echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
 }
 
-build_av1seq() {
+aom_source() {
   # Debian's security update of aom (3.6.0-1+deb12u3) is listed but not on the mirror here;
   # deb12u2 carries the same upstream tarball.
-  local src; src="$(cd "$work" && { [ -d aom-*/ ] 2>/dev/null || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)"
+  (cd "$work" && { ls -d aom-*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)
+}
+
+build_av1seq() {
+  local src; src="$(aom_source)"
   mkdir -p "$src/build-wasm"
   # libaom's portable C only (no x86/ARM assembly), single-threaded, encoder only, 8-bit only.
   # Its internal errors longjmp back to the API call; without emscripten's JS glue there is no
@@ -135,6 +141,29 @@ build_av1seq() {
   echo "built codecs/av1seq/av1seq.wasm ($(stat -c %s "$here/av1seq/av1seq.wasm") bytes) from $(basename "$src")"
 }
 
+build_av1dec() {
+  local src; src="$(aom_source)"
+  mkdir -p "$src/build-wasm-dec"
+  # The same portable C, single-threaded, decoder only; high bit depth on (10- and 12-bit
+  # sequences), 8-bit streams still decoded in 8-bit buffers (the glue's allow_lowbitdepth).
+  (cd "$src/build-wasm-dec" &&
+    emcmake cmake .. -DAOM_TARGET_CPU=generic -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
+      -DCONFIG_AV1_ENCODER=0 -DCONFIG_AV1_DECODER=1 -DCONFIG_AV1_HIGHBITDEPTH=1 -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
+      -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O3 -sSUPPORT_LONGJMP=0" -DCMAKE_CXX_FLAGS="-O3 -sSUPPORT_LONGJMP=0" >/dev/null &&
+    emmake make -j"$(nproc)" aom >/dev/null)
+  mkdir -p "$here/av1dec"
+  emcc -O3 "$here/av1dec/glue.c" -I"$src" -I"$src/build-wasm-dec" "$src/build-wasm-dec/libaom.a" \
+    -o "$here/av1dec/av1dec.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sSUPPORT_LONGJMP=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
+    2> >(grep -v 'undefined symbol: js_throw' >&2)
+  cp "$src/LICENSE" "$here/av1dec/LICENSE"
+  cp "$src/PATENTS" "$here/av1dec/PATENTS"
+  echo "built codecs/av1dec/av1dec.wasm ($(stat -c %s "$here/av1dec/av1dec.wasm") bytes) from $(basename "$src")"
+}
+
 build_resize() {
   # No library: the resampler's inner loops, one f32x4 per RGBA pixel.
   emcc -O3 -msimd128 "$here/resize/glue.c" \
@@ -144,4 +173,4 @@ build_resize() {
   echo "built codecs/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
 }
 
-for codec in ${CODECS:-jpeg webp webpanim gif av1seq resize}; do "build_$codec"; done
+for codec in ${CODECS:-jpeg webp webpanim gif av1seq av1dec resize}; do "build_$codec"; done

@@ -29,6 +29,14 @@ export const FILES = {
   kimonoMirrorH: "test/fixtures/kimono.mirror-horizontal.avif",
   kimonoMirrorV: "test/fixtures/kimono.mirror-vertical.avif",
   kimonoMirrorVRotate270: "test/fixtures/kimono.mirror-vertical.rotate270.avif",
+  /** AV1 image sequences (animated AVIF): 150x150, 5 frames, plays once; with an alpha track and looping forever; with a depth (not alpha) track. */
+  colorsAnimated: "test/fixtures/colors-animated-8bpc.avif",
+  colorsAnimatedAlpha: "test/fixtures/colors-animated-8bpc-alpha-exif-xmp.avif",
+  colorsAnimatedDepth: "test/fixtures/colors-animated-8bpc-depth-exif-xmp.avif",
+  /** 12 bits per sample, colour and alpha tracks, key frames 0, 2 and 3, unspecified matrix. */
+  colorsAnimated12: "test/fixtures/colors-animated-12bpc-keyframes-0-2-3.avif",
+  /** link-u's animated star with alpha, no edit list, another encoder than libavif. */
+  starAvifs: "test/fixtures/star-8bpc-with-alpha.avifs",
 } as Record<string, string>;
 
 /**

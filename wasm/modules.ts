@@ -20,9 +20,11 @@ import gif from "../codecs/gif/gif.wasm";
 import webpAnim from "../codecs/webpanim/webpanim.wasm";
 // Our own libaom build (codecs/av1seq/): AV1 image sequences, frame by frame (animated AVIF).
 import av1seq from "../codecs/av1seq/av1seq.wasm";
+// Our own libaom decoder build (codecs/av1dec/): animated AVIF sources, frame by frame.
+import av1dec from "../codecs/av1dec/av1dec.wasm";
 // Our own resampler kernels (codecs/resize/), SIMD.
 import resize from "../codecs/resize/resize.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { av1seq, avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;
+export const wasmModules = { av1dec, av1seq, avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;

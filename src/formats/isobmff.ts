@@ -71,7 +71,14 @@ export function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
       break;
     }
   }
-  if (!meta) throw new HeaderError("ISOBMFF meta box missing");
+  const animated = ftypBrands === "avis" || ftypBrands === "heis" || ftypBrands === "hevc";
+  // An AV1 image sequence's frames (and, with no `meta`, its size) come from its track.
+  const sequence = format === "avif" ? sequenceSummary(b) : null;
+  const animation = animated && sequence ? { frames: sequence.frames, pixels: sequence.width * sequence.height * sequence.frames, tracks: sequence.alpha ? 2 : 1, highBitDepth: sequence.highBitDepth } : undefined;
+  if (!meta) {
+    if (!sequence) throw new HeaderError("ISOBMFF meta box missing");
+    return { format, width: sequence.width, height: sequence.height, hasAlpha: sequence.alpha, animated: true, animation, orientation: [] };
+  }
   // meta, pitm, ipma and ispe are FullBoxes: 4 bytes of version and flags precede their payload.
   const pitm = child(b, meta, "pitm", 4);
   const iprp = child(b, meta, "iprp", 4);
@@ -137,8 +144,9 @@ export function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
     format,
     width,
     height,
-    hasAlpha: hasAlphaAux,
-    animated: ftypBrands === "avis" || ftypBrands === "heis" || ftypBrands === "hevc",
+    hasAlpha: hasAlphaAux || !!sequence?.alpha,
+    animated,
+    animation,
     orientation,
     clap,
     bandHeight,
@@ -318,4 +326,255 @@ function associatedProperties(b: Uint8Array, ipma: Box, itemId: number): number[
     if (id === itemId) return out;
   }
   return [];
+}
+
+/** One sample (a temporal unit) of a track: where its bytes are in the file. */
+export interface SequenceSample {
+  offset: number;
+  size: number;
+}
+
+/**
+ * An image sequence (AVIF 1.1 section 7, HEIF section 7, on ISO/IEC 14496-12 tracks): the
+ * colour track's samples and how long each shows, the alpha track's samples (an `auxv` track
+ * referring to it by `auxl`, its `auxi` naming the alpha URN), the loop and the colour signal.
+ */
+export interface ImageSequence {
+  /** The colour track's sample entry size (VisualSampleEntry width and height). */
+  width: number;
+  height: number;
+  samples: SequenceSample[];
+  durationsMs: number[];
+  alpha?: SequenceSample[];
+  /** Plays (WebP ANIM semantics): 0 forever. */
+  loop: number;
+  /** H.273 MatrixCoefficients and full-range flag from the sample entry's `colr` nclx, or -1 (the bitstream decides). */
+  matrix: number;
+  fullRange: number;
+}
+
+/** AVIF 1.1 / MIAF: the auxiliary type of an alpha plane. */
+const ALPHA_URN = "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
+
+interface Track {
+  id: number;
+  handler: string;
+  auxlOf: number[];
+  entry?: Box;
+  entryType?: string;
+  width: number;
+  height: number;
+  stbl: Box;
+  timescale: number;
+  /** tkhd duration in the movie's timescale; Infinity when all ones (indefinite). */
+  duration: number;
+  /** The edit list: its first entry's segment duration and whether it repeats (flags & 1). */
+  edit?: { segment: number; repeat: boolean };
+}
+
+/** A FullBox field of `version` 0 (32 bits) or 1 (64 bits); all ones read as Infinity. */
+function versioned(b: Uint8Array, at: number, version: number): number {
+  if (version !== 1) {
+    const v = u32be(b, at);
+    return v === 0xffffffff ? Infinity : v;
+  }
+  const hi = u32be(b, at);
+  const lo = u32be(b, at + 4);
+  return hi === 0xffffffff && lo === 0xffffffff ? Infinity : hi * 2 ** 32 + lo;
+}
+
+function readTrack(b: Uint8Array, trak: Box): Track | null {
+  const tkhd = child(b, trak, "tkhd");
+  const mdia = child(b, trak, "mdia");
+  const mdhd = mdia && child(b, mdia, "mdhd");
+  const hdlr = mdia && child(b, mdia, "hdlr");
+  const minf = mdia && child(b, mdia, "minf");
+  const stbl = minf && child(b, minf, "stbl");
+  if (!tkhd || !mdhd || !hdlr || !stbl) return null;
+  need(b, tkhd.body + 40, "tkhd");
+  const tv = b[tkhd.body];
+  const id = u32be(b, tkhd.body + (tv === 1 ? 20 : 12));
+  const duration = versioned(b, tkhd.body + (tv === 1 ? 28 : 20), tv);
+  need(b, mdhd.body + 24, "mdhd");
+  const timescale = u32be(b, mdhd.body + (b[mdhd.body] === 1 ? 20 : 12));
+  need(b, hdlr.body + 12, "hdlr");
+  const handler = ascii(b, hdlr.body + 8, 4);
+  const auxlOf: number[] = [];
+  const tref = child(b, trak, "tref");
+  if (tref) {
+    for (const r of boxes(b, tref.body, tref.end)) {
+      if (r.type === "auxl") for (let i = r.body; i + 4 <= r.end; i += 4) auxlOf.push(u32be(b, i));
+    }
+  }
+  let edit: Track["edit"];
+  const edts = child(b, trak, "edts");
+  const elst = edts && child(b, edts, "elst");
+  if (elst) {
+    need(b, elst.body + 16, "elst");
+    const ev = b[elst.body];
+    if (u32be(b, elst.body + 4) > 0) edit = { segment: versioned(b, elst.body + 8, ev), repeat: (b[elst.body + 3] & 1) === 1 };
+  }
+  // stsd: a FullBox with an entry count, then sample entries; a VisualSampleEntry has 78 bytes
+  // of fields before its own boxes, width and height at 24 and 26 (14496-12 8.5.2, 12.1.3).
+  const stsd = child(b, stbl, "stsd");
+  let entry: Box | undefined;
+  let width = 0;
+  let height = 0;
+  if (stsd) {
+    entry = boxes(b, stsd.body + 8, stsd.end).next().value as Box | undefined;
+    if (entry) {
+      need(b, entry.body + 28, "sample entry");
+      width = u16be(b, entry.body + 24);
+      height = u16be(b, entry.body + 26);
+    }
+  }
+  return { id, handler, auxlOf, entry, entryType: entry?.type, width, height, stbl, timescale, duration, edit };
+}
+
+/** The boxes inside a VisualSampleEntry (av1C, colr, auxi...). */
+function entryChild(b: Uint8Array, entry: Box, type: string): Box | undefined {
+  for (const x of boxes(b, entry.body + 78, entry.end)) if (x.type === type) return x;
+  return undefined;
+}
+
+/** Sample positions from stsz, stsc and stco/co64 (14496-12 8.7.3, 8.7.4, 8.7.5). */
+function trackSamples(b: Uint8Array, stbl: Box): SequenceSample[] {
+  const stsz = child(b, stbl, "stsz");
+  const stsc = child(b, stbl, "stsc");
+  const stco = child(b, stbl, "stco") ?? child(b, stbl, "co64");
+  if (!stsz || !stsc || !stco) throw new HeaderError("image sequence: sample tables missing");
+  need(b, stsz.body + 12, "stsz");
+  const fixed = u32be(b, stsz.body + 4);
+  const count = u32be(b, stsz.body + 8);
+  // Every sample takes at least a byte of the file: a larger count is a lie (and a loop bomb).
+  if (count > b.length) throw new HeaderError(`image sequence: ${count} samples in ${b.length} bytes`);
+  if (!fixed) need(b, stsz.body + 12 + 4 * count, "stsz");
+  const sizes = (n: number) => (fixed ? fixed : u32be(b, stsz.body + 12 + 4 * n));
+  const wide = stco.type === "co64";
+  need(b, stco.body + 8, stco.type);
+  const chunks = u32be(b, stco.body + 4);
+  need(b, stco.body + 8 + chunks * (wide ? 8 : 4), stco.type);
+  const chunkOffset = (n: number) => (wide ? u32be(b, stco.body + 8 + 8 * n) * 2 ** 32 + u32be(b, stco.body + 12 + 8 * n) : u32be(b, stco.body + 8 + 4 * n));
+  need(b, stsc.body + 8, "stsc");
+  const runs = u32be(b, stsc.body + 4);
+  need(b, stsc.body + 8 + 12 * runs, "stsc");
+  const out: SequenceSample[] = [];
+  for (let r = 0; r < runs && out.length < count; r++) {
+    const first = u32be(b, stsc.body + 8 + 12 * r) - 1;
+    const perChunk = u32be(b, stsc.body + 12 + 12 * r);
+    const last = r + 1 < runs ? u32be(b, stsc.body + 8 + 12 * (r + 1)) - 1 : chunks;
+    if (first < 0 || last > chunks || perChunk === 0) throw new HeaderError("image sequence: bad stsc");
+    for (let c = first; c < last && out.length < count; c++) {
+      let offset = chunkOffset(c);
+      for (let s = 0; s < perChunk && out.length < count; s++) {
+        const size = sizes(out.length);
+        out.push({ offset, size });
+        offset += size;
+      }
+    }
+  }
+  if (out.length !== count) throw new HeaderError(`image sequence: ${count} samples but chunks for ${out.length}`);
+  return out;
+}
+
+/** Each sample's display time in milliseconds from stts (14496-12 8.6.1.2), rounded on the running total. */
+function trackDurations(b: Uint8Array, stbl: Box, timescale: number, count: number): number[] {
+  const stts = child(b, stbl, "stts");
+  if (!stts || !timescale) throw new HeaderError("image sequence: no sample times");
+  need(b, stts.body + 8, "stts");
+  const runs = u32be(b, stts.body + 4);
+  need(b, stts.body + 8 + 8 * runs, "stts");
+  const out: number[] = [];
+  let ticks = 0;
+  let shown = 0;
+  for (let r = 0; r < runs && out.length < count; r++) {
+    const n = u32be(b, stts.body + 8 + 8 * r);
+    const delta = u32be(b, stts.body + 12 + 8 * r);
+    for (let i = 0; i < n && out.length < count; i++) {
+      ticks += delta;
+      const end = Math.round((ticks * 1000) / timescale);
+      out.push(end - shown);
+      shown = end;
+    }
+  }
+  while (out.length < count) out.push(out.length ? out[out.length - 1] : 100);
+  return out;
+}
+
+/** The colour track (an `av01` picture track) and its alpha track, if any. */
+function sequenceTracks(b: Uint8Array): { color: Track & { entry: Box }; alphaTrack?: Track } | null {
+  const moov = [...boxes(b, 0, b.length)].find((x) => x.type === "moov");
+  if (!moov) return null;
+  const tracks: Track[] = [];
+  for (const trak of boxes(b, moov.body, moov.end)) {
+    if (trak.type !== "trak") continue;
+    const t = readTrack(b, trak);
+    if (t) tracks.push(t);
+  }
+  const color = tracks.find((t) => t.handler === "pict" && t.entryType === "av01" && !t.auxlOf.length);
+  if (!color || !color.entry) return null;
+  const alphaTrack = tracks.find((t) => {
+    if (t.entryType !== "av01" || !t.entry || !t.auxlOf.includes(color.id)) return false;
+    const auxi = entryChild(b, t.entry, "auxi");
+    return !!auxi && ascii(b, auxi.body + 4, Math.min(auxi.end - auxi.body - 4, ALPHA_URN.length)) === ALPHA_URN;
+  });
+  return { color: color as Track & { entry: Box }, alphaTrack };
+}
+
+/**
+ * What the header probe reports of an image sequence, read without building its sample
+ * list: the colour track's size, its sample count (the frames) and whether it has an alpha
+ * track. Null when there is none or its boxes are past the bytes at hand.
+ */
+export function sequenceSummary(b: Uint8Array): { width: number; height: number; frames: number; alpha: boolean; highBitDepth: boolean } | null {
+  try {
+    const found = sequenceTracks(b);
+    const stsz = found && child(b, found.color.stbl, "stsz");
+    if (!found || !stsz) return null;
+    need(b, stsz.body + 12, "stsz");
+    // av1C (AV1-ISOBMFF 2.3.3): its third byte holds high_bitdepth (10 or 12 bits) in bit 6.
+    const av1C = entryChild(b, found.color.entry, "av1C");
+    const highBitDepth = !!av1C && av1C.body + 3 <= b.length && (b[av1C.body + 2] & 0x40) !== 0;
+    return { width: found.color.width, height: found.color.height, frames: u32be(b, stsz.body + 8), alpha: !!found.alphaTrack, highBitDepth };
+  } catch (e) {
+    if (e instanceof HeaderError || e instanceof RangeError) return null;
+    throw e;
+  }
+}
+
+/**
+ * The file's image sequence, or null when it has no AV1 track. The loop follows AVIF 1.1
+ * 7.3 (as libavif reads it): an edit list that repeats plays `track duration / segment
+ * duration` times, forever when the track duration is indefinite; one that does not repeat
+ * plays once; no edit list is taken as forever (what browsers do).
+ */
+export function imageSequence(b: Uint8Array): ImageSequence | null {
+  const found = sequenceTracks(b);
+  if (!found) return null;
+  const { color, alphaTrack } = found;
+  const samples = trackSamples(b, color.stbl);
+  const alpha = alphaTrack ? trackSamples(b, alphaTrack.stbl) : undefined;
+  if (alpha && alpha.length !== samples.length) throw new HeaderError(`image sequence: ${samples.length} colour samples but ${alpha.length} alpha samples`);
+  let loop = 0;
+  if (color.edit) {
+    if (!color.edit.repeat) loop = 1;
+    else if (Number.isFinite(color.duration) && color.edit.segment > 0 && Number.isFinite(color.edit.segment)) loop = Math.max(1, Math.round(color.duration / color.edit.segment));
+  }
+  let matrix = -1;
+  let fullRange = -1;
+  const colr = entryChild(b, color.entry, "colr");
+  if (colr && colr.body + 11 <= colr.end && ascii(b, colr.body, 4) === "nclx") {
+    matrix = u16be(b, colr.body + 8);
+    fullRange = b[colr.body + 10] >> 7;
+  }
+  return {
+    width: color.width,
+    height: color.height,
+    samples,
+    durationsMs: trackDurations(b, color.stbl, color.timescale, samples.length),
+    alpha,
+    loop,
+    matrix,
+    fullRange,
+  };
 }

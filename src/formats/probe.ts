@@ -15,12 +15,13 @@ export interface ImageHeader {
   /** Whether the file declares more than one frame (GIF, APNG acTL, WebP animation flag, avis). */
   animated: boolean;
   /**
-   * Animated GIF and WebP: the frames counted in the bytes at hand and the pixels their
-   * decode pays for, the larger of canvas x frames and the frames' own declared areas (a GIF
-   * frame may declare 65535x65535 in a 1x1 canvas; giflib allocates it). Counted by walking
-   * the blocks, never decoding: the guard against 40,000-frame bombs.
+   * Animated GIF, WebP and AVIF: the frames counted in the bytes at hand (an AVIF's colour
+   * track's samples) and the pixels their decode pays for, the larger of canvas x frames and
+   * the frames' own declared areas (a GIF frame may declare 65535x65535 in a 1x1 canvas;
+   * giflib allocates it). Counted by walking the blocks, never decoding: the guard against
+   * 40,000-frame bombs.
    */
-  animation?: { frames: number; pixels: number };
+  animation?: { frames: number; pixels: number } & SequenceShape;
   /**
    * Display transforms to apply after decoding, in order, each an EXIF orientation value
    * (2..8): from the EXIF Orientation tag (JPEG, WebP, PNG) or from HEIF irot/imir (AVIF, HEIC).
@@ -42,6 +43,15 @@ export interface ImageHeader {
    * (its backward references reach anywhere above); a lossy one decodes by macroblock rows.
    */
   lossless?: boolean;
+}
+
+/**
+ * AVIF image sequences: what its frame decoder keeps per pixel, a libaom decoder per track
+ * (colour, and alpha when it has an alpha track) with 16-bit frame buffers at 10 and 12 bits.
+ */
+export interface SequenceShape {
+  tracks?: number;
+  highBitDepth?: boolean;
 }
 
 export interface JpegLayout {

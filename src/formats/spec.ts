@@ -7,7 +7,7 @@
 import type { EncodeOptions, Pixels } from "../codecs";
 import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
 import type { RowDecoder, RowEncoder } from "../codecs/rows";
-import type { ImageHeader } from "./probe";
+import type { ImageHeader, SequenceShape } from "./probe";
 
 export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png" | "gif";
 
@@ -137,7 +137,9 @@ export interface FormatCost {
   /** The row encoder's time per megapixel at the reference speed, when it differs from `encodeMsPerMp`. */
   readonly rowEncodeMsPerMp?: number;
   /** The frame decoder's WASM memory and the JS canvases it keeps, for a canvas of `canvasPixels`. */
-  frameDecoder?(sourceBytes: number, canvasPixels: number): { decoderBytes: number; canvasBytes: number };
+  frameDecoder?(sourceBytes: number, canvasPixels: number, sequence: SequenceShape): { decoderBytes: number; canvasBytes: number };
+  /** Decoding (and compositing) frames, per megapixel of canvas, when it differs from GIF's 15 ms. */
+  readonly frameDecodeMsPerMp?: number;
   /** The animation encoder's memory for `frames` frames of `outputPixels`. */
   animationEncodeMemory?(outputPixels: number, frames: number): number;
   /** Encoding an animation, per megapixel of output frames at the reference speed. */

@@ -14,6 +14,7 @@
 import type { EncodeSettings } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import type { ImageHeader } from "../headers";
+import type { SequenceShape } from "../formats/probe";
 
 // The per-format models live in the format modules; these are re-exported for the tests.
 export { streamedHeicMemory } from "../formats/heic";
@@ -42,7 +43,7 @@ export interface JobShape {
   /** The pixels are already decoded and resized for this request: only the encode remains. */
   pixelsReady: boolean;
   /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
-  animation?: { frames: number; canvasPixels: number };
+  animation?: { frames: number; canvasPixels: number } & SequenceShape;
   /**
    * A large still written by a row encoder straight from the streamed decode (Production
    * `streamsOutput`): the output never whole. `longSide`: the output's longer side (an AVIF
@@ -82,17 +83,17 @@ const resamplerState = (outputPixels: number) => 1e6 + 0.1 * outputPixels;
  */
 const ANIMATION_COMPOSITE_MS_PER_MP = 15;
 
-function predictAnimationCost(job: JobShape, animation: { frames: number; canvasPixels: number }): Cost {
+function predictAnimationCost(job: JobShape, animation: { frames: number; canvasPixels: number } & SequenceShape): Cost {
   const { frames, canvasPixels } = animation;
   const source = formatSpec(job.sourceFormat).cost;
   const output = formatSpec(job.outputFormat).cost;
   if (!source.frameDecoder || !output.animationEncodeMemory || !output.animationEncodeMsPerMp) throw new Error(`no animation from ${job.sourceFormat} to ${job.outputFormat}`);
   const out = 4 * job.outputPixels;
-  const { decoderBytes, canvasBytes } = source.frameDecoder(job.sourceBytes, canvasPixels);
+  const { decoderBytes, canvasBytes } = source.frameDecoder(job.sourceBytes, canvasPixels, animation);
   const encoderBytes = output.animationEncodeMemory(job.outputPixels, frames);
   const memoryBytes = (job.aliveBytes ?? 0) + job.sourceBytes + decoderBytes + canvasBytes + 2 * out + resamplerState(job.outputPixels) + encoderBytes;
   const resized = job.outputPixels !== canvasPixels;
-  const prepareMs = (frames * canvasPixels * (ANIMATION_COMPOSITE_MS_PER_MP + (resized ? RESIZE_MS_PER_SOURCE_MP : 0))) / 1e6;
+  const prepareMs = (frames * canvasPixels * ((source.frameDecodeMsPerMp ?? ANIMATION_COMPOSITE_MS_PER_MP) + (resized ? RESIZE_MS_PER_SOURCE_MP : 0))) / 1e6;
   const encodeMs = (frames * job.outputPixels * output.animationEncodeMsPerMp * speedFactor(job)) / 1e6;
   return { memoryBytes, cpuMs: prepareMs + encodeMs };
 }

@@ -202,7 +202,7 @@ export class Production {
     const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
     // An animation is priced frame by frame, never as "pixels ready" (each frame is decoded anew).
-    const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height } : undefined;
+    const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height, tracks: header.animation.tracks, highBitDepth: header.animation.highBitDepth } : undefined;
     const rowEncoded = !animation && rows ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
     return {
       animation,

@@ -1,0 +1,89 @@
+/**
+ * @module codecs/av1dec
+ * Animated AVIF sources frame by frame: the image sequence's sample tables are read here
+ * (formats/isobmff `imageSequence`), each sample goes to our libaom decoder build
+ * (codecs/av1dec/), and the decoded picture, with the alpha track's as its alpha, becomes the
+ * RGBA canvas in the same WASM memory. AV1 frames are whole pictures (no disposal or blending
+ * as in GIF): the canvas is the frame. Only libaom's reference frames, one sample and one
+ * canvas are held, never the animation.
+ */
+import { wasmModules } from "../../wasm/modules";
+import { imageSequence, type SequenceSample } from "../formats/isobmff";
+import type { AnimationDecoder } from "./animation";
+import { CodecError, instantiateStandalone, type StandaloneExports } from "./standalone";
+
+interface DecExports extends StandaloneExports {
+  dec_new(): number;
+  dec_buffer(d: number, len: number): number;
+  dec_decode(d: number, len: number): number;
+  dec_width(d: number): number;
+  dec_height(d: number): number;
+  dec_rgba(color: number, alpha: number, out: number, width: number, height: number, matrix: number, full: number): number;
+  dec_free(d: number): void;
+}
+
+export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
+  const file = new Uint8Array(bytes);
+  const seq = imageSequence(file);
+  if (!seq) throw new CodecError("not an AV1 image sequence (no av01 picture track)");
+  const { width, height, samples, alpha, durationsMs } = seq;
+  if (!width || !height) throw new CodecError("image sequence: no size in its sample entry");
+  for (const s of [...samples, ...(alpha ?? [])]) {
+    if (s.offset + s.size > file.length) throw new CodecError("image sequence: a sample lies past the end of the file (truncated)");
+  }
+  const e = instantiateStandalone<DecExports>(wasmModules.av1dec);
+  const color = e.dec_new();
+  const alphaDec = alpha ? e.dec_new() : 0;
+  const canvas = e.malloc(width * height * 4);
+  if (!canvas) throw new CodecError("av1 decode failed: out of memory");
+  // Feeds one sample; whether it showed a picture.
+  const decode = (d: number, s: SequenceSample) => {
+    const at = e.dec_buffer(d, s.size);
+    new Uint8Array(e.memory.buffer, at, s.size).set(file.subarray(s.offset, s.offset + s.size));
+    return e.dec_decode(d, s.size) === 1;
+  };
+  let index = 0;
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      e.dec_free(color);
+      if (alphaDec) e.dec_free(alphaDec);
+    }
+    closed = true;
+  };
+  return {
+    width,
+    height,
+    loop: seq.loop,
+    next() {
+      if (closed) return null;
+      try {
+        // A sample that shows no picture (a frame only kept for reference) adds its time to the next shown one.
+        let durationMs = 0;
+        while (index < samples.length) {
+          const i = index++;
+          durationMs += durationsMs[i];
+          const shown = decode(color, samples[i]);
+          const shownAlpha = alpha ? decode(alphaDec, alpha[i]) : shown;
+          if (shown !== shownAlpha) throw new CodecError(`image sequence: sample ${i + 1} shows a picture on one track only`);
+          if (!shown) continue;
+          if (!e.dec_rgba(color, alphaDec, canvas, width, height, seq.matrix, seq.fullRange)) {
+            throw new CodecError(`image sequence: sample ${i + 1} decodes to ${e.dec_width(color)}x${e.dec_height(color)}, not the track's ${width}x${height}`);
+          }
+          return { canvas: new Uint8Array(e.memory.buffer, canvas, width * height * 4), durationMs };
+        }
+      } catch (err) {
+        // libaom's state after an error is not to be trusted: the instance goes with it.
+        closed = true;
+        throw err;
+      }
+      close();
+      return null;
+    },
+    get memoryBytes() {
+      return e.memory.buffer.byteLength;
+    },
+    jsBytes: 0,
+    close,
+  };
+}
