@@ -28,5 +28,7 @@ declare module "vitest" {
     corpusUrl: string;
     /** Every PNG of pngsuite and png-extra (not sampled): the PNG decoder's conformance run. */
     pngFiles: string[];
+    /** Every animated AVIF (major brand avis) of the corpora (not sampled): the frame decoder's run. */
+    sequenceFiles: string[];
   }
 }

@@ -31,7 +31,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     .filter(([path, , , kind]) => kind === "png" && /^(pngsuite|png-extra)\//.test(path) && existsSync(resolve(CORPUS, path)))
     .map(([path]) => path);
   project.provide("pngFiles", pngFiles);
-  const allowed = new Set([...corpus.map((f) => f.path), ...pngFiles]);
+  // Every AV1 image sequence (ftyp major brand avis), whatever its set.
+  const sequenceFiles = readFileSync(resolve(CORPUS, "MANIFEST.tsv"), "utf8")
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((row) => row.split("\t")[0])
+    .filter((path) => existsSync(resolve(CORPUS, path)) && statSync(resolve(CORPUS, path)).size > 12 && readFileSync(resolve(CORPUS, path)).toString("latin1", 4, 12) === "ftypavis");
+  project.provide("sequenceFiles", sequenceFiles);
+  const allowed = new Set([...corpus.map((f) => f.path), ...pngFiles, ...sequenceFiles]);
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? "/").slice(1));
     if (!allowed.has(path)) {
