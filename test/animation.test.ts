@@ -551,6 +551,24 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
     expect(webpAnimation((await call(`/${stem}_100_0.avif?caplist=webp`)).body).loop).toBe(1);
   });
 
+  it("a sequence with an audio track (which libavif 0.11 makes no still of): animated WebP of its picture track, a still of its first frame", async () => {
+    const stem = `${uniquePrefix()}/seq`;
+    await put(`${stem}.avif`, fixture("colorsAnimatedAudio"));
+    const webp = await call(`/${stem}.avif?caplist=webp`);
+    expect(webp.res.headers.get("X-Image-Tried")).toBe("webp=transcode");
+    const played = frames("webp", webp.body);
+    expect(played.frames.length).toBe(5);
+    const still = await call(`/${stem}_100_0.avif?caplist=jpg`, {}, { PEAK_MEMORY_HEADER: "on" });
+    expect(still.res.headers.get("X-Image-Tried")).toBe("jpg=transcode");
+    expect(still.image).toEqual({ format: "jpg", width: 100, height: 100 });
+    // The first frame is black (libavif's colors-animated: black, blue, green, red, yellow).
+    const pixels = await new CodecSession().decode("jpg", still.body);
+    expect(flatColour(new Uint8Array(pixels.data.buffer)).mean.slice(0, 3).every((v) => v < 6)).toBe(true);
+    const header = readHeader(new Uint8Array(fixture("colorsAnimatedAudio")))!;
+    const predicted = predictCost({ sourceFormat: "avif", sourcePixels: 150 * 150, sourceBytes: fixture("colorsAnimatedAudio").byteLength, outputFormat: "jpg", outputPixels: 100 * 100, settings: { quality: 85, speed: 1 }, pixelsReady: false, firstFrameOf: header.animation });
+    expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(still.res.headers.get("X-Image-Peak-Memory")));
+  });
+
   it("a truncated sequence fails as a decode error and the next candidate is tried; a sample-count bomb is refused from the header", async () => {
     const stem = `${uniquePrefix()}/seq`;
     const whole = fixture("colorsAnimated");

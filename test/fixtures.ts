@@ -33,6 +33,8 @@ export const FILES = {
   colorsAnimated: "test/fixtures/colors-animated-8bpc.avif",
   colorsAnimatedAlpha: "test/fixtures/colors-animated-8bpc-alpha-exif-xmp.avif",
   colorsAnimatedDepth: "test/fixtures/colors-animated-8bpc-depth-exif-xmp.avif",
+  /** The same with an audio track (MP4Box): libavif 0.11 (@jsquash) makes no still of it. */
+  colorsAnimatedAudio: "test/fixtures/colors-animated-8bpc-audio.avif",
   /** 12 bits per sample, colour and alpha tracks, key frames 0, 2 and 3, unspecified matrix. */
   colorsAnimated12: "test/fixtures/colors-animated-12bpc-keyframes-0-2-3.avif",
   /** link-u's animated star with alpha, no edit list, another encoder than libavif. */

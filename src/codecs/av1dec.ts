@@ -9,6 +9,8 @@
  */
 import { wasmModules } from "../../wasm/modules";
 import { imageSequence, type SequenceSample } from "../formats/isobmff";
+import type { CodecUsage } from "../formats/spec";
+import type { Pixels } from "./index";
 import type { AnimationDecoder } from "./animation";
 import { CodecError, instantiateStandalone, type StandaloneExports } from "./standalone";
 
@@ -86,4 +88,23 @@ export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
     jsBytes: 0,
     close,
   };
+}
+
+/**
+ * The first frame of an AVIF sequence as a still: what a client that decodes no animated
+ * format gets (as for GIF and WebP animations). libavif 0.11 (@jsquash) refuses some
+ * sequences browsers play (one with an audio track: "decoder returned nothing").
+ */
+export function avifSequenceStill(bytes: ArrayBuffer, usage: CodecUsage): Pixels {
+  const dec = openAvifSequence(bytes);
+  try {
+    const frame = dec.next();
+    if (!frame) throw new CodecError("image sequence: no frame");
+    const data = new Uint8ClampedArray(frame.canvas);
+    usage.note(dec.memoryBytes, data.byteLength);
+    usage.retire(dec.memoryBytes);
+    return { data, width: dec.width, height: dec.height };
+  } finally {
+    dec.close();
+  }
 }

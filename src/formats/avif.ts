@@ -10,10 +10,10 @@ import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
 import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import { AVIF_TILE, avifGridEncoder } from "../codecs/avif";
-import { openAvifSequence } from "../codecs/av1dec";
+import { avifSequenceStill, openAvifSequence } from "../codecs/av1dec";
 import { avifSequenceEncoder } from "../codecs/av1seq";
 import { decodeOnce, encodeOnce } from "../codecs/emscripten";
-import { isobmffBrandFormat, parseIsobmff } from "./isobmff";
+import { isobmffBrandFormat, parseIsobmff, sequenceSummary } from "./isobmff";
 import { ascii } from "./probe";
 import { linear, type FormatSpec } from "./spec";
 
@@ -33,6 +33,9 @@ const SPEED_FACTOR = [90, 70, 55, 40, 30, 30, 2.35, 1.6, 1, 0.8, 0.6];
 const DECODER_MEMORY = { floor: 25e6, base: 14e6, perPixel: 15.3 };
 const ENCODER_MEMORY = { floor: 43e6, base: 20e6, perPixel: 35.5 };
 
+/** An AV1 image sequence (major brand `avis`) with a colour track. */
+const isSequence = (b: Uint8Array) => ascii(b, 8, 4) === "avis" && sequenceSummary(b) !== null;
+
 export const avif: FormatSpec = {
   id: "avif",
   universal: false,
@@ -48,8 +51,9 @@ export const avif: FormatSpec = {
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "avif",
   parseHeader: (b) => parseIsobmff(b, "avif"),
   codecs: {
-    // The embind decode's second argument: 8 bits per channel out.
-    decode: async (bytes, usage) => decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage),
+    // An image sequence's still is its first frame (our decoder, as its animation is); any
+    // other AVIF through libavif (the embind decode's second argument: 8 bits per channel out).
+    decode: async (bytes, usage) => (isSequence(new Uint8Array(bytes)) ? avifSequenceStill(bytes, usage) : decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage)),
     encode: (pixels, o, usage) => encodeOnce(avifEncFactory, wasmModules.avifEnc, pixels, { ...avifDefaults, quality: o.quality, speed: o.speed }, usage),
     // A grid of opaque tiles, each turned upright before coding.
     rowEncoder: {

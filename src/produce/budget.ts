@@ -42,6 +42,11 @@ export interface JobShape {
   settings: EncodeSettings;
   /** The pixels are already decoded and resized for this request: only the encode remains. */
   pixelsReady: boolean;
+  /**
+   * The still is an animation's first frame from its whole-image decoder (an AVIF sequence:
+   * formats/avif), which then costs what the frame decoder holds, not the still decoder.
+   */
+  firstFrameOf?: SequenceShape;
   /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
   animation?: { frames: number; canvasPixels: number } & SequenceShape;
   /**
@@ -146,7 +151,8 @@ export function predictCost(job: JobShape): Cost {
       decodeJs = job.streamed.bandBytes + out + resamplerState(job.outputPixels);
     } else {
       // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
-      decodeWasm = decodeMemory(job.sourceFormat, job.sourcePixels);
+      const frames = job.firstFrameOf && formatSpec(job.sourceFormat).cost.frameDecoder;
+      decodeWasm = frames ? frames(job.sourceBytes, job.sourcePixels, job.firstFrameOf!).decoderBytes : decodeMemory(job.sourceFormat, job.sourcePixels);
       decodeJs = 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
     }
   }
