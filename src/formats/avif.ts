@@ -104,8 +104,12 @@ export const avif: FormatSpec = {
      * 800x600, 52.3 MiB at 1920x1080 (30 and 21 bytes per pixel besides the canvas).
      */
     frameDecoder: (_sourceBytes, canvasPixels, seq) => ({ decoderBytes: 3e6 + 4 * canvasPixels + 32 * canvasPixels * (seq.tracks ?? 1) * (seq.highBitDepth ? 2 : 1), canvasBytes: 0 }),
-    /** 134-185 ms per megapixel of frames in workerd (libaom without SIMD, noisy 800x600 and 1080p frames; colour conversion included). */
-    frameDecodeMsPerMp: 150,
+    /**
+     * 134-185 ms per megapixel of frames in workerd (libaom without SIMD, noisy 800x600 and
+     * 1080p frames; colour conversion included); the 800x600x50 pan's 2.6 MB AVIF took ~190
+     * (bench 6b: 10.0 s to animated WebP, of which the WebP encode ~5.4 s as from the GIF).
+     */
+    frameDecodeMsPerMp: 200,
     /** 380-500 ms per megapixel of frames in Node (the three pans), about 1 s at 160x120 in workerd. */
     animationEncodeMsPerMp: 600,
   },
