@@ -577,6 +577,14 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
     const cut = await call(`/${stem}cut_100_0.avif?caplist=webp,jpg`);
     expect(cut.res.status).toBeLessThan(500);
     expect(cut.res.headers.get("X-Image-Tried")).toMatch(/^webp=decode-error,jpg=/);
+    // A sample entry claiming 32x32 while the samples' sequence header allows 150x150: refused
+    // before libaom allocates for it.
+    const small = new Uint8Array(whole.slice(0));
+    const stsd = small.findIndex((_, i) => String.fromCharCode(...small.subarray(i, i + 4)) === "stsd") - 4;
+    expect(String.fromCharCode(...small.subarray(stsd + 20, stsd + 24))).toBe("av01");
+    new DataView(small.buffer).setUint16(stsd + 16 + 32, 32);
+    new DataView(small.buffer).setUint16(stsd + 16 + 34, 32);
+    expect(() => frames("avif", small.buffer)).toThrow(/codes up to 150x150 where the track is 32x32/);
     // stsz claiming 100,000 samples of one byte each.
     const bomb = new Uint8Array(whole.slice(0));
     const at = bomb.findIndex((_, i) => String.fromCharCode(...bomb.subarray(i, i + 4)) === "stsz");

@@ -60,16 +60,22 @@ function fields(b: Uint8Array, ext: string): { lengths: { at: number; bytes: num
       if (type === "VP8L") dims.push({ at: i + 9, bytes: 2, le: true }, { at: i + 10, bytes: 2, le: true });
     }
   } else {
-    // ISOBMFF: every box size, descending into the containers HEIF uses; ispe sizes.
+    // ISOBMFF: every box size, descending into the containers HEIF and image sequences use;
+    // ispe and sample-entry sizes; the sample tables' counts and offsets.
     const walk = (from: number, to: number) => {
       for (let i = from; i + 8 <= to; ) {
         const size = u32(i);
         const type = String.fromCharCode(b[i + 4], b[i + 5], b[i + 6], b[i + 7]);
         lengths.push({ at: i, bytes: 4 });
         if (type === "ispe") dims.push({ at: i + 12, bytes: 4 }, { at: i + 16, bytes: 4 });
+        // av01 VisualSampleEntry: width and height 24 bytes into its fields.
+        if (type === "av01") dims.push({ at: i + 32, bytes: 2 }, { at: i + 34, bytes: 2 });
+        if (type === "stsz") lengths.push({ at: i + 12, bytes: 4 }, { at: i + 16, bytes: 4 });
+        if (type === "stsc" || type === "stts" || type === "stco") lengths.push({ at: i + 12, bytes: 4 }, { at: i + 16, bytes: 4 });
         const end = Math.min(to, i + Math.max(size, 8));
         if (type === "meta") walk(i + 12, end);
-        if (type === "iprp" || type === "ipco" || type === "dinf") walk(i + 8, end);
+        if (["iprp", "ipco", "dinf", "moov", "trak", "mdia", "minf", "stbl", "edts", "tref"].includes(type)) walk(i + 8, end);
+        if (type === "stsd") walk(i + 16, end);
         if (type === "iinf") walk(i + 14, end);
         if (size < 8) break;
         i += size;
@@ -141,7 +147,7 @@ function mutate(src: Uint8Array, ext: string, r: Rng): { bytes: Uint8Array; what
 const CAPLISTS = ["webp,jpg", "avif", "png", "jpg", "webp,png"];
 
 describe("seeded mutation fuzzing", () => {
-  it(`${CASES_PER_SOURCE} mutations of each of 8 sources (seed ${SEED}): no 5xx, no leaked memory, good images after`, async () => {
+  it(`${CASES_PER_SOURCE} mutations of each of 9 sources (seed ${SEED}): no 5xx, no leaked memory, good images after`, async () => {
     const sources: [string, string, ArrayBuffer][] = [
       ["jpg", "jpeg baseline", await encodeTo("jpg", gradient(96, 64))],
       ["jpg", "jpeg progressive camera", fixture("landscape6")],
@@ -150,6 +156,8 @@ describe("seeded mutation fuzzing", () => {
       ["webp", "webp lossy", await encodeTo("webp", gradient(96, 64, 200))],
       ["webp", "webp with EXIF", fixture("hopperWebp6")],
       ["avif", "avif", await encodeTo("avif", gradient(96, 64))],
+      // An AV1 image sequence: its moov sample tables and our libaom decoder under attack.
+      ["avif", "avif sequence", fixture("colorsAnimated")],
       ["heic", "heic single image", fixture("rainbowHeic")],
     ];
     const stem = uniquePrefix();

@@ -8,6 +8,7 @@
  * canvas are held, never the animation.
  */
 import { wasmModules } from "../../wasm/modules";
+import { av1SequenceSize } from "../bitstream";
 import { imageSequence, type SequenceSample } from "../formats/isobmff";
 import type { CodecUsage } from "../formats/spec";
 import type { Pixels } from "./index";
@@ -24,6 +25,9 @@ interface DecExports extends StandaloneExports {
   dec_free(d: number): void;
 }
 
+/** What a coded picture may add to the track's size: alignment to coding blocks (as for items). */
+const CODED_SLACK = 64;
+
 export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
   const file = new Uint8Array(bytes);
   const seq = imageSequence(file);
@@ -36,10 +40,22 @@ export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
   const e = instantiateStandalone<DecExports>(wasmModules.av1dec);
   const color = e.dec_new();
   const alphaDec = alpha ? e.dec_new() : 0;
-  const canvas = e.malloc(width * height * 4);
-  if (!canvas) throw new CodecError("av1 decode failed: out of memory");
-  // Feeds one sample; whether it showed a picture.
+  // Made at the first frame: the caller compares this decoder's size with the header's first,
+  // so a sample entry that lies about its size allocates nothing.
+  let canvas = 0;
+  // Feeds one sample; whether it showed a picture. libaom allocates its frame buffers from a
+  // sequence header's maximum frame size (AV1 5.5.1), so a sample carrying one larger than the
+  // track is refused before libaom sees it, as items are (formats/isobmff checkCodedSizes).
   const decode = (d: number, s: SequenceSample) => {
+    let coded;
+    try {
+      coded = av1SequenceSize(file, s.offset, s.offset + s.size);
+    } catch (err) {
+      throw new CodecError(`image sequence: a sample's OBUs are malformed (${(err as Error).message})`);
+    }
+    if (coded && (coded.width > width + CODED_SLACK || coded.height > height + CODED_SLACK)) {
+      throw new CodecError(`image sequence: a sample codes up to ${coded.width}x${coded.height} where the track is ${width}x${height}`);
+    }
     const at = e.dec_buffer(d, s.size);
     new Uint8Array(e.memory.buffer, at, s.size).set(file.subarray(s.offset, s.offset + s.size));
     return e.dec_decode(d, s.size) === 1;
@@ -69,6 +85,10 @@ export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
           const shownAlpha = alpha ? decode(alphaDec, alpha[i]) : shown;
           if (shown !== shownAlpha) throw new CodecError(`image sequence: sample ${i + 1} shows a picture on one track only`);
           if (!shown) continue;
+          if (!canvas) {
+            canvas = e.malloc(width * height * 4);
+            if (!canvas) throw new CodecError("av1 decode failed: out of memory");
+          }
           if (!e.dec_rgba(color, alphaDec, canvas, width, height, seq.matrix, seq.fullRange)) {
             throw new CodecError(`image sequence: sample ${i + 1} decodes to ${e.dec_width(color)}x${e.dec_height(color)}, not the track's ${width}x${height}`);
           }
