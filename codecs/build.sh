@@ -118,50 +118,42 @@ aom_source() {
   (cd "$work" && { ls -d aom-*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)
 }
 
-build_av1seq() {
+# One libaom module: `aom_module NAME BUILD_DIR EXPORTS CMAKE_FLAGS...` builds libaom in
+# BUILD_DIR with the flags every build shares (libaom's portable C only, no x86/ARM assembly;
+# single-threaded) plus CMAKE_FLAGS, and links codecs/NAME/glue.c into codecs/NAME/NAME.wasm.
+# libaom's internal errors longjmp back to the API call; without emscripten's JS glue there is
+# no longjmp (SUPPORT_LONGJMP=0), so the glue's longjmp throws to JS (codecs/aom-throw.h).
+aom_module() {
+  local name="$1" dir="$2" exports="$3"; shift 3
   local src; src="$(aom_source)"
-  mkdir -p "$src/build-wasm"
-  # libaom's portable C only (no x86/ARM assembly), single-threaded, encoder only, 8-bit only.
-  # Its internal errors longjmp back to the API call; without emscripten's JS glue there is no
-  # longjmp (SUPPORT_LONGJMP=0), so such an error traps instead and the caller drops the instance.
-  (cd "$src/build-wasm" &&
+  mkdir -p "$src/$dir" "$here/$name"
+  (cd "$src/$dir" &&
     emcmake cmake .. -DAOM_TARGET_CPU=generic -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
-      -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0 -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
+      "$@" -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
       -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O3 -sSUPPORT_LONGJMP=0" -DCMAKE_CXX_FLAGS="-O3 -sSUPPORT_LONGJMP=0" >/dev/null &&
     emmake make -j"$(nproc)" aom >/dev/null)
-  emcc -O3 "$here/av1seq/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libaom.a" \
-    -o "$here/av1seq/av1seq.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+  emcc -O3 "$here/$name/glue.c" -I"$here" -I"$src" -I"$src/$dir" "$src/$dir/libaom.a" \
+    -o "$here/$name/$name.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
-    -sSUPPORT_LONGJMP=0 \
-    -sEXPORTED_FUNCTIONS=_malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_key,_seq_header,_seq_free \
+    -sSUPPORT_LONGJMP=0 -sEXPORTED_FUNCTIONS="$exports" \
     2> >(grep -v 'undefined symbol: js_throw' >&2)
-  cp "$src/LICENSE" "$here/av1seq/LICENSE"
-  cp "$src/PATENTS" "$here/av1seq/PATENTS"
-  echo "built codecs/av1seq/av1seq.wasm ($(stat -c %s "$here/av1seq/av1seq.wasm") bytes) from $(basename "$src")"
+  cp "$src/LICENSE" "$here/$name/LICENSE"
+  cp "$src/PATENTS" "$here/$name/PATENTS"
+  echo "built codecs/$name/$name.wasm ($(stat -c %s "$here/$name/$name.wasm") bytes) from $(basename "$src")"
+}
+
+build_av1seq() {
+  # Encoder only, 8-bit only.
+  aom_module av1seq build-wasm _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_key,_seq_header,_seq_free \
+    -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0
 }
 
 build_av1dec() {
-  local src; src="$(aom_source)"
-  mkdir -p "$src/build-wasm-dec"
-  # The same portable C, single-threaded, decoder only; high bit depth on (10- and 12-bit
-  # sequences), 8-bit streams still decoded in 8-bit buffers (the glue's allow_lowbitdepth).
-  (cd "$src/build-wasm-dec" &&
-    emcmake cmake .. -DAOM_TARGET_CPU=generic -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
-      -DCONFIG_AV1_ENCODER=0 -DCONFIG_AV1_DECODER=1 -DCONFIG_AV1_HIGHBITDEPTH=1 -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
-      -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O3 -sSUPPORT_LONGJMP=0" -DCMAKE_CXX_FLAGS="-O3 -sSUPPORT_LONGJMP=0" >/dev/null &&
-    emmake make -j"$(nproc)" aom >/dev/null)
-  mkdir -p "$here/av1dec"
-  emcc -O3 "$here/av1dec/glue.c" -I"$src" -I"$src/build-wasm-dec" "$src/build-wasm-dec/libaom.a" \
-    -o "$here/av1dec/av1dec.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
-    -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
-    -sSUPPORT_LONGJMP=0 \
-    -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
-    2> >(grep -v 'undefined symbol: js_throw' >&2)
-  cp "$src/LICENSE" "$here/av1dec/LICENSE"
-  cp "$src/PATENTS" "$here/av1dec/PATENTS"
-  echo "built codecs/av1dec/av1dec.wasm ($(stat -c %s "$here/av1dec/av1dec.wasm") bytes) from $(basename "$src")"
+  # Decoder only; high bit depth on (10- and 12-bit sequences), 8-bit streams still decoded in
+  # 8-bit buffers (the glue's allow_lowbitdepth).
+  aom_module av1dec build-wasm-dec _malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
+    -DCONFIG_AV1_ENCODER=0 -DCONFIG_AV1_DECODER=1 -DCONFIG_AV1_HIGHBITDEPTH=1
 }
 
 build_resize() {

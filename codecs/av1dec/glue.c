@@ -165,19 +165,6 @@ int dec_rgba(Dec *color, Dec *alpha, uint8_t *out, int width, int height, int ma
   return 1;
 }
 
-/*
- * libaom reports a corrupt stream by longjmp back to the API call. A standalone module has no
- * emscripten JS runtime for setjmp/longjmp, so setjmp always returns 0 and longjmp throws to
- * JS instead: the exception unwinds every WASM frame and the caller drops the instance, never
- * reusing libaom's state.
- */
-#include <setjmp.h>
-int setjmp(jmp_buf env) {
-  (void)env;
-  return 0;
-}
-void longjmp(jmp_buf env, int value) {
-  (void)env;
-  (void)value;
-  js_throw("av1 decode failed: corrupt or unsupported AV1 data");
-}
+/* libaom's longjmp, thrown to JS instead (codecs/aom-throw.h). */
+#define AOM_THROW_MESSAGE "av1 decode failed: corrupt or unsupported AV1 data"
+#include "aom-throw.h"

@@ -195,19 +195,6 @@ void seq_free(Seq *s) {
   free(s);
 }
 
-/*
- * libaom reports internal errors (a failed allocation, a corrupt state) by longjmp back to the
- * API call. A standalone module has no emscripten JS runtime for setjmp/longjmp, so setjmp
- * always returns 0 and longjmp throws to JS instead: the exception unwinds every WASM frame and
- * the caller drops the instance, never reusing libaom's state.
- */
-#include <setjmp.h>
-int setjmp(jmp_buf env) {
-  (void)env;
-  return 0;
-}
-void longjmp(jmp_buf env, int value) {
-  (void)env;
-  (void)value;
-  js_throw("av1 encode failed: libaom internal error");
-}
+/* libaom's longjmp, thrown to JS instead (codecs/aom-throw.h). */
+#define AOM_THROW_MESSAGE "av1 encode failed: libaom internal error"
+#include "aom-throw.h"
