@@ -565,7 +565,7 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
     const pixels = await new CodecSession().decode("jpg", still.body);
     expect(flatColour(new Uint8Array(pixels.data.buffer)).mean.slice(0, 3).every((v) => v < 6)).toBe(true);
     const header = readHeader(new Uint8Array(fixture("colorsAnimatedAudio")))!;
-    const predicted = predictCost({ sourceFormat: "avif", sourcePixels: 150 * 150, sourceBytes: fixture("colorsAnimatedAudio").byteLength, outputFormat: "jpg", outputPixels: 100 * 100, settings: { quality: 85, speed: 1 }, pixelsReady: false, firstFrameOf: header.animation });
+    const predicted = predictCost({ sourceFormat: "avif", sourcePixels: 150 * 150, sourceBytes: fixture("colorsAnimatedAudio").byteLength, outputFormat: "jpg", outputPixels: 100 * 100, settings: { quality: 85, speed: 1 }, pixelsReady: false, sourceSequence: header.animation });
     expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(still.res.headers.get("X-Image-Peak-Memory")));
   });
 

@@ -5,7 +5,7 @@
  * the format module's business (formats/<name>.ts `codecs`); the session drives them and keeps
  * the job's memory account.
  *
- * Our own builds (codecs/jpeg, webp, webpanim, gif, av1seq, resize) and the @jsquash encoders get a
+ * Our own builds (codecs/jpeg, webp, webpanim, gif, av1seq, av1dec, resize) and the @jsquash encoders get a
  * fresh instance for every decode and encode, dropped as soon as it returns, so the memory of
  * one large job is not held by the isolate afterwards. PNG's wasm-bindgen encoder keeps a
  * single module-wide instance (it cannot be instantiated twice), so its memory is persistent

@@ -15,6 +15,7 @@ import { avifSequenceEncoder } from "../codecs/av1seq";
 import { decodeOnce, encodeOnce } from "../codecs/emscripten";
 import { isobmffBrandFormat, parseIsobmff, sequenceSummary } from "./isobmff";
 import { ascii } from "./probe";
+import type { SequenceShape } from "./probe";
 import { linear, type FormatSpec } from "./spec";
 
 /**
@@ -32,6 +33,14 @@ const SPEED_FACTOR = [90, 70, 55, 40, 30, 30, 2.35, 1.6, 1, 0.8, 0.6];
  */
 const DECODER_MEMORY = { floor: 25e6, base: 14e6, perPixel: 15.3 };
 const ENCODER_MEMORY = { floor: 43e6, base: 20e6, perPixel: 35.5 };
+
+/**
+ * libaom's decoder (codecs/av1dec) for image sequences: per track (colour, alpha) its
+ * reference frames with 64-pixel borders, 16-bit at 10 and 12 bits; the RGBA canvas; one
+ * sample. Measured in workerd on our own 8-bit opaque sequences: 18.3 MiB of WASM memory at
+ * 800x600, 52.3 MiB at 1920x1080 (30 and 21 bytes per pixel besides the canvas).
+ */
+const sequenceDecoderMemory = (pixels: number, seq: SequenceShape) => 3e6 + 4 * pixels + 32 * pixels * (seq.tracks ?? 1) * (seq.highBitDepth ? 2 : 1);
 
 /** An AV1 image sequence (major brand `avis`) with a colour track. */
 const isSequence = (b: Uint8Array) => ascii(b, 8, 4) === "avis" && sequenceSummary(b) !== null;
@@ -62,7 +71,7 @@ export const avif: FormatSpec = {
       open: (w, h, orientation, _alpha, o) => avifGridEncoder(w, h, orientation, o),
     },
     // An AV1 image sequence (animated AVIF) decoded frame by frame by our libaom decoder
-    // build, its alpha track included; a still is the primary item (@jsquash above).
+    // build, its alpha track included.
     frames: openAvifSequence,
     // An AV1 image sequence (animated AVIF) by our libaom build: opaque and lossy only.
     animationEncoder: (w, h, loop, o) => avifSequenceEncoder(w, h, loop, o),
@@ -77,7 +86,8 @@ export const avif: FormatSpec = {
     encodeMsPerMp: 500,
     speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
     encodeMemory: (pixels) => linear(ENCODER_MEMORY, pixels),
-    decodeMemory: (pixels) => linear(DECODER_MEMORY, pixels),
+    // A sequence's still comes from our frame decoder (codecs.decode above).
+    decodeMemory: (pixels, seq) => (seq ? sequenceDecoderMemory(pixels, seq) : linear(DECODER_MEMORY, pixels)),
     /**
      * The grid: one @jsquash/avif instance coding tiles of at most 512x512 (16 MiB whatever the
      * image), a band of 512 stored rows and one tile of RGBA, and the coded tiles (0.15 bytes a
@@ -97,13 +107,7 @@ export const avif: FormatSpec = {
      * the 800x600 pan; 0.25 priced).
      */
     animationEncodeMemory: (outputPixels, frames) => 6.8e6 + 60 * outputPixels + 0.25 * outputPixels * frames,
-    /**
-     * libaom's decoder (codecs/av1dec) for image sequences: per track (colour, alpha) its
-     * reference frames with 64-pixel borders, 16-bit at 10 and 12 bits; the RGBA canvas; one
-     * sample. Measured in workerd on our own 8-bit opaque sequences: 18.3 MiB of WASM memory at
-     * 800x600, 52.3 MiB at 1920x1080 (30 and 21 bytes per pixel besides the canvas).
-     */
-    frameDecoder: (_sourceBytes, canvasPixels, seq) => ({ decoderBytes: 3e6 + 4 * canvasPixels + 32 * canvasPixels * (seq.tracks ?? 1) * (seq.highBitDepth ? 2 : 1), canvasBytes: 0 }),
+    frameDecoder: (_sourceBytes, canvasPixels, seq) => ({ decoderBytes: sequenceDecoderMemory(canvasPixels, seq), canvasBytes: 0 }),
     /**
      * 134-185 ms per megapixel of frames in workerd (libaom without SIMD, noisy 800x600 and
      * 1080p frames; colour conversion included); the 800x600x50 pan's 2.6 MB AVIF took ~190

@@ -361,7 +361,6 @@ interface Track {
   handler: string;
   auxlOf: number[];
   entry?: Box;
-  entryType?: string;
   width: number;
   height: number;
   stbl: Box;
@@ -428,7 +427,7 @@ function readTrack(b: Uint8Array, trak: Box): Track | null {
       height = u16be(b, entry.body + 26);
     }
   }
-  return { id, handler, auxlOf, entry, entryType: entry?.type, width, height, stbl, timescale, duration, edit };
+  return { id, handler, auxlOf, entry, width, height, stbl, timescale, duration, edit };
 }
 
 /** The boxes inside a VisualSampleEntry (av1C, colr, auxi...). */
@@ -511,10 +510,10 @@ function sequenceTracks(b: Uint8Array): { color: Track & { entry: Box }; alphaTr
     const t = readTrack(b, trak);
     if (t) tracks.push(t);
   }
-  const color = tracks.find((t) => t.handler === "pict" && t.entryType === "av01" && !t.auxlOf.length);
+  const color = tracks.find((t) => t.handler === "pict" && t.entry?.type === "av01" && !t.auxlOf.length);
   if (!color || !color.entry) return null;
   const alphaTrack = tracks.find((t) => {
-    if (t.entryType !== "av01" || !t.entry || !t.auxlOf.includes(color.id)) return false;
+    if (t.entry?.type !== "av01" || !t.auxlOf.includes(color.id)) return false;
     const auxi = entryChild(b, t.entry, "auxi");
     return !!auxi && ascii(b, auxi.body + 4, Math.min(auxi.end - auxi.body - 4, ALPHA_URN.length)) === ALPHA_URN;
   });

@@ -128,8 +128,11 @@ export interface FormatCost {
   speedFactor?(speed: number): number;
   /** Peak of the whole-image encoder for an output of `pixels`. */
   encodeMemory(pixels: number): number;
-  /** Peak of the whole-image decoder (formats without a row decoder). */
-  decodeMemory?(pixels: number): number;
+  /**
+   * Peak of the whole-image decoder (formats without a row decoder); `sequence` when the
+   * source is an image sequence, whose still that decoder takes from its first frame.
+   */
+  decodeMemory?(pixels: number, sequence?: SequenceShape): number;
   /** The row decoder's WASM memory at `scaledWidth`, and the band of rows it assembles in JS. */
   streamedDecoder?(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number };
   /** The row encoder's memory for an output of `pixels` whose longer side is `longSide`. */

@@ -42,11 +42,8 @@ export interface JobShape {
   settings: EncodeSettings;
   /** The pixels are already decoded and resized for this request: only the encode remains. */
   pixelsReady: boolean;
-  /**
-   * The still is an animation's first frame from its whole-image decoder (an AVIF sequence:
-   * formats/avif), which then costs what the frame decoder holds, not the still decoder.
-   */
-  firstFrameOf?: SequenceShape;
+  /** The source is an image sequence of this shape (formats price their decoders by it). */
+  sourceSequence?: SequenceShape;
   /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
   animation?: { frames: number; canvasPixels: number } & SequenceShape;
   /**
@@ -64,10 +61,10 @@ export interface Cost {
 }
 
 /** Peak of a whole-image decoder (formats without a row decoder). */
-export function decodeMemory(format: FormatId, pixels: number): number {
+export function decodeMemory(format: FormatId, pixels: number, sequence?: SequenceShape): number {
   const model = formatSpec(format).cost.decodeMemory;
   if (!model) throw new Error(`${format} is decoded by rows: price it with streamedDecoderMemory`);
-  return model(pixels);
+  return model(pixels, sequence);
 }
 
 /** Predicted WASM memory of a row decoder for `header` at `scaledWidth`, and the band it assembles in JS. */
@@ -151,8 +148,7 @@ export function predictCost(job: JobShape): Cost {
       decodeJs = job.streamed.bandBytes + out + resamplerState(job.outputPixels);
     } else {
       // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
-      const frames = job.firstFrameOf && formatSpec(job.sourceFormat).cost.frameDecoder;
-      decodeWasm = frames ? frames(job.sourceBytes, job.sourcePixels, job.firstFrameOf!).decoderBytes : decodeMemory(job.sourceFormat, job.sourcePixels);
+      decodeWasm = decodeMemory(job.sourceFormat, job.sourcePixels, job.sourceSequence);
       decodeJs = 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
     }
   }

@@ -206,8 +206,7 @@ export class Production {
     const rowEncoded = !animation && rows ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
     return {
       animation,
-      // A still of an animation the format's whole-image decoder takes from its frames (AVIF sequences).
-      firstFrameOf: !animation && header.animated && decodesFrames(header.format) && !formatSpec(header.format).rowScales ? (header.animation ?? {}) : undefined,
+      sourceSequence: header.animated ? header.animation : undefined,
       rowEncoded,
       sourceFormat: header.format,
       sourcePixels: header.width * header.height,
