@@ -145,7 +145,7 @@ aom_module() {
 
 build_av1seq() {
   # Encoder only, 8-bit only.
-  aom_module av1seq build-wasm _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_key,_seq_header,_seq_free \
+  aom_module av1seq build-wasm _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_size,_seq_key,_seq_translucent,_seq_header,_seq_free \
     -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0
 }
 

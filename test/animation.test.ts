@@ -6,9 +6,13 @@
  * the first frame for clients that decode no animated format, and frame bombs refused from
  * the header.
  */
+import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { wasmModules } from "../wasm/modules";
 import { CodecSession } from "../src/codecs";
+import { avifSequenceEncoder } from "../src/codecs/av1seq";
+import { decodeOnce } from "../src/codecs/emscripten";
 import { playCount, shownDelayMs } from "../src/codecs/gif";
 import { readHeader } from "../src/headers";
 import { predictCost } from "../src/produce/budget";
@@ -16,6 +20,13 @@ import { variantKey } from "../src/variants/key";
 import { BROWSERS, bytesEqual, call, fixture, put, uniquePrefix, until } from "./helpers";
 
 const TOKEN = "test-token-0123456789abcdef";
+
+/**
+ * libavif's still of a file: the primary item (with its auxiliary alpha item), what still-only
+ * decoders show. @jsquash/avif's decoder is called directly: the worker's own AVIF decode takes
+ * a sequence's first frame from our decoder instead.
+ */
+const libavifStill = (bytes: ArrayBuffer) => decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], new CodecSession());
 
 /** RIFF chunks of a WebP (WebP container spec): the animation's loop and its frames. */
 function webpAnimation(body: ArrayBuffer) {
@@ -46,17 +57,23 @@ function webpAnimation(body: ArrayBuffer) {
  * An animated AVIF's container (ISO/IEC 14496-12, AVIF 1.1 section 7), walked here without our
  * writer's code: the major brand, the track's sample count, durations (stts), whether the first
  * sample is a sync sample (stss), the edit list's repeat flag and the track's duration (tkhd),
- * and the sample entry's size.
+ * and the sample entry's size (all of the first track); and every track's handler, with the
+ * auxiliary track's reference (tref) and type (auxi in its sample entry).
  */
 function avifSequence(body: ArrayBuffer) {
   const b = new Uint8Array(body);
   const v = new DataView(body);
   const type = (i: number) => String.fromCharCode(b[i + 4], b[i + 5], b[i + 6], b[i + 7]);
   const found: Record<string, number> = {};
+  const all: Record<string, number[]> = {};
   const walk = (from: number, to: number) => {
     for (let i = from; i + 8 <= to; i += v.getUint32(i)) {
       found[type(i)] ??= i;
-      if (["moov", "trak", "edts", "mdia", "minf", "stbl"].includes(type(i))) walk(i + 8, i + v.getUint32(i));
+      (all[type(i)] ??= []).push(i);
+      if (["moov", "trak", "edts", "mdia", "minf", "stbl", "tref"].includes(type(i))) walk(i + 8, i + v.getUint32(i));
+      // The sample entry (after stsd's 8 header bytes and entry count) and its boxes after 78 bytes of fields.
+      if (type(i) === "stsd") walk(i + 16, i + v.getUint32(i));
+      if (type(i) === "av01") walk(i + 8 + 78, i + v.getUint32(i));
       if (v.getUint32(i) < 8) break;
     }
   };
@@ -76,6 +93,11 @@ function avifSequence(body: ArrayBuffer) {
     repeats: (v.getUint32(found.elst + 8) & 1) === 1,
     // tkhd version 1: 64-bit times, the duration after the track id (all ones: indefinite).
     trackDuration: b[found.tkhd + 8] === 1 ? v.getUint32(found.tkhd + 36) * 2 ** 32 + v.getUint32(found.tkhd + 40) : v.getUint32(found.tkhd + 28),
+    // hdlr: version/flags, pre_defined, then the handler type.
+    handlers: (all.hdlr ?? []).filter((i) => i > found.moov).map((i) => type(i + 12)),
+    // tref's auxl: the track it refers to; auxi: its NUL-terminated type.
+    auxl: found.auxl !== undefined ? v.getUint32(found.auxl + 8) : undefined,
+    auxi: found.auxi !== undefined ? String.fromCharCode(...b.subarray(found.auxi + 12, found.auxi + v.getUint32(found.auxi) - 1)) : undefined,
   };
 }
 
@@ -237,7 +259,7 @@ describe("animated delivery", () => {
     // Plays: the track lasts every play of the frames (the GIF's NETSCAPE count + 1).
     expect(seq.trackDuration).toBe(600 * playCount(netscapeLoop(gif)));
     // Still-only decoders see the first frame (the primary item), close to the GIF's.
-    const still = await new CodecSession().decode("avif", first.body);
+    const still = await libavifStill(first.body);
     const src = frames("gif", gif).frames[0].canvas;
     let sum = 0;
     for (let k = 0; k < src.length; k++) sum += Math.abs(src[k] - still.data[k]);
@@ -267,7 +289,7 @@ describe("animated delivery", () => {
     const { res, body } = await call(`/${stem}_81_0.gif`, { headers: { Accept: BROWSERS.chrome } });
     expect(res.headers.get("X-Image-Tried")).toBe("avif=transcode");
     expect(avifSequence(body)).toMatchObject({ brand: "avis", width: 81, height: 61, samples: 6 });
-    const still = await new CodecSession().decode("avif", body);
+    const still = await libavifStill(body);
     expect([still.width, still.height]).toEqual([81, 61]);
     // The first frame is the GIF's, resized: its last column and row too (the odd chroma sample).
     const gif = frames("gif", fixture("panGif")).frames[0].canvas;
@@ -279,14 +301,54 @@ describe("animated delivery", () => {
     }
   });
 
-  it("transparent, flat-colour and tiny GIFs go to Chrome as animated WebP (AVIF sequences here are opaque, lossy and carry ~1 KB of boxes)", async () => {
-    for (const [name, why] of [["gif:dispose_bgnd.gif", "transparent"], ["gif:dispose_prev.gif", "flat colour"], ["gif:duplicate_frame.gif", "10x10"]] as const) {
+  it("flat-colour and tiny GIFs go to Chrome as animated WebP (AVIF sequences here are lossy and carry ~1 KB of boxes)", async () => {
+    for (const [name, why] of [["gif:dispose_bgnd.gif", "flat colour, transparent"], ["gif:dispose_prev.gif", "flat colour"], ["gif:duplicate_frame.gif", "10x10"]] as const) {
       const stem = `${uniquePrefix()}/g`;
       await put(`${stem}.gif`, fixture(name));
       const { res } = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } });
       expect(res.headers.get("Content-Type"), why).toBe("image/webp");
       expect(res.headers.get("X-Image-Tried"), why).toBe("avif=animated-source,webp=transcode");
     }
+  });
+
+  it("a transparent photo-like GIF goes to Chrome as an animated AVIF with an alpha track: the cut-out kept in every frame, smaller than the WebP; small, as WebP", async () => {
+    const stem = `${uniquePrefix()}/disc`;
+    const gif = fixture("discGif");
+    expect(readHeader(new Uint8Array(gif))).toMatchObject({ width: 240, height: 180, hasAlpha: true, animated: true });
+    await put(`${stem}.gif`, gif);
+    const { res, body } = await call(`/${stem}.gif`, { headers: { Accept: BROWSERS.chrome } }, { PEAK_MEMORY_HEADER: "on" });
+    expect(res.headers.get("Content-Type")).toBe("image/avif");
+    expect(res.headers.get("X-Image-Tried")).toBe("avif=transcode");
+    expect(avifSequence(body)).toMatchObject({ width: 240, height: 180, samples: 6, durations: [80, 80, 80, 80, 80, 200], handlers: ["pict", "auxv"], auxl: 1 });
+    const gifFrames = frames("gif", gif).frames;
+    const played = frames("avif", body);
+    expect(played.frames.length).toBe(6);
+    const centre = (90 * 240 + 120) * 4 + 3;
+    played.frames.forEach((f, i) => {
+      const src = gifFrames[i].canvas;
+      // Outside the disc transparent, inside opaque; the colours where the GIF is opaque.
+      expect(f.canvas[3], `frame ${i} corner`).toBeLessThan(8);
+      expect(f.canvas[centre], `frame ${i} centre`).toBeGreaterThan(247);
+      let sum = 0;
+      let n = 0;
+      for (let k = 0; k < src.length; k += 4)
+        if (src[k + 3] === 255)
+          for (let c = 0; c < 4; c++, n++) sum += Math.abs(f.canvas[k + c] - src[k + c]);
+      expect(sum / n, `frame ${i}`).toBeLessThan(4);
+    });
+    // libavif's still (what still-only decoders show) has the alpha too.
+    const still = await libavifStill(body);
+    expect([still.data[3], still.data[centre]]).toEqual([played.frames[0].canvas[3], played.frames[0].canvas[centre]]);
+    const webp = await call(`/${stem}.gif?caplist=webp`);
+    expect(webp.res.headers.get("X-Image-Tried")).toBe("webp=transcode");
+    expect(body.byteLength).toBeLessThan(webp.body.byteLength);
+    const header = readHeader(new Uint8Array(gif))!;
+    const predicted = predictCost({ sourceFormat: "gif", sourcePixels: 240 * 180, sourceBytes: gif.byteLength, outputFormat: "avif", outputPixels: 240 * 180, settings: { quality: 80, speed: 8 }, pixelsReady: false, animation: { frames: header.animation!.frames, canvasPixels: 240 * 180, alpha: true } });
+    expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(res.headers.get("X-Image-Peak-Memory")));
+    // Resized below 200x200, the alpha track's overhead outweighs what AV1 saves: WebP.
+    const small = await call(`/${stem}_160_0.gif`, { headers: { Accept: BROWSERS.chrome } });
+    expect(small.res.headers.get("X-Image-Tried")).toBe("avif=animated-source,webp=transcode");
+    expect(webpAnimation(small.body)).toMatchObject({ width: 160, height: 120 });
   });
 
   it("a client that decodes animated WebP but not AVIF gets an animated WebP with every frame, delay and the loop; the second view is a cache hit", async () => {
@@ -461,7 +523,7 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
   it.each(SEQUENCES)("%s: every frame decodes; the first is libavif's still", async (name) => {
     const played = frames("avif", fixture(name));
     expect(played.frames.length).toBe(5);
-    const still = await new CodecSession().decode("avif", fixture(name));
+    const still = await libavifStill(fixture(name));
     expect([played.width, played.height]).toEqual([still.width, still.height]);
     const first = played.frames[0].canvas;
     // The depth file: libavif 0.11 (@jsquash) takes its depth track for alpha; we do not (AVIF 1.1 4: alpha is the auxiliary type naming the alpha URN).
@@ -526,7 +588,8 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
     const header = readHeader(new Uint8Array(src))!;
     const predicted = predictCost({ sourceFormat: "avif", sourcePixels: 150 * 150, sourceBytes: src.byteLength, outputFormat: "webp", outputPixels: 150 * 150, settings: { quality: 87, speed: 4 }, pixelsReady: false, animation: { frames: 5, canvasPixels: 150 * 150, ...header.animation } });
     expect(predicted.memoryBytes).toBeGreaterThanOrEqual(Number(res.headers.get("X-Image-Peak-Memory")));
-    // AVIF clients get the original; resized, alpha needs the WebP (our AVIF sequences are opaque).
+    // AVIF clients get the original; resized below 200x200, an animated WebP: an alpha track
+    // would cost more than it saves there (our AVIF sequences' alpha: the disc GIF's test).
     const same = await call(`/${stem}.avif?caplist=avif,webp`);
     expect(bytesEqual(same.body, src)).toBe(true);
     const small = await call(`/${stem}_100_0.avif?caplist=avif,webp`);
@@ -535,6 +598,46 @@ describe("animated AVIF sources (AV1 image sequences)", () => {
     // No animated format: the first frame as a still.
     const still = await call(`/${stem}_100_0.avif?caplist=jpg`);
     expect(still.image).toEqual({ format: "jpg", width: 100, height: 100 });
+  });
+
+  it("our AVIF sequence encoder: an alpha plane with a gradient and a moving hole comes back through the alpha track; an all-opaque animation gets no alpha track", () => {
+    const [w, h] = [96, 64];
+    const paint = (canvas: Uint8Array, f: number, opaque: boolean) => {
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const o = (y * w + x) * 4;
+          canvas.set([(x * 4 + f * 16) & 255, y * 4, 128, opaque ? 255 : Math.hypot(x - 20 - f * 12, y - 32) < 12 ? 0 : Math.round((x / (w - 1)) * 255)], o);
+        }
+    };
+    const encode = (opaque: boolean) => {
+      const enc = avifSequenceEncoder(w, h, 3, { quality: 80, speed: 8, alpha: true });
+      try {
+        for (let f = 0; f < 4; f++) {
+          paint(enc.canvas(), f, opaque);
+          enc.add(100);
+        }
+        return enc.finish();
+      } finally {
+        enc.close();
+      }
+    };
+    const translucent = encode(false);
+    expect(avifSequence(translucent)).toMatchObject({ samples: 4, durations: [100, 100, 100, 100], handlers: ["pict", "auxv"], auxl: 1 });
+    const played = frames("avif", translucent);
+    expect(played.loop).toBe(3);
+    const want = new Uint8Array(w * h * 4);
+    played.frames.forEach((f, i) => {
+      paint(want, i, false);
+      const alphaOf = (d: ArrayLike<number>) => Uint8Array.from({ length: w * h }, (_, k) => d[k * 4 + 3]);
+      // Lossy at quality 80: close on average, the hole fully transparent at its centre.
+      expect(meanDiff(alphaOf(f.canvas), alphaOf(want)), `frame ${i} alpha`).toBeLessThan(3);
+      expect(f.canvas[(32 * w + 20 + i * 12) * 4 + 3], `frame ${i} hole`).toBeLessThan(8);
+      expect(f.canvas[(5 * w + w - 1) * 4 + 3], `frame ${i} right edge`).toBeGreaterThan(240);
+    });
+    const opaque = encode(true);
+    expect(avifSequence(opaque)).toMatchObject({ samples: 4, handlers: ["pict"] });
+    expect(readHeader(new Uint8Array(opaque))).toMatchObject({ hasAlpha: false, animation: { frames: 4, tracks: 1 } });
+    expect(opaque.byteLength).toBeLessThan(translucent.byteLength);
   });
 
   it("an opaque AVIF sequence resized for AVIF clients is our AVIF sequence of every frame, the loop kept", async () => {

@@ -207,6 +207,15 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   for (let i = 0; i < 6; i++) pan.push(await sharp(parrots).extract({ left: i * 20, top: i * 10, width: 160, height: 120 }).png().toBuffer());
   out.panGif = await sharp(pan, { join: { animated: true } }).gif({ loop: 3, delay: [80, 80, 80, 80, 80, 200] }).toBuffer();
   out.panWebp = await sharp(pan, { join: { animated: true } }).webp({ loop: 0, delay: [80, 80, 80, 80, 80, 200], quality: 80 }).toBuffer();
+  // A larger pan cut out as a disc (transparent outside, as stickers are): a photo-like GIF
+  // whose canvas shows transparent pixels, 240x180 (where an AVIF alpha track pays off).
+  const disc: Buffer[] = [];
+  for (let f = 0; f < 6; f++) {
+    const { data } = await sharp(parrots).extract({ left: f * 20, top: f * 10, width: 240, height: 180 }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    for (let i = 0; i < 240 * 180; i++) if (Math.hypot((i % 240) - 120, Math.floor(i / 240) - 90) > 82) data[i * 4 + 3] = 0;
+    disc.push(await sharp(data, { raw: { width: 240, height: 180, channels: 4 } }).png().toBuffer());
+  }
+  out.discGif = await sharp(disc, { join: { animated: true } }).gif({ loop: 0, delay: [80, 80, 80, 80, 80, 200] }).toBuffer();
   out.frameBombGif = frameBomb(40_000);
   const gifDir = resolve(root, "test/fixtures/gif");
   const refs: Record<string, { width: number; height: number; pages: number }> = {};

@@ -10,6 +10,11 @@
  * Colour: sRGB pixels, coded as BT.601 full-range YCbCr (ITU-T H.273 MatrixCoefficients 6,
  * VideoFullRangeFlag 1), primaries BT.709 (1) and transfer sRGB (13), as @jsquash/avif codes
  * stills, and signalled in the sequence header; the worker writes the same in `colr`.
+ *
+ * Alpha (when asked for): a second encoder in the same instance codes the canvas's alpha as a
+ * monochrome, full-range AV1 sequence (AVIF 1.1 4: an auxiliary alpha image; how libavif codes
+ * it), one frame per colour frame, for the worker's auxiliary track. The glue notes whether any
+ * frame had a pixel below 255, so the worker can leave an all-opaque alpha track out.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,18 +25,24 @@
 /* Reports an error to JS and does not return (src/codecs/standalone.ts). */
 extern void js_throw(const char *message) __attribute__((noreturn));
 
+/* One AV1 encoder and the coded bytes of its latest frame. */
 typedef struct {
   aom_codec_ctx_t codec;
+  int open;
   aom_image_t *img;
-  int width, height;
-  uint8_t *rgba;
   uint8_t *out;
   size_t size, cap;
   int key;
+} Stream;
+
+typedef struct {
+  Stream color, alpha;
+  int width, height, has_alpha, translucent;
+  uint8_t *rgba;
   int64_t pts;
 } Seq;
 
-static void append(Seq *s, const uint8_t *data, size_t n) {
+static void append(Stream *s, const uint8_t *data, size_t n) {
   if (s->size + n > s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 65536;
     while (cap < s->size + n) cap *= 2;
@@ -55,7 +66,7 @@ static size_t leb128(const uint8_t *p, size_t avail, uint64_t *value) {
 }
 
 /* Appends the OBUs of one temporal unit, leaving out temporal delimiters (obu_type 2). */
-static void append_obus(Seq *s, const uint8_t *p, size_t n) {
+static void append_obus(Stream *s, const uint8_t *p, size_t n) {
   size_t at = 0;
   while (at < n) {
     uint8_t header = p[at];
@@ -77,7 +88,7 @@ static void append_obus(Seq *s, const uint8_t *p, size_t n) {
   }
 }
 
-static void collect(Seq *s) {
+static void collect(Stream *s) {
   const aom_codec_cx_pkt_t *pkt;
   aom_codec_iter_t iter = NULL;
   while ((pkt = aom_codec_get_cx_data(&s->codec, &iter))) {
@@ -87,22 +98,15 @@ static void collect(Seq *s) {
   }
 }
 
-/*
- * `quantizer` 0-63 (libaom's scale; the caller maps AVIF quality to it as libavif does),
- * `speed` libaom's cpu-used, `keyframes` the longest run between key frames.
- */
-Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes) {
-  Seq *s = calloc(1, sizeof(Seq));
-  if (!s) js_throw("av1 encode failed: out of memory");
-  s->width = width;
-  s->height = height;
+/* Opens one encoder: 8-bit 4:2:0 (Main profile), or monochrome 4:0:0 for alpha. */
+static void open_stream(Stream *st, int width, int height, int quantizer, int speed, int keyframes, int monochrome) {
   aom_codec_iface_t *iface = aom_codec_av1_cx();
   aom_codec_enc_cfg_t cfg;
   if (aom_codec_enc_config_default(iface, &cfg, AOM_USAGE_REALTIME)) js_throw("av1 encode failed: no default config");
   cfg.g_w = width;
   cfg.g_h = height;
   cfg.g_threads = 1;
-  cfg.g_profile = 0; /* Main: 8-bit 4:2:0 */
+  cfg.g_profile = 0; /* Main: 8-bit 4:2:0 and 4:0:0 */
   cfg.g_bit_depth = AOM_BITS_8;
   cfg.g_input_bit_depth = 8;
   cfg.g_timebase.num = 1;
@@ -114,18 +118,44 @@ Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes) {
   cfg.kf_mode = AOM_KF_AUTO;
   cfg.kf_min_dist = 0;
   cfg.kf_max_dist = keyframes;
-  if (aom_codec_enc_init(&s->codec, iface, &cfg, 0)) js_throw("av1 encode failed: encoder init");
+  cfg.monochrome = monochrome;
+  if (aom_codec_enc_init(&st->codec, iface, &cfg, 0)) js_throw("av1 encode failed: encoder init");
+  st->open = 1;
   /* A refused control would leave libaom's default (cpu-used 0 is its slowest): fail instead. */
-  if (aom_codec_control(&s->codec, AOME_SET_CPUUSED, speed) ||
-      aom_codec_control(&s->codec, AOME_SET_CQ_LEVEL, quantizer) ||
-      aom_codec_control(&s->codec, AV1E_SET_COLOR_PRIMARIES, AOM_CICP_CP_BT_709) ||
-      aom_codec_control(&s->codec, AV1E_SET_TRANSFER_CHARACTERISTICS, AOM_CICP_TC_SRGB) ||
-      aom_codec_control(&s->codec, AV1E_SET_MATRIX_COEFFICIENTS, AOM_CICP_MC_BT_601) ||
-      aom_codec_control(&s->codec, AV1E_SET_COLOR_RANGE, AOM_CR_FULL_RANGE))
-    js_throw(aom_codec_error_detail(&s->codec) ? aom_codec_error_detail(&s->codec) : "av1 encode failed: a setting was refused");
-  s->img = aom_img_alloc(NULL, AOM_IMG_FMT_I420, width, height, 16);
+  aom_codec_ctx_t *c = &st->codec;
+  int refused = aom_codec_control(c, AOME_SET_CPUUSED, speed) || aom_codec_control(c, AOME_SET_CQ_LEVEL, quantizer) ||
+                aom_codec_control(c, AV1E_SET_COLOR_RANGE, AOM_CR_FULL_RANGE);
+  if (!monochrome)
+    refused = refused || aom_codec_control(c, AV1E_SET_COLOR_PRIMARIES, AOM_CICP_CP_BT_709) ||
+              aom_codec_control(c, AV1E_SET_TRANSFER_CHARACTERISTICS, AOM_CICP_TC_SRGB) ||
+              aom_codec_control(c, AV1E_SET_MATRIX_COEFFICIENTS, AOM_CICP_MC_BT_601);
+  if (refused) js_throw(aom_codec_error_detail(c) ? aom_codec_error_detail(c) : "av1 encode failed: a setting was refused");
+  st->img = aom_img_alloc(NULL, AOM_IMG_FMT_I420, width, height, 16);
+  if (!st->img) js_throw("av1 encode failed: out of memory");
+  if (monochrome) {
+    /* libaom reads only the luma of a monochrome picture; neutral chroma all the same. */
+    memset(st->img->planes[1], 128, (size_t)st->img->stride[1] * ((height + 1) / 2));
+    memset(st->img->planes[2], 128, (size_t)st->img->stride[2] * ((height + 1) / 2));
+  }
+}
+
+/*
+ * `quantizer` 0-63 (libaom's scale; the caller maps AVIF quality to it as libavif does),
+ * `speed` libaom's cpu-used, `keyframes` the longest run between key frames;
+ * `alpha_quantizer` the alpha sequence's, or -1 for none (opaque).
+ */
+Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes, int alpha_quantizer) {
+  Seq *s = calloc(1, sizeof(Seq));
+  if (!s) js_throw("av1 encode failed: out of memory");
+  s->width = width;
+  s->height = height;
+  open_stream(&s->color, width, height, quantizer, speed, keyframes, 0);
+  if (alpha_quantizer >= 0) {
+    s->has_alpha = 1;
+    open_stream(&s->alpha, width, height, alpha_quantizer, speed, keyframes, 1);
+  }
   s->rgba = malloc((size_t)width * height * 4);
-  if (!s->img || !s->rgba) js_throw("av1 encode failed: out of memory");
+  if (!s->rgba) js_throw("av1 encode failed: out of memory");
   return s;
 }
 
@@ -137,7 +167,7 @@ static inline uint8_t clamp8(int v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_
 
 static void to_yuv(Seq *s) {
   const int w = s->width, h = s->height;
-  aom_image_t *img = s->img;
+  aom_image_t *img = s->color.img;
   for (int y = 0; y < h; y++) {
     const uint8_t *p = s->rgba + (size_t)y * w * 4;
     uint8_t *Y = img->planes[0] + (size_t)y * img->stride[0];
@@ -160,38 +190,81 @@ static void to_yuv(Seq *s) {
   }
 }
 
-/* Codes the canvas as the next frame, shown for `duration` ms. Returns the coded size. */
-int seq_add(Seq *s, int duration) {
-  to_yuv(s);
-  s->size = 0;
-  s->key = 0;
-  if (aom_codec_encode(&s->codec, s->img, s->pts, duration > 0 ? duration : 1, 0)) js_throw(aom_codec_error_detail(&s->codec) ? aom_codec_error_detail(&s->codec) : "av1 encode failed");
-  s->pts += duration > 0 ? duration : 1;
-  collect(s);
-  return (int)s->size;
+/* The canvas's alpha into the alpha picture's luma; notes any pixel below 255. */
+static void to_alpha(Seq *s) {
+  const int w = s->width, h = s->height;
+  aom_image_t *img = s->alpha.img;
+  uint8_t below = 255;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *p = s->rgba + (size_t)y * w * 4 + 3;
+    uint8_t *A = img->planes[0] + (size_t)y * img->stride[0];
+    for (int x = 0; x < w; x++, p += 4) {
+      A[x] = *p;
+      below &= *p;
+    }
+  }
+  if (below != 255) s->translucent = 1;
 }
 
-uint8_t *seq_data(Seq *s) { return s->out; }
-int seq_key(Seq *s) { return s->key; }
+static void encode(Stream *st, int64_t pts, int duration) {
+  st->size = 0;
+  st->key = 0;
+  if (aom_codec_encode(&st->codec, st->img, pts, duration, 0)) js_throw(aom_codec_error_detail(&st->codec) ? aom_codec_error_detail(&st->codec) : "av1 encode failed");
+  collect(st);
+}
 
-/* The sequence header OBU (for av1C's configOBUs); its length through `len`. */
-uint8_t *seq_header(Seq *s, int *len) {
-  aom_fixed_buf_t *h = aom_codec_get_global_headers(&s->codec);
+/*
+ * Codes the canvas as the next frame, shown for `duration` ms (the alpha sequence's frame too,
+ * when there is one). Returns the colour frame's coded size.
+ */
+int seq_add(Seq *s, int duration) {
+  const int d = duration > 0 ? duration : 1;
+  to_yuv(s);
+  encode(&s->color, s->pts, d);
+  if (s->has_alpha) {
+    to_alpha(s);
+    encode(&s->alpha, s->pts, d);
+  }
+  s->pts += d;
+  return (int)s->color.size;
+}
+
+static Stream *stream(Seq *s, int alpha) {
+  if (alpha && !s->has_alpha) js_throw("av1 encode failed: no alpha sequence");
+  return alpha ? &s->alpha : &s->color;
+}
+
+/* The latest frame's OBUs, their size and whether it is a key frame, of colour (0) or alpha (1). */
+uint8_t *seq_data(Seq *s, int alpha) { return stream(s, alpha)->out; }
+int seq_size(Seq *s, int alpha) { return (int)stream(s, alpha)->size; }
+int seq_key(Seq *s, int alpha) { return stream(s, alpha)->key; }
+/* Whether any frame so far had a pixel with alpha below 255. */
+int seq_translucent(Seq *s) { return s->translucent; }
+
+/* The sequence header OBU of colour (0) or alpha (1), for av1C's configOBUs; its length through `len`. */
+uint8_t *seq_header(Seq *s, int alpha, int *len) {
+  Stream *st = stream(s, alpha);
+  aom_fixed_buf_t *h = aom_codec_get_global_headers(&st->codec);
   if (!h) js_throw("av1 encode failed: no sequence header");
-  s->size = 0;
-  append(s, h->buf, h->sz);
+  st->size = 0;
+  append(st, h->buf, h->sz);
   free(h->buf);
   free(h);
-  *len = (int)s->size;
-  return s->out;
+  *len = (int)st->size;
+  return st->out;
+}
+
+static void close_stream(Stream *st) {
+  if (st->open) aom_codec_destroy(&st->codec);
+  aom_img_free(st->img);
+  free(st->out);
 }
 
 void seq_free(Seq *s) {
   if (!s) return;
-  aom_codec_destroy(&s->codec);
-  aom_img_free(s->img);
+  close_stream(&s->color);
+  close_stream(&s->alpha);
   free(s->rgba);
-  free(s->out);
   free(s);
 }
 

@@ -12,7 +12,7 @@
  * and counted in every job that encodes PNG.
  */
 import { formatSpec, type FormatId } from "../formats";
-import type { CodecUsage } from "../formats/spec";
+import type { AnimationOptions, CodecUsage } from "../formats/spec";
 import type { AnimationDecoder, AnimationEncoder } from "./animation";
 import type { RowDecoder, RowEncoder } from "./rows";
 import "./image-data";
@@ -40,16 +40,17 @@ export const encodesRows = (format: FormatId, orientation: number, alpha: boolea
 /** Whether an animated source in `format` can be decoded frame by frame. */
 export const decodesFrames = (format: FormatId): boolean => formatSpec(format).codecs.frames !== undefined;
 /**
- * Whether an animation of `canvasPixels` (with transparency when `alpha`, losslessly when
- * `lossless`) can be encoded in `format`.
+ * Whether an animation of `outputPixels` per frame (with transparency when `alpha`, losslessly
+ * when `lossless`) can be encoded in `format`, and is worth it at that size.
  */
-export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boolean, canvasPixels: number): boolean => {
+export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boolean, outputPixels: number): boolean => {
   const codecs = formatSpec(format).codecs;
+  const minPixels = (alpha ? codecs.animationAlphaMinPixels : undefined) ?? codecs.animationMinPixels ?? 0;
   return (
     codecs.animationEncoder !== undefined &&
     (!alpha || codecs.animationAlpha === true) &&
     (!lossless || codecs.animationLossless === true) &&
-    canvasPixels >= (codecs.animationMinPixels ?? 0)
+    outputPixels >= minPixels
   );
 };
 
@@ -162,7 +163,7 @@ export class CodecSession implements CodecUsage {
   }
 
   /** An encoder taking one canvas at a time, for an animation in `format`. */
-  animationEncoder(format: FormatId, width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder {
+  animationEncoder(format: FormatId, width: number, height: number, loop: number, opts: AnimationOptions): AnimationEncoder {
     const open = formatSpec(format).codecs.animationEncoder;
     if (!open) throw new Error(`no animation encoder for ${format}`);
     try {

@@ -73,13 +73,18 @@ export const avif: FormatSpec = {
     // An AV1 image sequence (animated AVIF) decoded frame by frame by our libaom decoder
     // build, its alpha track included.
     frames: openAvifSequence,
-    // An AV1 image sequence (animated AVIF) by our libaom build: opaque and lossy only.
+    // An AV1 image sequence (animated AVIF) by our libaom build, lossy only; transparency as
+    // an alpha track.
     animationEncoder: (w, h, loop, o) => avifSequenceEncoder(w, h, loop, o),
-    animationAlpha: false,
+    animationAlpha: true,
     animationLossless: false,
     // Its boxes (meta with the first frame as an item, moov, sample tables) take about 1 KB: a
     // 1x1 or 10x10 GIF came out 7-22x its bytes as AVIF where WebP kept 0.1-1.1x (bench 6).
     animationMinPixels: 64 * 64,
+    // An alpha track adds ~0.7 KB of boxes and its own coded frames. The test pan cut out as a
+    // disc (transparent outside), AVIF with alpha vs lossy animated WebP: 160x120 1.19x, 200x150
+    // 1.05x, 240x180 0.90x, 320x240 0.54x, 480x360 0.46x.
+    animationAlphaMinPixels: 200 * 200,
   },
   cost: {
     decodeMsPerMp: 100,
@@ -104,9 +109,11 @@ export const avif: FormatSpec = {
      * on the synthetic pans: WASM memory 9.2 MiB at 320x240, 12.4 at 480x270, 29.3 at 800x600
      * (its reference frames, each with a 288-pixel border), so 6.8 MB and 60 bytes per output
      * pixel with a margin; plus the coded frames kept in JS (0.11 bytes per pixel per frame for
-     * the 800x600 pan; 0.25 priced).
+     * the 800x600 pan; 0.25 priced). The alpha track's monochrome encoder in the same instance
+     * almost doubles it (measured with and without: 9.2 -> 16.5 MiB at 320x240, 12.4 -> 22.7 at
+     * 480x270, 29.3 -> 54.3 at 800x600), so it is priced as a second colour encoder.
      */
-    animationEncodeMemory: (outputPixels, frames) => 6.8e6 + 60 * outputPixels + 0.25 * outputPixels * frames,
+    animationEncodeMemory: (outputPixels, frames, alpha) => (alpha ? 2 : 1) * (6.8e6 + 60 * outputPixels) + 0.25 * outputPixels * frames,
     frameDecoder: (_sourceBytes, canvasPixels, seq) => ({ decoderBytes: sequenceDecoderMemory(canvasPixels, seq), canvasBytes: 0 }),
     /**
      * 134-185 ms per megapixel of frames in workerd (libaom without SIMD, noisy 800x600 and
@@ -116,5 +123,7 @@ export const avif: FormatSpec = {
     frameDecodeMsPerMp: 200,
     /** 380-500 ms per megapixel of frames in Node (the three pans), about 1 s at 160x120 in workerd. */
     animationEncodeMsPerMp: 600,
+    /** The alpha track: 3-19% longer in Node on translucent synthetic animations (320x240 to 800x600). */
+    animationAlphaCpuFactor: 1.25,
   },
 };

@@ -11,6 +11,9 @@ import type { ImageHeader, SequenceShape } from "./probe";
 
 export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png" | "gif";
 
+/** An animation's encode settings: a still's, plus whether to code losslessly and keep transparency. */
+export type AnimationOptions = EncodeOptions & { lossless?: boolean; alpha?: boolean };
+
 export interface FormatSpec {
   readonly id: FormatId;
   /** The media type sent in Content-Type and matched in Accept. */
@@ -93,15 +96,17 @@ export interface FormatCodecs {
   /** An animation decoded frame by frame, each frame a composited canvas (codecs/animation). */
   frames?(bytes: ArrayBuffer): AnimationDecoder;
   /**
-   * An animation encoded one canvas at a time; `animationAlpha`, whether it keeps transparency,
-   * `animationLossless`, whether it takes `lossless` (an animation needing either is not given
-   * to an encoder without).
+   * An animation encoded one canvas at a time; `animationAlpha`, whether it keeps transparency
+   * (`alpha`: the canvases may show some), `animationLossless`, whether it takes `lossless` (an
+   * animation needing either is not given to an encoder without).
    */
-  animationEncoder?(width: number, height: number, loop: number, opts: EncodeOptions & { lossless?: boolean }): AnimationEncoder;
+  animationEncoder?(width: number, height: number, loop: number, opts: AnimationOptions): AnimationEncoder;
   readonly animationAlpha?: boolean;
   readonly animationLossless?: boolean;
-  /** The smallest canvas worth it: below, the format's fixed overhead outweighs what it saves. */
+  /** The smallest output worth it: below, the format's fixed overhead outweighs what it saves. */
   readonly animationMinPixels?: number;
+  /** The same with transparency, when it costs more overhead (absent: `animationMinPixels`). */
+  readonly animationAlphaMinPixels?: number;
 }
 
 /** Bytes linear in pixels above an instance's initial memory. */
@@ -143,8 +148,10 @@ export interface FormatCost {
   frameDecoder?(sourceBytes: number, canvasPixels: number, sequence: SequenceShape): { decoderBytes: number; canvasBytes: number };
   /** Decoding (and compositing) frames, per megapixel of canvas, when it differs from GIF's 15 ms. */
   readonly frameDecodeMsPerMp?: number;
-  /** The animation encoder's memory for `frames` frames of `outputPixels`. */
-  animationEncodeMemory?(outputPixels: number, frames: number): number;
+  /** The animation encoder's memory for `frames` frames of `outputPixels`, keeping transparency when `alpha`. */
+  animationEncodeMemory?(outputPixels: number, frames: number, alpha: boolean): number;
   /** Encoding an animation, per megapixel of output frames at the reference speed. */
   readonly animationEncodeMsPerMp?: number;
+  /** How much longer an animation with transparency takes to encode (absent: 1). */
+  readonly animationAlphaCpuFactor?: number;
 }

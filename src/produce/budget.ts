@@ -44,8 +44,11 @@ export interface JobShape {
   pixelsReady: boolean;
   /** The source is an image sequence of this shape (formats price their decoders by it). */
   sourceSequence?: SequenceShape;
-  /** An animation encoded frame by frame (see `predictAnimationCost`) instead of a still. */
-  animation?: { frames: number; canvasPixels: number } & SequenceShape;
+  /**
+   * An animation encoded frame by frame (see `predictAnimationCost`) instead of a still;
+   * `alpha`: its canvases may show transparency (the encoder keeps it).
+   */
+  animation?: AnimationShape;
   /**
    * A large still written by a row encoder straight from the streamed decode (Production
    * `streamsOutput`): the output never whole. `longSide`: the output's longer side (an AVIF
@@ -85,18 +88,21 @@ const resamplerState = (outputPixels: number) => 1e6 + 0.1 * outputPixels;
  */
 const ANIMATION_COMPOSITE_MS_PER_MP = 15;
 
-function predictAnimationCost(job: JobShape, animation: { frames: number; canvasPixels: number } & SequenceShape): Cost {
+/** The source sequence's shape (priced by its decoder) and the animation's own. */
+export type AnimationShape = { frames: number; canvasPixels: number; alpha?: boolean } & SequenceShape;
+
+function predictAnimationCost(job: JobShape, animation: AnimationShape): Cost {
   const { frames, canvasPixels } = animation;
   const source = formatSpec(job.sourceFormat).cost;
   const output = formatSpec(job.outputFormat).cost;
   if (!source.frameDecoder || !output.animationEncodeMemory || !output.animationEncodeMsPerMp) throw new Error(`no animation from ${job.sourceFormat} to ${job.outputFormat}`);
   const out = 4 * job.outputPixels;
   const { decoderBytes, canvasBytes } = source.frameDecoder(job.sourceBytes, canvasPixels, animation);
-  const encoderBytes = output.animationEncodeMemory(job.outputPixels, frames);
+  const encoderBytes = output.animationEncodeMemory(job.outputPixels, frames, animation.alpha ?? false);
   const memoryBytes = (job.aliveBytes ?? 0) + job.sourceBytes + decoderBytes + canvasBytes + 2 * out + resamplerState(job.outputPixels) + encoderBytes;
   const resized = job.outputPixels !== canvasPixels;
   const prepareMs = (frames * canvasPixels * ((source.frameDecodeMsPerMp ?? ANIMATION_COMPOSITE_MS_PER_MP) + (resized ? RESIZE_MS_PER_SOURCE_MP : 0))) / 1e6;
-  const encodeMs = (frames * job.outputPixels * output.animationEncodeMsPerMp * speedFactor(job)) / 1e6;
+  const encodeMs = (frames * job.outputPixels * output.animationEncodeMsPerMp * (animation.alpha ? (output.animationAlphaCpuFactor ?? 1) : 1) * speedFactor(job)) / 1e6;
   return { memoryBytes, cpuMs: prepareMs + encodeMs };
 }
 

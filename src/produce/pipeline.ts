@@ -167,7 +167,9 @@ export class Production {
    */
   async animates(format: FormatId): Promise<boolean> {
     const { header, image } = await this.source();
-    return header.animated && decodesFrames(header.format) && encodesAnimation(format, header.hasAlpha, graphicAnimation(header, image.bytes.byteLength), header.width * header.height);
+    if (!header.animated || !decodesFrames(header.format)) return false;
+    const { ow, oh } = this.#layout(header.width, header.height, []);
+    return encodesAnimation(format, header.hasAlpha, graphicAnimation(header, image.bytes.byteLength), ow * oh);
   }
 
   /** Whether the source is an animation (whatever `format` makes of it). */
@@ -202,7 +204,7 @@ export class Production {
     const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, image.bytes.byteLength, rowPlan.scaledWidth) };
     // An animation is priced frame by frame, never as "pixels ready" (each frame is decoded anew).
-    const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height, tracks: header.animation.tracks, highBitDepth: header.animation.highBitDepth } : undefined;
+    const animation = (await this.animates(format)) && header.animation ? { frames: header.animation.frames, canvasPixels: header.width * header.height, alpha: header.hasAlpha, tracks: header.animation.tracks, highBitDepth: header.animation.highBitDepth } : undefined;
     const rowEncoded = !animation && rows ? { longSide: Math.max(plan.width, plan.height), alpha: header.hasAlpha && formatSpec(format).supportsAlpha } : undefined;
     return {
       animation,
@@ -468,7 +470,7 @@ export class Production {
     }
     let enc;
     try {
-      enc = this.codecs.animationEncoder(format, ow, oh, dec.loop, { ...opts, lossless: graphicAnimation(header, image.bytes.byteLength) });
+      enc = this.codecs.animationEncoder(format, ow, oh, dec.loop, { ...opts, lossless: graphicAnimation(header, image.bytes.byteLength), alpha: header.hasAlpha });
     } catch (e) {
       dec.close();
       throw new ProductionError("encode-error", (e as Error).message);
