@@ -29,13 +29,22 @@ before(async () => {
   // A six-frame pan as an animated GIF.
   const frames = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => sharp(kodim).extract({ left: i * 20, top: i * 10, width: 160, height: 120 }).png().toBuffer()));
   const gif = await sharp(frames, { join: { animated: true } }).gif({ loop: 0, delay: [80, 80, 80, 80, 80, 80] }).toBuffer();
+  // The pan cut out as a disc, 240x180, transparent outside (a sticker-like GIF).
+  const disc = await Promise.all(
+    [0, 1, 2, 3, 4, 5].map(async (f) => {
+      const { data } = await sharp(kodim).extract({ left: f * 20, top: f * 10, width: 240, height: 180 }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      for (let i = 0; i < 240 * 180; i++) if (Math.hypot((i % 240) - 120, Math.floor(i / 240) - 90) > 82) data[i * 4 + 3] = 0;
+      return sharp(data, { raw: { width: 240, height: 180, channels: 4 } }).png().toBuffer();
+    }),
+  );
+  const discGif = await sharp(disc, { join: { animated: true } }).gif({ loop: 0, delay: [80, 80, 80, 80, 80, 80] }).toBuffer();
   // 2400x1800 (4.3 MP): its full-size AVIF is written as a grid of 5x4 tiles of 480x456 (the
   // last row cropped by the grid's own size).
   big = await sharp(kodim).resize(2400, 1800, { fit: "fill" }).jpeg({ quality: 90 }).toBuffer();
   // libavif's translucent five-colour sequence with an alpha track (test/fixtures/SOURCES.md).
   // (Chromium refuses link-u's star-8bpc-with-alpha.avifs: "Failed to retrieve track metadata".)
   const seq = readFileSync(resolve(ROOT, "test/fixtures/colors-animated-8bpc-alpha-exif-xmp.avif"));
-  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim], ["e2e/pan.gif", gif], ["e2e/big.jpg", big], ["e2e/seq.avif", seq]]) {
+  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim], ["e2e/pan.gif", gif], ["e2e/big.jpg", big], ["e2e/seq.avif", seq], ["e2e/disc.gif", discGif]]) {
     const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body, headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 201, `push ${key}: ${await res.text()}`);
   }
@@ -174,6 +183,66 @@ test("a plain <img> of an animated GIF arrives as an animated AVIF that Chromium
   assert.equal(webpSeen[0].type, "image/webp");
   assert.ok(webpSeen[0].body.includes(Buffer.from("ANIM")), "the WebP carries an ANIM chunk");
   assert.equal((await sharp(webpSeen[0].body, { animated: true }).metadata()).pages, 6);
+  await page.close();
+});
+
+test("a transparent GIF arrives as an animated AVIF with an alpha track that Chromium plays: transparent outside the disc, the GIF's colours inside", async () => {
+  const page = await browser.newPage();
+  const seen = [];
+  page.on("response", async (res) => {
+    if (res.url().includes("/e2e/disc.gif")) seen.push({ type: res.headers()["content-type"], tried: res.headers()["x-image-tried"], body: await res.body() });
+  });
+  await page.goto(`${worker.base}/`);
+  await page.setContent(`<img id="d" src="${worker.base}/e2e/disc.gif">`);
+  await page.waitForFunction(() => document.getElementById("d").complete);
+  assert.deepEqual(await page.evaluate(() => [document.getElementById("d").naturalWidth, document.getElementById("d").naturalHeight]), [240, 180]);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].type, "image/avif");
+  assert.equal(seen[0].tried, "avif=transcode");
+  const original = Buffer.from(await (await fetch(`${worker.base}/e2e/disc.gif?caplist=gif`)).arrayBuffer());
+  const gif = await sharp(original, { animated: true }).ensureAlpha().raw().toBuffer();
+  const played = await page.evaluate(
+    async ({ avif, gif }) => {
+      const ref = Uint8Array.from(atob(gif), (c) => c.charCodeAt(0));
+      const dec = new ImageDecoder({ data: Uint8Array.from(atob(avif), (c) => c.charCodeAt(0)), type: "image/avif" });
+      await dec.tracks.ready;
+      await dec.completed;
+      const track = dec.tracks.selectedTrack;
+      const canvas = new OffscreenCanvas(240, 180);
+      const ctx = canvas.getContext("2d");
+      const frames = [];
+      for (let i = 0; i < track.frameCount; i++) {
+        const { image } = await dec.decode({ frameIndex: i });
+        ctx.clearRect(0, 0, 240, 180);
+        ctx.drawImage(image, 0, 0);
+        const px = ctx.getImageData(0, 0, 240, 180).data;
+        const at = i * px.length;
+        // Colour where the GIF frame is opaque (and not at the disc's edge, where lossy alpha
+        // blends); alpha at a corner and at the centre.
+        let sum = 0;
+        let n = 0;
+        for (let k = 0; k < px.length; k += 4) {
+          const x = (k / 4) % 240;
+          const y = Math.floor(k / 4 / 240);
+          if (ref[at + k + 3] === 255 && Math.hypot(x - 120, y - 90) < 78) for (let c = 0; c < 3; c++, n++) sum += Math.abs(px[k + c] - ref[at + k + c]);
+        }
+        frames.push({ durationMs: image.duration / 1000, diff: sum / n, corner: px[3], centre: px[(90 * 240 + 120) * 4 + 3] });
+        image.close();
+      }
+      return { frameCount: track.frameCount, repetitionCount: track.repetitionCount, frames };
+    },
+    { avif: seen[0].body.toString("base64"), gif: gif.toString("base64") },
+  );
+  assert.equal(played.frameCount, 6);
+  assert.equal(played.repetitionCount, Infinity);
+  assert.deepEqual(played.frames.map((f) => f.durationMs), [80, 80, 80, 80, 80, 80]);
+  for (const [i, f] of played.frames.entries()) {
+    // Chromium's alpha comes from the auxiliary track: without it every pixel would be opaque.
+    assert.equal(f.corner, 0, `frame ${i}: corner alpha ${f.corner}`);
+    assert.ok(f.centre > 247, `frame ${i}: centre alpha ${f.centre}`);
+    // As loose as the opaque pan's bound above (Chromium's VideoFrame drawing shifts colours).
+    assert.ok(f.diff < 10, `frame ${i}: mean difference ${f.diff.toFixed(2)} from the GIF`);
+  }
   await page.close();
 });
 
