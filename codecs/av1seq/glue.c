@@ -215,9 +215,9 @@ static void encode(Stream *st, int64_t pts, int duration) {
 
 /*
  * Codes the canvas as the next frame, shown for `duration` ms (the alpha sequence's frame too,
- * when there is one). Returns the colour frame's coded size.
+ * when there is one); `seq_size` and `seq_data` give each coded frame.
  */
-int seq_add(Seq *s, int duration) {
+void seq_add(Seq *s, int duration) {
   const int d = duration > 0 ? duration : 1;
   to_yuv(s);
   encode(&s->color, s->pts, d);
@@ -226,7 +226,6 @@ int seq_add(Seq *s, int duration) {
     encode(&s->alpha, s->pts, d);
   }
   s->pts += d;
-  return (int)s->color.size;
 }
 
 static Stream *stream(Seq *s, int alpha) {

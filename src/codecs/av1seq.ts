@@ -14,6 +14,7 @@
  */
 import { wasmModules } from "../../wasm/modules";
 import { av1SequenceInfo } from "../bitstream";
+import { ALPHA_URN } from "../formats/isobmff";
 import type { AnimationEncoder } from "./animation";
 import { ascii, box, fields, fullBox } from "./avif";
 import { CodecError, instantiateStandalone, type StandaloneExports } from "./standalone";
@@ -21,7 +22,7 @@ import { CodecError, instantiateStandalone, type StandaloneExports } from "./sta
 interface SeqExports extends StandaloneExports {
   seq_new(width: number, height: number, quantizer: number, speed: number, keyframes: number, alphaQuantizer: number): number;
   seq_canvas(s: number): number;
-  seq_add(s: number, durationMs: number): number;
+  seq_add(s: number, durationMs: number): void;
   seq_data(s: number, alpha: number): number;
   seq_size(s: number, alpha: number): number;
   seq_key(s: number, alpha: number): number;
@@ -108,8 +109,8 @@ const MATRIX = fields([0x00010000, 4], [0, 4], [0, 4], [0, 4], [0x00010000, 4], 
  */
 const u64 = (n: number | "indefinite"): [number, 4][] => (n === "indefinite" ? [[0xffffffff, 4], [0xffffffff, 4]] : [[Math.floor(n / 2 ** 32), 4], [n % 2 ** 32, 4]]);
 
-/** The auxiliary type of an alpha plane (MPEG-B Part 7, ISO/IEC 23091-2; AVIF 1.1 4), NUL-terminated. */
-const ALPHA_URN = new Uint8Array([...ascii("urn:mpeg:mpegB:cicp:systems:auxiliary:alpha"), 0]);
+/** The alpha plane's auxiliary type as `auxC` and `auxi` carry it: a NUL-terminated string. */
+const ALPHA_AUX_TYPE = new Uint8Array([...ascii(ALPHA_URN), 0]);
 
 function sequenceFile(width: number, height: number, loop: number, durations: number[], color: TrackData, alpha: TrackData | undefined): ArrayBuffer {
   // AV1CodecConfigurationRecord (AV1-ISOBMFF 2.3.3): marker and version 1; profile, level, tier;
@@ -155,7 +156,7 @@ function sequenceFile(width: number, height: number, loop: number, durations: nu
       av1C,
       colr,
       fullBox("pixi", 0, 0, new Uint8Array([3, 8, 8, 8])),
-      ...(alphaAv1C ? [alphaAv1C, fullBox("pixi", 0, 0, new Uint8Array([1, 8])), fullBox("auxC", 0, 0, ALPHA_URN)] : []),
+      ...(alphaAv1C ? [alphaAv1C, fullBox("pixi", 0, 0, new Uint8Array([1, 8])), fullBox("auxC", 0, 0, ALPHA_AUX_TYPE)] : []),
     );
     // ipma: the 0x80 bit marks an essential property (av1C).
     const ipma = fullBox("ipma", 0, 0, fields([items, 4]), fields([1, 2], [4, 1], [1, 1], [0x80 | 2, 1], [3, 1], [4, 1]), ...(alpha ? [fields([2, 2], [4, 1], [1, 1], [0x80 | 5, 1], [6, 1], [7, 1])] : []));
@@ -189,7 +190,7 @@ function sequenceFile(width: number, height: number, loop: number, durations: nu
       config,
       ...(isAlpha ? [] : [colr]),
       fullBox("ccst", 0, 0, fields([0x7c000000, 4])),
-      ...(isAlpha ? [fullBox("auxi", 0, 0, ALPHA_URN)] : []),
+      ...(isAlpha ? [fullBox("auxi", 0, 0, ALPHA_AUX_TYPE)] : []),
     );
     const stsd = fullBox("stsd", 0, 0, fields([1, 4]), av01);
     // Runs of equal durations.

@@ -353,8 +353,8 @@ export interface ImageSequence {
   fullRange: number;
 }
 
-/** AVIF 1.1 / MIAF: the auxiliary type of an alpha plane. */
-const ALPHA_URN = "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
+/** AVIF 1.1 / MIAF: the auxiliary type of an alpha plane (read here, written by codecs/av1seq). */
+export const ALPHA_URN = "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
 
 interface Track {
   id: number;
