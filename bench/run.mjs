@@ -399,7 +399,7 @@ async function animationSection(push, get) {
       ? [
           table(
             "6b. Animation memory, measured from outside (as in section 2)",
-            ["job", "served", "X-Image-Peak-Memory", "RSS peak above post-GC baseline (first large job)", "header/RSS", "RSS, optimised code compiled first", "header/RSS (optimised)", "RSS serving the original alone", "header/(RSS optimised - original alone)", "goal", "verdict", "time"],
+            ["job", "served", "X-Image-Peak-Memory", "RSS peak above post-GC baseline", "header/RSS", "RSS serving the original alone", "header/(RSS - original alone)", "goal", "verdict", "time"],
             memRows,
             "A fresh workerd per job; a two-frame animation served first so the codecs are compiled; VmHWM reset just before the request. The verdict is on the RSS column as measured; 'RSS serving the original alone' (the stored original asked for untouched, a fresh workerd, same warm-up) shows what the local R2 simulator's read of the source adds to it, as in section 2. The transparent cut-out has no goal in the issue.",
           ),

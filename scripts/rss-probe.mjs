@@ -12,7 +12,8 @@ import { readFileSync, readdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import sharp from "sharp";
-import { forceGc, resetPeak, startWrangler, workerdMemory } from "./lib/wrangler.mjs";
+import { forceGc, resetPeak, startWrangler, workerdMemory, workerdPids } from "./lib/wrangler.mjs";
+// One inspector call (the bench's forceGc knows only GC), reconnecting as it does.
 async function inspect(method) {
   const { default: WebSocket } = await import("ws");
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -35,11 +36,10 @@ const src24 = readFileSync(new URL("../../shared/corpora/photos/unsplash/rachel-
 const bytes = process.env.SRC === "p24" ? src24 : await sharp(src24).jpeg({ quality: 90, progressive: false }).toBuffer();
 const path = process.env.PATH_SUFFIX ?? ".jpg?caplist=webp";
 const w = await startWrangler({ port: 8799, vars: { API_TOKENS: TOKEN, WRITE_BACK_FORMATS: "", MEMORY_BUDGET_MB: "4096", CPU_BUDGET_MS: "300000", PEAK_MEMORY_HEADER: "on" }, persistTo: mkdtempSync(join(tmpdir(), "probe-")), inspectorPort: 9249 });
-const pids = () => readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("workerd") } catch { return false } });
 function smaps() {
   const out = {};
   const vmas = {};
-  for (const pid of pids()) {
+  for (const pid of workerdPids(w.child.pid)) {
     const text = readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n");
     let kind = null, size = 0, vkey = null;
     for (const line of text) {
@@ -52,8 +52,10 @@ function smaps() {
   }
   return { out, vmas };
 }
-const vdiff = (a, b) => Object.keys({ ...a, ...b }).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, d]) => Math.abs(d) > 2).sort((x, y) => y[1] - x[1]).slice(0, 12).map(([k, d]) => `${k}: ${d.toFixed(1)}`).join("\n    ");
-const diff = (a, b) => Object.keys({ ...a, ...b }).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, d]) => Math.abs(d) > 0.5).map(([k, d]) => `${k}: ${d.toFixed(1)}`).join("\n  ");
+// What changed between two readings, above `min` MiB, largest first (`limit` of them).
+const diff = (a, b, min = 0.5, limit = Infinity) =>
+  Object.keys({ ...a, ...b }).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, d]) => Math.abs(d) > min).sort((x, y) => y[1] - x[1]).slice(0, limit).map(([k, d]) => `${k}: ${d.toFixed(1)}`).join("\n    ");
+const vdiff = (a, b) => diff(a, b, 2, 12);
 const put = (k, b) => fetch(`${w.base}/_api/objects/${k}`, { method: "PUT", body: b, headers: { Authorization: `Bearer ${TOKEN}` } });
 await put("mem/b24.jpg", bytes);
 await put("warm/w.jpg", await sharp(readFileSync(new URL("../samples/parrots.png", import.meta.url))).resize(96).jpeg().toBuffer());
@@ -62,13 +64,14 @@ if (process.env.WARM_N) {
   await put("warm/m.jpg", await sharp(readFileSync(new URL("../samples/parrots.png", import.meta.url))).resize(Number(process.env.WARM_W ?? 480)).jpeg().toBuffer());
   for (let i = 0; i < Number(process.env.WARM_N); i++) { const r = await fetch(`${w.base}/warm/m_${Number(process.env.WARM_W ?? 480) - i}_0${path}`); await r.arrayBuffer(); console.log("warm", r.status, r.headers.get("X-Image-Tried"), r.headers.get("X-Image-Peak-Memory")/2**20); }
 }
+try {
 for (const round of [1, 2, 3]) {
   await forceGc(9249);
   await new Promise((r) => setTimeout(r, 1000));
   await forceGc(9249);
   console.log("before: " + await hu());
   const a = smaps(); const base = workerdMemory(w.child.pid).rss; resetPeak(w.child.pid);
-  const res = await fetch(`${w.base}/mem/b24${round === 1 ? "" : "_" + (5400 - 600 * round) + "_0"}${path}`); const body = await res.arrayBuffer();
+  const res = await fetch(`${w.base}/mem/b24${round === 1 ? "" : "_" + [0, 3600, 3000][round - 1] + "_0"}${path}`); const body = await res.arrayBuffer();
   const after = workerdMemory(w.child.pid); const b = smaps();
   console.log(`round ${round}: ${res.status} ${res.headers.get("X-Image-Tried")} header ${(res.headers.get("X-Image-Peak-Memory") / 2 ** 20).toFixed(1)} peak-above-base ${((after.hwm - base) / 2 ** 20).toFixed(1)} rss-after ${((after.rss - base) / 2 ** 20).toFixed(1)}\n  ${diff(a.out, b.out)}\n    ${vdiff(a.vmas, b.vmas)}`);
   console.log("after job: " + await hu());
@@ -77,5 +80,6 @@ for (const round of [1, 2, 3]) {
   console.log("after GC: " + await hu());
   console.log(`  after GC vs before job:\n  ${(() => { const c = smaps(); return diff(a.out, c.out) + "\n    " + vdiff(a.vmas, c.vmas); })()}`);
 }
-console.log(w.log().split("\n").filter((l) => l.includes("PROBE")).join("\n"));
-w.stop();
+} finally {
+  w.stop();
+}

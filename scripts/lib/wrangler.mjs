@@ -37,7 +37,7 @@ function stopTree(child) {
 }
 
 /** workerd processes started under `rootPid` (Linux /proc). */
-function workerdPids(rootPid) {
+export function workerdPids(rootPid) {
   const parent = new Map();
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
