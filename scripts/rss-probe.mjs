@@ -33,7 +33,10 @@ async function inspect(method) {
 const hu = async () => { const r = await inspect("Runtime.getHeapUsage"); return `used ${(r.usedSize/2**20).toFixed(1)} total ${(r.totalSize/2**20).toFixed(1)} backing ${(r.backingStorageSize/2**20).toFixed(1)}`; };
 const TOKEN = "bench-token-0123456789abcdef";
 const src24 = readFileSync(new URL("../../shared/corpora/photos/unsplash/rachel-hisko-rEM3cK8F1pk-unsplash.jpg", import.meta.url));
-const bytes = process.env.SRC === "p24" ? src24 : await sharp(src24).jpeg({ quality: 90, progressive: false }).toBuffer();
+// SRC=png12: the bench's 12 MP PNG (parrots stretched to 4000x3000).
+const parrots = readFileSync(new URL("../samples/parrots.png", import.meta.url));
+const bytes = process.env.SRC === "p24" ? src24 : process.env.SRC === "png12" ? await sharp(parrots).resize(4000, 3000, { fit: "fill" }).png().toBuffer() : await sharp(src24).jpeg({ quality: 90, progressive: false }).toBuffer();
+const ext = process.env.SRC === "png12" ? "png" : "jpg";
 const path = process.env.PATH_SUFFIX ?? ".jpg?caplist=webp";
 const w = await startWrangler({ port: 8799, vars: { API_TOKENS: TOKEN, WRITE_BACK_FORMATS: "", MEMORY_BUDGET_MB: "4096", CPU_BUDGET_MS: "300000", PEAK_MEMORY_HEADER: "on" }, persistTo: mkdtempSync(join(tmpdir(), "probe-")), inspectorPort: 9249 });
 function smaps() {
@@ -57,7 +60,8 @@ const diff = (a, b, min = 0.5, limit = Infinity) =>
   Object.keys({ ...a, ...b }).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, d]) => Math.abs(d) > min).sort((x, y) => y[1] - x[1]).slice(0, limit).map(([k, d]) => `${k}: ${d.toFixed(1)}`).join("\n    ");
 const vdiff = (a, b) => diff(a, b, 2, 12);
 const put = (k, b) => fetch(`${w.base}/_api/objects/${k}`, { method: "PUT", body: b, headers: { Authorization: `Bearer ${TOKEN}` } });
-await put("mem/b24.jpg", bytes);
+await put(`mem/b24.${ext}`, bytes);
+console.log(`source ${ext} ${(bytes.length / 2 ** 20).toFixed(1)} MiB`);
 await put("warm/w.jpg", await sharp(readFileSync(new URL("../samples/parrots.png", import.meta.url))).resize(96).jpeg().toBuffer());
 await (await fetch(`${w.base}/warm/w_64_0${path}`)).arrayBuffer();
 if (process.env.WARM_N) {

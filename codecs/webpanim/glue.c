@@ -193,9 +193,10 @@ static void copy_plane(int o, const uint8_t* src, int src_stride, uint8_t* dst, 
 
 /*
  * `sw` x `sh` stored rows arriving `max_rows` at most at a time (even, so 4:2:0 chroma rows
- * never straddle two bands); `alpha`: keep an alpha plane. NULL when out of memory or invalid.
+ * never straddle two bands); `alpha`: keep an alpha plane; `low_memory`: see below. NULL when
+ * out of memory or invalid.
  */
-Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, int method, int max_rows) {
+Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, int method, int max_rows, int low_memory) {
   if (sw <= 0 || sh <= 0 || max_rows <= 0 || (max_rows & 1)) return NULL;
   Rows* e = (Rows*)calloc(1, sizeof(Rows));
   if (!e) return NULL;
@@ -205,9 +206,11 @@ Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, in
   }
   e->config.quality = quality;
   e->config.method = method;
-  /* No token buffer: the coefficients are coded straight into the partitions (same bytes at
-   * these settings, a little more CPU), so the picture is most of the memory. */
-  e->config.low_memory = 1;
+  /* low_memory: no token buffer, so the picture is most of the memory; but then libwebp makes
+   * every macroblock decision twice (frame_enc.c VP8EncLoop runs StatLoop, a full analysis
+   * pass at method >= 3, before the coding pass). With the token buffer (VP8EncTokenLoop) it
+   * decides once and keeps the tokens, about 2 bytes each: the fast path for web sizes. */
+  e->config.low_memory = low_memory ? 1 : 0;
   e->sw = sw;
   e->sh = sh;
   e->orientation = orientation;

@@ -1,9 +1,11 @@
 /**
  * @module codecs/emscripten
- * Fresh instances of the emscripten-built codecs (mozjpeg, libwebp, libavif). A WASM memory
- * never shrinks, so one long-lived instance keeps the high-water mark of the largest image it
- * ever saw; an instance per job lets the GC return that memory once the job drops it.
+ * Instances of the emscripten-built codecs (mozjpeg, libwebp, libavif). A WASM memory never
+ * shrinks, so one long-lived instance would keep the high-water mark of the largest image it
+ * ever saw; decoders are fresh per job, and an encoder is reused only for small jobs (codecs/pool).
  */
+
+import { POOL_JOB_PIXELS, returnToPool, takePooled } from "./pool";
 
 export interface EmscriptenModule {
   /** Emscripten refreshes this view whenever the memory grows, so it always spans all of it. */
@@ -58,16 +60,23 @@ export async function decodeOnce(factory: unknown, wasm: WebAssembly.Module, byt
   }
 }
 
-/** A whole-image encode by a fresh instance; the file is copied out before the instance is dropped. */
+/**
+ * A whole-image encode by the pooled instance or a fresh one (codecs/pool); the file is copied
+ * out before the instance goes back to the pool or is dropped.
+ */
 export async function encodeOnce(factory: unknown, wasm: WebAssembly.Module, pixels: { data: Uint8ClampedArray; width: number; height: number }, options: object, usage: Usage): Promise<ArrayBuffer> {
-  const mod = await instantiate<EncoderModule>(factory, wasm);
+  const small = pixels.width * pixels.height <= POOL_JOB_PIXELS;
+  const mod = (small ? takePooled<EncoderModule>(wasm) : undefined) ?? (await instantiate<EncoderModule>(factory, wasm));
+  const initialBytes = memoryBytes(mod);
   let encoded = 0;
   try {
     const out = mod.encode(pixels.data, pixels.width, pixels.height, options);
     if (!out) throw new Error("encoder returned nothing");
-    // A copy: the view points into the instance's memory, which is about to be dropped.
+    // A copy: the view points into the instance's memory, which the next job will reuse.
     encoded = out.byteLength;
-    return out.slice().buffer;
+    const file = out.slice().buffer;
+    if (small) returnToPool(wasm, mod, memoryBytes(mod), initialBytes);
+    return file;
   } finally {
     usage.note(memoryBytes(mod), pixels.data.byteLength + encoded);
     usage.retire(memoryBytes(mod));

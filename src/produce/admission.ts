@@ -15,11 +15,16 @@
  * their arrival order, so a burst that deferred work does not make its own followers wait
  * behind that work. A job already running is never interrupted.
  *
+ * Idle codec instances kept between jobs (codecs/pool) count as used; when a job does not fit,
+ * the pool is drained first, and what it held counts as garbage like a released job's memory.
+ *
  * Two rules of the Workers runtime shape this code. A request must not wait on something only
  * another request can settle (the runtime cancels it as hung when its own I/O is done), so
  * waiters poll with their own timers instead of being woken. And a request the runtime cancels
  * never runs its `finally`, so every reservation is a lease that lapses after MAX_JOB_MS.
  */
+
+import { drainPool, pooledBytes } from "../codecs/pool";
 
 export class AdmissionTimeout extends Error {
   override name = "AdmissionTimeout";
@@ -45,12 +50,14 @@ export class MemoryGate {
   constructor(
     readonly capacityBytes: number,
     readonly releaseDelayMs: number,
+    /** Idle codec instances living in the isolate beside the jobs (codecs/pool). */
+    private readonly pool?: { bytes(): number; drain(): number },
   ) {}
 
-  /** Bytes counted now: admitted jobs plus recent garbage. */
+  /** Bytes counted now: admitted jobs, recent garbage and idle pooled instances. */
   get usedBytes(): number {
     const now = Date.now();
-    let sum = 0;
+    let sum = this.pool?.bytes() ?? 0;
     for (const l of this.#leases) {
       if (l.until <= now) this.#leases.delete(l);
       else sum += l.bytes;
@@ -79,6 +86,11 @@ export class MemoryGate {
     else this.#queue.splice(at, 0, me);
     try {
       while (this.#queue[0] !== me || this.usedBytes + bytes > this.capacityBytes) {
+        if (this.#queue[0] === me && this.pool && this.pool.bytes() > 0) {
+          // Make room: the idle instances become garbage, freed at V8's next collection.
+          this.#leases.add({ bytes: this.pool.drain(), until: Date.now() + this.releaseDelayMs });
+          continue;
+        }
         if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
@@ -124,6 +136,6 @@ let shared: MemoryGate | undefined;
 
 /** The isolate's gate (module state is per isolate), sized from the first config that asks. */
 export function isolateGate(capacityBytes: number, releaseDelayMs: number): MemoryGate {
-  if (!shared || shared.capacityBytes !== capacityBytes || shared.releaseDelayMs !== releaseDelayMs) shared = new MemoryGate(capacityBytes, releaseDelayMs);
+  if (!shared || shared.capacityBytes !== capacityBytes || shared.releaseDelayMs !== releaseDelayMs) shared = new MemoryGate(capacityBytes, releaseDelayMs, { bytes: pooledBytes, drain: drainPool });
   return shared;
 }
