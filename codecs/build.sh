@@ -10,8 +10,8 @@
 #                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
 #                           WebP encoded from rows (a YUV picture filled band by band)
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
-#   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only: AV1 image sequences
-#                           (animated AVIF) frame by frame
+#   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only, SIMD: AVIF stills
+#                           and grid tiles (all-intra), AV1 image sequences (animated AVIF)
 #   codecs/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, 8 to 12 bits: animated AVIF
 #                           sources frame by frame, YCbCr to RGBA in our glue
 #   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
@@ -25,6 +25,7 @@ need_apt=()
 command -v emcc >/dev/null || need_apt+=(emscripten)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v dpkg-source >/dev/null || need_apt+=(dpkg-dev)
+command -v nasm >/dev/null || need_apt+=(nasm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -118,41 +119,72 @@ aom_source() {
   (cd "$work" && { ls -d aom-*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)
 }
 
-# One libaom module: `aom_module NAME BUILD_DIR EXPORTS CMAKE_FLAGS...` builds libaom in
-# BUILD_DIR with the flags every build shares (libaom's portable C only, no x86/ARM assembly;
-# single-threaded) plus CMAKE_FLAGS, and links codecs/NAME/glue.c into codecs/NAME/NAME.wasm.
+# One libaom module: `aom_module NAME BUILD_DIR SIMD EXPORTS CMAKE_FLAGS...` builds libaom in
+# BUILD_DIR with the flags every build shares (single-threaded, static dispatch) plus
+# CMAKE_FLAGS, and links codecs/NAME/glue.c into codecs/NAME/NAME.wasm. SIMD=0: libaom's
+# portable C only. SIMD=1: libaom's x86 SSE2-SSE4.1 intrinsics, which emscripten's SSE headers
+# map to WASM SIMD (AVX2 and SSE4.2's CRC32 have no WASM mapping in emscripten 3.1.6). Its x86
+# assembly (nasm) cannot become WASM: each .asm is assembled for real only to list the
+# functions it defines (nm), codecs/aom-simd/noasm stands in for nasm in the build, and
+# codecs/aom-simd/rtcd-noasm.mjs points libaom's dispatch headers from those functions to their
+# C or intrinsics versions. One line of libaom is changed in the unpacked source: its x87
+# precision control (inline x86 assembly) is left out under emscripten, where there is no x87.
 # libaom's internal errors longjmp back to the API call; without emscripten's JS glue there is
 # no longjmp (SUPPORT_LONGJMP=0), so the glue's longjmp throws to JS (codecs/aom-throw.h).
 aom_module() {
-  local name="$1" dir="$2" exports="$3"; shift 3
+  local name="$1" dir="$2" simd="$3" exports="$4"; shift 4
   local src; src="$(aom_source)"
+  local cflags="-O3 -sSUPPORT_LONGJMP=0" target=(-DAOM_TARGET_CPU=generic)
   mkdir -p "$src/$dir" "$here/$name"
+  if [ "$simd" = 1 ]; then
+    cflags="$cflags -msimd128"
+    target=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE="$here/aom-simd/noasm" -DPERL_EXECUTABLE="$here/aom-simd/rtcd-perl" -DENABLE_SSE4_2=0)
+    sed -i 's/^#if ARCH_X86 || ARCH_X86_64$/#if (ARCH_X86 || ARCH_X86_64) \&\& !defined(__EMSCRIPTEN__)/' "$src/aom/src/aom_encoder.c"
+  fi
   (cd "$src/$dir" &&
-    emcmake cmake .. -DAOM_TARGET_CPU=generic -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
+    emcmake cmake .. "${target[@]}" -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
       "$@" -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 \
       -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="-O3 -sSUPPORT_LONGJMP=0" -DCMAKE_CXX_FLAGS="-O3 -sSUPPORT_LONGJMP=0" >/dev/null &&
-    emmake make -j"$(nproc)" aom >/dev/null)
-  emcc -O3 "$here/$name/glue.c" -I"$here" -I"$src" -I"$src/$dir" "$src/$dir/libaom.a" \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$cflags" -DCMAKE_CXX_FLAGS="$cflags" >/dev/null)
+  if [ "$simd" = 1 ]; then
+    # Every function libaom's x86 assembly defines, as 32-bit ELF objects name them.
+    export AOM_ASM_SYMBOLS="$src/$dir/asm-symbols.txt"
+    local obj; obj="$(mktemp)"
+    (cd "$src" && find aom_dsp av1 aom_ports aom_scale -name '*.asm' | sort | while read -r f; do
+      nasm -f elf32 -I./ -I"$dir"/ -o "$obj" "$f" 2>/dev/null && nm -g --defined-only "$obj" | awk '{print $3}'
+    done) | sort -u > "$AOM_ASM_SYMBOLS"
+    rm -f "$obj"
+    [ -s "$AOM_ASM_SYMBOLS" ] || { echo "no assembly symbols listed for $name" >&2; exit 1; }
+    # Generated again by make, through the filter (codecs/aom-simd/rtcd-perl).
+    rm -f "$src/$dir"/config/*_rtcd.h
+  fi
+  (cd "$src/$dir" && emmake make -j"$(nproc)" aom >/dev/null)
+  emcc $cflags "$here/$name/glue.c" -I"$here" -I"$src" -I"$src/$dir" "$src/$dir/libaom.a" \
     -o "$here/$name/$name.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
-    -sSUPPORT_LONGJMP=0 -sEXPORTED_FUNCTIONS="$exports" \
+    -sEXPORTED_FUNCTIONS="$exports" \
     2> >(grep -v 'undefined symbol: js_throw' >&2)
+  # An unresolved libaom symbol would be a WASM import no one provides: refuse the build.
+  node -e '
+    const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+    const known = new Set(["env.js_throw", "env.emscripten_notify_memory_growth", "env.setTempRet0"]);
+    const bad = WebAssembly.Module.imports(m).map((i) => i.module + "." + i.name).filter((n) => !known.has(n) && !n.startsWith("wasi_snapshot_preview1."));
+    if (bad.length) { console.error("unresolved in " + process.argv[1] + ": " + bad.join(" ")); process.exit(1); }' "$here/$name/$name.wasm"
   cp "$src/LICENSE" "$here/$name/LICENSE"
   cp "$src/PATENTS" "$here/$name/PATENTS"
   echo "built codecs/$name/$name.wasm ($(stat -c %s "$here/$name/$name.wasm") bytes) from $(basename "$src")"
 }
 
 build_av1seq() {
-  # Encoder only, 8-bit only.
-  aom_module av1seq build-wasm _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_size,_seq_key,_seq_translucent,_seq_header,_seq_free \
+  # Encoder only, 8-bit only, SIMD: stills (all-intra) and image sequences.
+  aom_module av1seq build-wasm-simd 1 _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_size,_seq_key,_seq_translucent,_seq_header,_seq_free \
     -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0
 }
 
 build_av1dec() {
   # Decoder only; high bit depth on (10- and 12-bit sequences), 8-bit streams still decoded in
   # 8-bit buffers (the glue's allow_lowbitdepth).
-  aom_module av1dec build-wasm-dec _malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
+  aom_module av1dec build-wasm-dec 0 _malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
     -DCONFIG_AV1_ENCODER=0 -DCONFIG_AV1_DECODER=1 -DCONFIG_AV1_HIGHBITDEPTH=1
 }
 

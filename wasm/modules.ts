@@ -5,7 +5,6 @@
  * through their `init(module)` functions.
  */
 import avifDec from "@jsquash/avif/codec/dec/avif_dec.wasm";
-import avifEnc from "@jsquash/avif/codec/enc/avif_enc.wasm";
 import jpegEnc from "@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm";
 // @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
@@ -18,7 +17,8 @@ import webp from "../codecs/webp/webp.wasm";
 import gif from "../codecs/gif/gif.wasm";
 // Our own libwebp animation build (codecs/webpanim/): WebPAnimEncoder and WebPAnimDecoder, SIMD.
 import webpAnim from "../codecs/webpanim/webpanim.wasm";
-// Our own libaom build (codecs/av1seq/): AV1 image sequences, frame by frame (animated AVIF).
+// Our own libaom build (codecs/av1seq/), SIMD: AVIF stills and grid tiles (all-intra), and AV1
+// image sequences frame by frame (animated AVIF).
 import av1seq from "../codecs/av1seq/av1seq.wasm";
 // Our own libaom decoder build (codecs/av1dec/): animated AVIF sources, frame by frame.
 import av1dec from "../codecs/av1dec/av1dec.wasm";
@@ -27,4 +27,4 @@ import resize from "../codecs/resize/resize.wasm";
 // The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
 import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { av1dec, av1seq, avifDec, avifEnc, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;
+export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;

@@ -11,6 +11,12 @@
  * VideoFullRangeFlag 1), primaries BT.709 (1) and transfer sRGB (13), as @jsquash/avif codes
  * stills, and signalled in the sequence header; the worker writes the same in `colr`.
  *
+ * Stills (`still`): the same encoder in libaom's all-intra mode, set as libavif sets it for a
+ * single image (codec_aom.c: AOM_USAGE_ALL_INTRA, g_limit 1 so the sequence header is a
+ * reduced still-picture header, no lag, key frames only, AOM_Q at one quantizer, tuned for SSIM,
+ * post-processing filters skipped), so a still is the file @jsquash/avif would code, from our
+ * SIMD build of libaom; the worker writes its `meta` (src/codecs/av1seq.ts).
+ *
  * Alpha (when asked for): a second encoder in the same instance codes the canvas's alpha as a
  * monochrome, full-range AV1 sequence (AVIF 1.1 4: an auxiliary alpha image; how libavif codes
  * it), one frame per colour frame, for the worker's auxiliary track. The glue notes whether any
@@ -99,10 +105,10 @@ static void collect(Stream *s) {
 }
 
 /* Opens one encoder: 8-bit 4:2:0 (Main profile), or monochrome 4:0:0 for alpha. */
-static void open_stream(Stream *st, int width, int height, int quantizer, int speed, int keyframes, int monochrome) {
+static void open_stream(Stream *st, int width, int height, int quantizer, int speed, int keyframes, int monochrome, int still) {
   aom_codec_iface_t *iface = aom_codec_av1_cx();
   aom_codec_enc_cfg_t cfg;
-  if (aom_codec_enc_config_default(iface, &cfg, AOM_USAGE_REALTIME)) js_throw("av1 encode failed: no default config");
+  if (aom_codec_enc_config_default(iface, &cfg, still ? AOM_USAGE_ALL_INTRA : AOM_USAGE_REALTIME)) js_throw("av1 encode failed: no default config");
   cfg.g_w = width;
   cfg.g_h = height;
   cfg.g_threads = 1;
@@ -115,9 +121,11 @@ static void open_stream(Stream *st, int width, int height, int quantizer, int sp
   cfg.rc_end_usage = AOM_Q;
   cfg.rc_min_quantizer = quantizer;
   cfg.rc_max_quantizer = quantizer;
-  cfg.kf_mode = AOM_KF_AUTO;
+  cfg.kf_mode = still ? AOM_KF_DISABLED : AOM_KF_AUTO;
   cfg.kf_min_dist = 0;
-  cfg.kf_max_dist = keyframes;
+  cfg.kf_max_dist = still ? 0 : keyframes;
+  /* One frame: libaom then writes still_picture and reduced_still_picture_header (AV1 5.5). */
+  if (still) cfg.g_limit = 1;
   cfg.monochrome = monochrome;
   if (aom_codec_enc_init(&st->codec, iface, &cfg, 0)) js_throw("av1 encode failed: encoder init");
   st->open = 1;
@@ -129,6 +137,8 @@ static void open_stream(Stream *st, int width, int height, int quantizer, int sp
     refused = refused || aom_codec_control(c, AV1E_SET_COLOR_PRIMARIES, AOM_CICP_CP_BT_709) ||
               aom_codec_control(c, AV1E_SET_TRANSFER_CHARACTERISTICS, AOM_CICP_TC_SRGB) ||
               aom_codec_control(c, AV1E_SET_MATRIX_COEFFICIENTS, AOM_CICP_MC_BT_601);
+  if (still)
+    refused = refused || aom_codec_control(c, AOME_SET_TUNING, AOM_TUNE_SSIM) || aom_codec_control(c, AV1E_SET_SKIP_POSTPROC_FILTERING, 1);
   if (refused) js_throw(aom_codec_error_detail(c) ? aom_codec_error_detail(c) : "av1 encode failed: a setting was refused");
   st->img = aom_img_alloc(NULL, AOM_IMG_FMT_I420, width, height, 16);
   if (!st->img) js_throw("av1 encode failed: out of memory");
@@ -142,17 +152,18 @@ static void open_stream(Stream *st, int width, int height, int quantizer, int sp
 /*
  * `quantizer` 0-63 (libaom's scale; the caller maps AVIF quality to it as libavif does),
  * `speed` libaom's cpu-used, `keyframes` the longest run between key frames;
- * `alpha_quantizer` the alpha sequence's, or -1 for none (opaque).
+ * `alpha_quantizer` the alpha sequence's, or -1 for none (opaque); `still`: one all-intra
+ * frame (a still AVIF's image and its alpha image) instead of a sequence.
  */
-Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes, int alpha_quantizer) {
+Seq *seq_new(int width, int height, int quantizer, int speed, int keyframes, int alpha_quantizer, int still) {
   Seq *s = calloc(1, sizeof(Seq));
   if (!s) js_throw("av1 encode failed: out of memory");
   s->width = width;
   s->height = height;
-  open_stream(&s->color, width, height, quantizer, speed, keyframes, 0);
+  open_stream(&s->color, width, height, quantizer, speed, keyframes, 0, still);
   if (alpha_quantizer >= 0) {
     s->has_alpha = 1;
-    open_stream(&s->alpha, width, height, alpha_quantizer, speed, keyframes, 1);
+    open_stream(&s->alpha, width, height, alpha_quantizer, speed, keyframes, 1, still);
   }
   s->rgba = malloc((size_t)width * height * 4);
   if (!s->rgba) js_throw("av1 encode failed: out of memory");

@@ -1,20 +1,23 @@
 /**
  * @module codecs/avif
- * Large AVIF written as a grid of independently coded tiles (ISO/IEC 23008-12 6.6.2.3 `grid`,
- * which AVIF and MIAF allow; iPhone HEIC photos are built the same way). libaom needs the
- * whole picture it codes, and its memory grows with it (847.6 MB for 24 MP through
- * @jsquash/avif), so a full-size photo is cut into tiles of at most TILE x TILE, each coded by
- * the same @jsquash/avif instance (16 MiB of WASM at 512x512), and the coded tiles are wrapped
- * in one file whose primary item is the grid. Rows arrive in stored orientation and tiles are
- * cut in display orientation, each turned on the way, so the file needs no irot/imir (which
- * some decoders ignore): the pixels are upright. Only a band of one tile's source rows and one
- * tile of RGBA are held, besides the coded tiles.
+ * AVIF stills, coded by our libaom build (codecs/av1seq: all-intra mode, WASM SIMD) in files
+ * this module writes. A still is one AV1 image, with an alpha image when any pixel is
+ * translucent (libavif leaves an opaque image's alpha out too).
+ *
+ * Large AVIF is written as a grid of independently coded tiles (ISO/IEC 23008-12 6.6.2.3
+ * `grid`, which AVIF and MIAF allow; iPhone HEIC photos are built the same way). libaom needs
+ * the whole picture it codes, and its memory grows with it (24 bytes a pixel in all-intra mode,
+ * 847.6 MB for 24 MP through @jsquash/avif), so a full-size photo is cut into tiles of at most
+ * TILE x TILE, each coded by the same encoder instance (9.3 MiB at 512x512), and the coded
+ * tiles are wrapped in one file whose primary item is the grid. Rows arrive in stored
+ * orientation and tiles are cut in display orientation, each turned on the way, so the file
+ * needs no irot/imir (which some decoders ignore): the pixels are upright. Only a band of one
+ * tile's source rows and one tile of RGBA are held, besides the coded tiles.
  */
-import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
-import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
-import { wasmModules } from "../../wasm/modules";
-import { primaryItem } from "../formats/isobmff";
-import { instantiate, memoryBytes, type EmscriptenModule } from "./emscripten";
+import type { CodecUsage } from "../formats/spec";
+import { av1SequenceInfo } from "../bitstream";
+import { av1StillCoder, type CodedAv1 } from "./av1seq";
+import { ascii, box, fields, fullBox, imageMeta, NCLX_SRGB } from "./boxes";
 import { storedPosition, type RowEncoder } from "./rows";
 
 /**
@@ -27,14 +30,50 @@ export const AVIF_TILE = 512;
 /** ImageGrid: at most 256 rows and columns (rows_minus_one and columns_minus_one are 8 bits). */
 const MAX_GRID_SIDE = 256;
 
-interface AvifEncoderModule extends EmscriptenModule {
-  encode(data: BufferSource, width: number, height: number, options: object): Uint8Array | null;
+/** Whether any pixel of RGBA `data` is translucent. */
+function translucent(data: Uint8Array | Uint8ClampedArray): boolean {
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
+  return false;
 }
 
-interface CodedTile {
-  data: Uint8Array;
-  /** The tile's property boxes: av1C, and colr/pixi when the encoder wrote them. */
-  properties: { type: string; bytes: Uint8Array }[];
+/**
+ * A still AVIF of `pixels` at `options` (AVIF quality 0-100, cpu-used): `ftyp` (avif, mif1,
+ * miaf, and MA1B, the AVIF baseline profile's brand, when the image keeps within it), a `meta`
+ * of one image and its alpha (codecs/boxes imageMeta), and `mdat`.
+ */
+export function avifStillEncode(pixels: { data: Uint8ClampedArray; width: number; height: number }, options: { quality: number; speed: number }, usage: CodecUsage): ArrayBuffer {
+  const { width, height } = pixels;
+  const rgba = new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength);
+  const coder = av1StillCoder(options);
+  let coded: { color: CodedAv1; alpha?: CodedAv1 } | undefined;
+  try {
+    coded = coder.code(rgba, width, height, translucent(rgba));
+    return stillFile(width, height, coded.color, coded.alpha);
+  } finally {
+    const js = coded ? coded.color.data.byteLength + (coded.alpha?.data.byteLength ?? 0) : 0;
+    usage.note(coder.memoryBytes, pixels.data.byteLength + 2 * js);
+    usage.retire(coder.memoryBytes);
+  }
+}
+
+/** AVIF 1.1 8.2: the baseline profile is AV1 Main profile at level 5.1 (seq_level_idx 13) or below. */
+function baseline(color: CodedAv1): boolean {
+  const info = av1SequenceInfo(color.av1C.subarray(12));
+  return info !== null && info.profile === 0 && info.level <= 13;
+}
+
+function stillFile(width: number, height: number, color: CodedAv1, alpha?: CodedAv1): ArrayBuffer {
+  const ftyp = box("ftyp", ascii("avif"), fields([0, 4]), ascii("avif"), ascii("mif1"), ascii("miaf"), ...(baseline(color) ? [ascii("MA1B")] : []));
+  const metaFor = (at: number) =>
+    imageMeta(width, height, { av1C: color.av1C, at, size: color.data.byteLength }, alpha ? { av1C: alpha.av1C, at: at + color.data.byteLength, size: alpha.data.byteLength } : undefined);
+  // mdat's payload starts after ftyp, meta and mdat's own 8-byte header.
+  const meta = metaFor(ftyp.byteLength + metaFor(0).byteLength + 8);
+  const mdat = box("mdat", color.data, ...(alpha ? [alpha.data] : []));
+  const out = new Uint8Array(ftyp.byteLength + meta.byteLength + mdat.byteLength);
+  out.set(ftyp, 0);
+  out.set(meta, ftyp.byteLength);
+  out.set(mdat, ftyp.byteLength + meta.byteLength);
+  return out.buffer;
 }
 
 /** A band of tiles sharing their stored rows [y0, y0 + TILE). */
@@ -45,9 +84,9 @@ interface TileBand {
 
 /**
  * An AVIF grid encoder for an opaque image of `width` x `height` stored pixels shown under EXIF
- * orientation `orientation`; `options` are @jsquash/avif's (quality, speed).
+ * orientation `orientation`; `options`: AVIF quality 0-100 and cpu-used.
  */
-export async function avifGridEncoder(width: number, height: number, orientation: number, options: { quality: number; speed: number }, tile = AVIF_TILE): Promise<RowEncoder> {
+export function avifGridEncoder(width: number, height: number, orientation: number, options: { quality: number; speed: number }, tile = AVIF_TILE): RowEncoder {
   const swap = orientation >= 5 && orientation <= 8;
   const dw = swap ? height : width;
   const dh = swap ? width : height;
@@ -75,13 +114,12 @@ export async function avifGridEncoder(width: number, height: number, orientation
     }
   }
   const order = [...bands.values()].sort((a, b) => a.y0 - b.y0);
-  const mod = (await instantiate(avifEncFactory, wasmModules.avifEnc)) as unknown as AvifEncoderModule;
-  const opts = { ...avifDefaults, quality: options.quality, speed: options.speed };
+  const coder = av1StillCoder(options);
   const stride = width * 4;
   const band = new Uint8Array(stride * bandHeight);
   const tileRgba = new Uint8Array(tw * th * 4);
   const tile32 = new Uint32Array(tileRgba.buffer);
-  const coded: CodedTile[] = new Array(cols * rows);
+  const coded: CodedAv1[] = new Array(cols * rows);
   let codedBytes = 0;
   let next = 0; // stored row expected
   let current = 0; // index in `order`
@@ -110,14 +148,9 @@ export async function avifGridEncoder(width: number, height: number, orientation
           tile32[y * tw + x] = band32[(cy - first) * width + cx];
         }
       }
-      const out = mod.encode(tileRgba, tw, th, opts);
-      if (!out) throw new Error("avif encode failed: the encoder returned nothing");
-      const item = primaryItem(out);
-      if (item.type !== "av01" || item.itemCount !== 1) throw new Error(`avif encode failed: a tile came out as ${item.itemCount} items (${item.type})`);
-      // Copies: the views point into the encoder's memory, reused by the next tile.
-      const properties = item.properties.filter((p) => p.type === "av1C" || p.type === "colr" || p.type === "pixi").map((p) => ({ type: p.type, bytes: p.bytes.slice() }));
-      coded[t.index] = { data: item.data.slice(), properties };
-      codedBytes += item.data.byteLength;
+      const tileCoded = coder.code(tileRgba, tw, th, false).color;
+      coded[t.index] = tileCoded;
+      codedBytes += tileCoded.data.byteLength;
     }
   }
 
@@ -140,7 +173,7 @@ export async function avifGridEncoder(width: number, height: number, orientation
       return gridFile(dw, dh, tw, th, cols, rows, coded);
     },
     get memoryBytes() {
-      return memoryBytes(mod);
+      return coder.memoryBytes;
     },
     get jsBytes() {
       return band.byteLength + tileRgba.byteLength + codedBytes;
@@ -148,61 +181,25 @@ export async function avifGridEncoder(width: number, height: number, orientation
   };
 }
 
-/** ISO/IEC 14496-12 4.2: a box (size, type, payload). */
-export function box(type: string, ...parts: Uint8Array[]): Uint8Array {
-  const size = 8 + parts.reduce((n, p) => n + p.byteLength, 0);
-  const out = new Uint8Array(size);
-  new DataView(out.buffer).setUint32(0, size);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  let at = 8;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
-/** A FullBox: version and 24 bits of flags before the payload. */
-export const fullBox = (type: string, version: number, flags: number, ...parts: Uint8Array[]) =>
-  box(type, new Uint8Array([version, (flags >> 16) & 255, (flags >> 8) & 255, flags & 255]), ...parts);
-
-/** Big-endian fields: [value, bytes]. */
-export function fields(...values: [number, 1 | 2 | 4][]): Uint8Array {
-  const out = new Uint8Array(values.reduce((n, [, b]) => n + b, 0));
-  const v = new DataView(out.buffer);
-  let at = 0;
-  for (const [value, bytes] of values) {
-    if (bytes === 1) v.setUint8(at, value);
-    else if (bytes === 2) v.setUint16(at, value);
-    else v.setUint32(at, value);
-    at += bytes;
-  }
-  return out;
-}
-
-export const ascii = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)));
-
 /**
  * The file: `ftyp`, `meta` (hdlr pict; pitm the grid; iinf with the grid and its hidden av01
  * tiles; iref dimg from the grid to the tiles in row-major order; iprp with ispe/pixi/colr for
  * the grid and ispe/pixi/av1C/colr for every tile; iloc into mdat) and `mdat` (the ImageGrid
  * descriptor, then the tiles). All tiles must share one av1C (same size, same settings).
  */
-function gridFile(width: number, height: number, tw: number, th: number, cols: number, rows: number, tiles: CodedTile[]): ArrayBuffer {
-  const av1C = tiles[0].properties.find((p) => p.type === "av1C");
-  if (!av1C) throw new Error("avif encode failed: a tile has no av1C");
+function gridFile(width: number, height: number, tw: number, th: number, cols: number, rows: number, tiles: CodedAv1[]): ArrayBuffer {
+  const av1C = tiles[0].av1C;
   for (const t of tiles) {
-    const own = t.properties.find((p) => p.type === "av1C");
-    if (!own || own.bytes.length !== av1C.bytes.length || own.bytes.some((v, i) => v !== av1C.bytes[i])) throw new Error("avif encode failed: tiles disagree on av1C");
+    if (t.av1C.length !== av1C.length || t.av1C.some((v, i) => v !== av1C[i])) throw new Error("avif encode failed: tiles disagree on av1C");
   }
-  const shared = tiles[0].properties.filter((p) => p.type !== "av1C");
+  const shared = [NCLX_SRGB, fullBox("pixi", 0, 0, new Uint8Array([3, 8, 8, 8]))];
   // Property indices (1-based, in ipco order): grid ispe, tile ispe, av1C, then colr/pixi.
   const ipco = box(
     "ipco",
     fullBox("ispe", 0, 0, fields([width, 4], [height, 4])),
     fullBox("ispe", 0, 0, fields([tw, 4], [th, 4])),
-    av1C.bytes,
-    ...shared.map((p) => p.bytes),
+    av1C,
+    ...shared,
   );
   const sharedIdx = shared.map((_, i) => 4 + i);
   const GRID = 1;

@@ -1,38 +1,45 @@
 /**
  * @module formats/avif
  * AVIF (AV1 Image File Format 1.1, on HEIF), everything about it: magic bytes (ftyp brands),
- * header probe (formats/isobmff), codecs and their cost. Decoded and encoded by @jsquash/avif
- * (libavif with dav1d and libaom) a whole image at a time; large outputs are written as a grid
- * of 512x512 tiles (codecs/avif).
+ * header probe (formats/isobmff), codecs and their cost. Stills are decoded by @jsquash/avif
+ * (libavif with dav1d) a whole image at a time and encoded by our libaom build (codecs/av1seq,
+ * all-intra mode, WASM SIMD) in files the worker writes (codecs/avif); large outputs as a grid
+ * of tiles of at most 512x512.
  */
 import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
-import avifEncFactory from "@jsquash/avif/codec/enc/avif_enc.js";
-import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import { wasmModules } from "../../wasm/modules";
-import { AVIF_TILE, avifGridEncoder } from "../codecs/avif";
+import { AVIF_TILE, avifGridEncoder, avifStillEncode } from "../codecs/avif";
 import { avifSequenceStill, openAvifSequence } from "../codecs/av1dec";
 import { avifSequenceEncoder } from "../codecs/av1seq";
-import { decodeOnce, encodeOnce } from "../codecs/emscripten";
+import { decodeOnce } from "../codecs/emscripten";
 import { isobmffBrandFormat, parseIsobmff, sequenceSummary } from "./isobmff";
 import { ascii } from "./probe";
 import type { SequenceShape } from "./probe";
 import { linear, type FormatSpec } from "./spec";
 
 /**
- * Relative encode time by libaom cpu-used 0..10 (8 = 1), measured with the @jsquash build
- * (issue 16): at q50 on Kodak 6 = 2.35, 5 = 12.2, 4 = 20. 5 is the background re-encode's speed,
- * so it is priced from the bench at the calibrated qualities instead: cpu-used 5 took 14-19x
- * cpu-used 8, which itself ran 1.6-2x encodeMsPerMp at q80 (15 s per megapixel in all, = 30).
- * The slower ones are extrapolated.
+ * Relative encode time by libaom cpu-used 0..10 (8 = 1). Measured with our all-intra build in
+ * Node (800x533 and 800x1067 photos): cpu-used 6 took 2.8x cpu-used 8, cpu-used 5 11-12x
+ * (3.8-4.0 s per megapixel, 5 being the background re-encode's speed; @jsquash/avif took 3.5x
+ * that); 7 is libaom's next step (1.6, as measured with @jsquash's build in issue 16). The
+ * slower ones are extrapolated from @jsquash's build (4 = 20x), where ours was never slower.
  */
-const SPEED_FACTOR = [90, 70, 55, 40, 30, 30, 2.35, 1.6, 1, 0.8, 0.6];
+const SPEED_FACTOR = [90, 70, 55, 40, 30, 14, 2.8, 1.6, 1, 0.8, 0.6];
+
+/** @jsquash/avif's decoder peak, measured (bytes, 1/4/12/24 MP): 24.2M/72.5M/191M/370.8M. */
+const DECODER_MEMORY = { floor: 25e6, base: 14e6, perPixel: 15.3 };
 
 /**
- * @jsquash/avif's decoder peak, measured (bytes, 1/4/12/24 MP): 24.2M/72.5M/191M/370.8M; its
- * encoder's: 42.3M/156.2M/433.5M/847.6M.
+ * Our all-intra encoder's memory (codecs/av1seq, one image; the RGBA canvas included), measured
+ * in Node from 64x64 to 3000x2000. At cpu-used 7 and above: 3.0 MiB at 64x64, then 23.7-25.4
+ * bytes a pixel above 1 MP (35 at 800x533, 37 at 512x512); the alpha image's monochrome encoder
+ * adds 17-18 bytes a pixel (4.6 MiB at 64x64, 24.1 at 800x533, 86.3 at 1080p). At cpu-used 6
+ * and below libaom searches more partitions and keeps more: 39-51 bytes a pixel (12.6 MiB at
+ * 512x512, 20.7 at 800x533, 77.1 at 1080p), alpha another 33-38 (140.5 MiB at 1080p with
+ * alpha). Priced with a 15% margin for growth steps.
  */
-const DECODER_MEMORY = { floor: 25e6, base: 14e6, perPixel: 15.3 };
-const ENCODER_MEMORY = { floor: 43e6, base: 20e6, perPixel: 35.5 };
+const stillEncoderMemory = (pixels: number, alpha: boolean, speed = 8) =>
+  speed >= 7 ? 1.15 * (alpha ? 5e6 + 45 * pixels : 3e6 + 26 * pixels) : 1.15 * (alpha ? 5e6 + 80 * pixels : 3e6 + 44 * pixels);
 
 /**
  * libaom's decoder (codecs/av1dec) for image sequences: per track (colour, alpha) its
@@ -63,7 +70,7 @@ export const avif: FormatSpec = {
     // An image sequence's still is its first frame (our decoder, as its animation is); any
     // other AVIF through libavif (the embind decode's second argument: 8 bits per channel out).
     decode: async (bytes, usage) => (isSequence(new Uint8Array(bytes)) ? avifSequenceStill(bytes, usage) : decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage)),
-    encode: (pixels, o, usage) => encodeOnce(avifEncFactory, wasmModules.avifEnc, pixels, { ...avifDefaults, quality: o.quality, speed: o.speed }, usage),
+    encode: async (pixels, o, usage) => avifStillEncode(pixels, o, usage),
     // A grid of opaque tiles, each turned upright before coding.
     rowEncoder: {
       small: true,
@@ -88,22 +95,26 @@ export const avif: FormatSpec = {
   },
   cost: {
     decodeMsPerMp: 100,
-    encodeMsPerMp: 500,
+    /**
+     * Our all-intra build at cpu-used 8, in Node: 330 ms per megapixel at 800x533, 190 at
+     * 1200x800, 150 at 1080p (an instance's set-up is a fixed ~50 ms); @jsquash/avif took 700.
+     */
+    encodeMsPerMp: 350,
     speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
-    encodeMemory: (pixels) => linear(ENCODER_MEMORY, pixels),
+    encodeMemory: stillEncoderMemory,
     // A sequence's still comes from our frame decoder (codecs.decode above).
     decodeMemory: (pixels, seq) => (seq ? sequenceDecoderMemory(pixels, seq) : linear(DECODER_MEMORY, pixels)),
     /**
-     * The grid: one @jsquash/avif instance coding tiles of at most 512x512 (16 MiB whatever the
+     * The grid: one encoder instance coding tiles of at most 512x512 (priced as one 512x512
      * image), a band of 512 stored rows and one tile of RGBA, and the coded tiles (0.15 bytes a
      * pixel at q80 for a 12 MP photo; 0.2 priced).
      */
-    rowEncoderMemory: (pixels, longSide) => 17e6 + 4 * longSide * AVIF_TILE + 4 * AVIF_TILE * AVIF_TILE + 0.2 * pixels,
+    rowEncoderMemory: (pixels, longSide, _alpha, speed) => stillEncoderMemory(AVIF_TILE * AVIF_TILE, false, speed) + 4 * longSide * AVIF_TILE + 4 * AVIF_TILE * AVIF_TILE + 0.2 * pixels,
     /**
-     * Tiles code slower per pixel than one picture (each restarts libaom's analysis): 12 MP took
-     * 9.0 s in Node and 10.8 s in workerd (decode included) at q80 speed 8.
+     * Tiles code slower per pixel than one picture (each restarts libaom's analysis): a 512x512
+     * tile in 109 ms in Node (415 per megapixel) at cpu-used 8; @jsquash/avif's tiles took 900.
      */
-    rowEncodeMsPerMp: 900,
+    rowEncodeMsPerMp: 450,
     /**
      * libaom (codecs/av1seq, real-time mode, no lookahead), measured in Node at q80 cpu-used 8
      * on the synthetic pans: WASM memory 9.2 MiB at 320x240, 12.4 at 480x270, 29.3 at 800x600

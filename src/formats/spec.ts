@@ -131,8 +131,8 @@ export interface FormatCost {
   readonly encodeMsPerMp: number;
   /** Encode time relative to the reference speed, by speed setting. */
   speedFactor?(speed: number): number;
-  /** Peak of the whole-image encoder for an output of `pixels`. */
-  encodeMemory(pixels: number): number;
+  /** Peak of the whole-image encoder for an output of `pixels`, keeping transparency when `alpha`, at `speed`. */
+  encodeMemory(pixels: number, alpha: boolean, speed: number): number;
   /**
    * Peak of the whole-image decoder (formats without a row decoder); `sequence` when the
    * source is an image sequence, whose still that decoder takes from its first frame.
@@ -141,7 +141,7 @@ export interface FormatCost {
   /** The row decoder's WASM memory at `scaledWidth`, and the band of rows it assembles in JS. */
   streamedDecoder?(header: ImageHeader, sourceBytes: number, scaledWidth: number): { decoderBytes: number; bandBytes: number };
   /** The row encoder's memory for an output of `pixels` whose longer side is `longSide`. */
-  rowEncoderMemory?(pixels: number, longSide: number, alpha: boolean): number;
+  rowEncoderMemory?(pixels: number, longSide: number, alpha: boolean, speed: number): number;
   /** The row encoder's time per megapixel at the reference speed, when it differs from `encodeMsPerMp`. */
   readonly rowEncodeMsPerMp?: number;
   /** The frame decoder's WASM memory and the JS canvases it keeps, for a canvas of `canvasPixels`. */

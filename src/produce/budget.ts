@@ -39,6 +39,8 @@ export interface JobShape {
   streamed?: { scaledPixels: number; decoderBytes: number; bandBytes: number };
   outputFormat: FormatId;
   outputPixels: number;
+  /** The source has an alpha channel and the output format keeps it (absent: opaque). */
+  outputAlpha?: boolean;
   settings: EncodeSettings;
   /** The pixels are already decoded and resized for this request: only the encode remains. */
   pixelsReady: boolean;
@@ -118,7 +120,7 @@ function predictRowEncodedCost(job: JobShape, rows: { longSide: number; alpha: b
     streamed.bandBytes +
     // The resampler's ring of float rows (at most 14 of them below a 2x shrink) and one band of output.
     1e6 + 256 * rows.longSide +
-    output.rowEncoderMemory(job.outputPixels, rows.longSide, rows.alpha);
+    output.rowEncoderMemory(job.outputPixels, rows.longSide, rows.alpha, job.settings.speed);
   const perMp = output.rowEncodeMsPerMp ?? output.encodeMsPerMp;
   const encodeMs = (perMp * speedFactor(job) * job.outputPixels) / 1e6;
   return { memoryBytes, cpuMs: prepareMs(job) + encodeMs };
@@ -161,7 +163,7 @@ export function predictCost(job: JobShape): Cost {
   // The encoder runs while the decoder's memory is still alive (see CodecSession.retiredBytes),
   // reading the output RGBA and writing the file.
   const output = formatSpec(job.outputFormat).cost;
-  const encodeWasm = output.encodeMemory(job.outputPixels);
+  const encodeWasm = output.encodeMemory(job.outputPixels, job.outputAlpha ?? false, job.settings.speed);
   const encodeJs = out + job.outputPixels;
   const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
   const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);

@@ -217,6 +217,7 @@ export class Production {
       streamed: streamed ?? undefined,
       outputFormat: format,
       outputPixels: plan.width * plan.height,
+      outputAlpha: header.hasAlpha && formatSpec(format).supportsAlpha,
       settings,
     };
   }
