@@ -20,6 +20,7 @@ let worker;
 let browser;
 let persist;
 let big;
+let sticker;
 
 before(async () => {
   persist = mkdtempSync(join(tmpdir(), "e2e-state-"));
@@ -38,13 +39,19 @@ before(async () => {
     }),
   );
   const discGif = await sharp(disc, { join: { animated: true } }).gif({ loop: 0, delay: [80, 80, 80, 80, 80, 80] }).toBuffer();
+  // One 480x360 still cut out as a disc (transparent outside, opaque inside): a sticker PNG.
+  {
+    const { data } = await sharp(kodim).extract({ left: 100, top: 60, width: 480, height: 360 }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    for (let i = 0; i < 480 * 360; i++) if (Math.hypot((i % 480) - 240, Math.floor(i / 480) - 180) > 160) data[i * 4 + 3] = 0;
+    sticker = await sharp(data, { raw: { width: 480, height: 360, channels: 4 } }).png().toBuffer();
+  }
   // 2400x1800 (4.3 MP): its full-size AVIF is written as a grid of 5x4 tiles of 480x456 (the
   // last row cropped by the grid's own size).
   big = await sharp(kodim).resize(2400, 1800, { fit: "fill" }).jpeg({ quality: 90 }).toBuffer();
   // libavif's translucent five-colour sequence with an alpha track (test/fixtures/SOURCES.md).
   // (Chromium refuses link-u's star-8bpc-with-alpha.avifs: "Failed to retrieve track metadata".)
   const seq = readFileSync(resolve(ROOT, "test/fixtures/colors-animated-8bpc-alpha-exif-xmp.avif"));
-  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim], ["e2e/pan.gif", gif], ["e2e/big.jpg", big], ["e2e/seq.avif", seq], ["e2e/disc.gif", discGif]]) {
+  for (const [key, body] of [["e2e/parrots.jpg", jpeg], ["e2e/parrots.png", kodim], ["e2e/pan.gif", gif], ["e2e/big.jpg", big], ["e2e/seq.avif", seq], ["e2e/disc.gif", discGif], ["e2e/sticker.png", sticker]]) {
     const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body, headers: { Authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 201, `push ${key}: ${await res.text()}`);
   }
@@ -300,6 +307,54 @@ test("an animated AVIF with an alpha track reaches a WebP-only client as an anim
   for (const [i, d] of played.diffs.entries()) assert.ok(d < 4, `frame ${i}: mean difference ${d.toFixed(2)} from Chromium's AVIF decode`);
   // The alpha track survived: translucent (128) in both.
   for (const a of played.alpha) assert.ok(Math.abs(a - 128) <= 3, `alpha ${played.alpha}`);
+  await page.close();
+});
+
+test("a transparent PNG arrives as an AVIF still with an alpha image that Chromium draws: transparent outside the disc, the source's colours inside", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${worker.base}/`);
+  const answered = page.waitForResponse((res) => res.url().includes("/e2e/sticker.png"));
+  await page.setContent(`<img id="s" src="${worker.base}/e2e/sticker.png?caplist=avif,png">`);
+  const res = await answered;
+  await page.waitForFunction(() => document.getElementById("s").complete);
+  assert.equal(res.headers()["content-type"], "image/avif", res.headers()["x-image-tried"]);
+  const avif = await res.body();
+  // Our file: one AV1 image and its alpha image (auxC with the alpha URN), no grid, no track.
+  assert.ok(avif.includes(Buffer.from("auxC")) && avif.includes(Buffer.from("urn:mpeg:mpegB:cicp:systems:auxiliary:alpha")), "alpha image");
+  assert.ok(!avif.includes(Buffer.from("grid")) && !avif.includes(Buffer.from("moov")), "a single still");
+  const drawn = await page.evaluate(() => {
+    const img = document.getElementById("s");
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const ctx = c.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const points = [];
+    for (let j = 0; j < 9; j++) for (let i = 0; i < 12; i++) {
+      const x = i * 40 + 20;
+      const y = j * 40 + 20;
+      points.push([x, y, ...ctx.getImageData(x, y, 1, 1).data]);
+    }
+    return { size: [img.naturalWidth, img.naturalHeight], points };
+  });
+  assert.deepEqual(drawn.size, [480, 360]);
+  const { data } = await sharp(sticker).raw().toBuffer({ resolveWithObject: true });
+  let inside = 0;
+  let outside = 0;
+  for (const [x, y, r, g, b, a] of drawn.points) {
+    const d = Math.hypot(x - 240, y - 180);
+    const o = (y * 480 + x) * 4;
+    if (d > 168) {
+      assert.ok(a <= 8, `(${x},${y}) outside the disc: alpha ${a}`);
+      outside++;
+    } else if (d < 152) {
+      assert.ok(a >= 247, `(${x},${y}) inside the disc: alpha ${a}`);
+      const worst = Math.max(Math.abs(r - data[o]), Math.abs(g - data[o + 1]), Math.abs(b - data[o + 2]));
+      assert.ok(worst <= 40, `(${x},${y}) inside the disc: channel difference ${worst}`);
+      inside++;
+    }
+  }
+  assert.ok(inside > 30 && outside > 20, `${inside} points inside, ${outside} outside`);
   await page.close();
 });
 
