@@ -12,7 +12,7 @@
 #   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
 #   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only, SIMD: AVIF stills
 #                           and grid tiles (all-intra), AV1 image sequences (animated AVIF)
-#   codecs/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, 8 to 12 bits: animated AVIF
+#   codecs/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
 #                           sources frame by frame, YCbCr to RGBA in our glue
 #   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
@@ -184,7 +184,7 @@ build_av1seq() {
 build_av1dec() {
   # Decoder only; high bit depth on (10- and 12-bit sequences), 8-bit streams still decoded in
   # 8-bit buffers (the glue's allow_lowbitdepth).
-  aom_module av1dec build-wasm-dec 0 _malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
+  aom_module av1dec build-wasm-dec-simd 1 _malloc,_free,_dec_new,_dec_buffer,_dec_decode,_dec_width,_dec_height,_dec_rgba,_dec_free \
     -DCONFIG_AV1_ENCODER=0 -DCONFIG_AV1_DECODER=1 -DCONFIG_AV1_HIGHBITDEPTH=1
 }
 

@@ -20,7 +20,7 @@ import webpAnim from "../codecs/webpanim/webpanim.wasm";
 // Our own libaom build (codecs/av1seq/), SIMD: AVIF stills and grid tiles (all-intra), and AV1
 // image sequences frame by frame (animated AVIF).
 import av1seq from "../codecs/av1seq/av1seq.wasm";
-// Our own libaom decoder build (codecs/av1dec/): animated AVIF sources, frame by frame.
+// Our own libaom decoder build (codecs/av1dec/), SIMD: animated AVIF sources, frame by frame.
 import av1dec from "../codecs/av1dec/av1dec.wasm";
 // Our own resampler kernels (codecs/resize/), SIMD.
 import resize from "../codecs/resize/resize.wasm";

@@ -127,9 +127,11 @@ export const avif: FormatSpec = {
     animationEncodeMemory: (outputPixels, frames, alpha) => (alpha ? 2 : 1) * (6.8e6 + 60 * outputPixels) + 0.25 * outputPixels * frames,
     frameDecoder: (_sourceBytes, canvasPixels, seq) => ({ decoderBytes: sequenceDecoderMemory(canvasPixels, seq), canvasBytes: 0 }),
     /**
-     * 134-185 ms per megapixel of frames in workerd (libaom without SIMD, noisy 800x600 and
+     * 134-185 ms per megapixel of frames in workerd with libaom's portable C (noisy 800x600 and
      * 1080p frames; colour conversion included); the 800x600x50 pan's 2.6 MB AVIF took ~190
      * (bench 6b: 10.0 s to animated WebP, of which the WebP encode ~5.4 s as from the GIF).
+     * The SIMD build decodes 2.1x faster in Node (libaom alone, 1280x720: 19 instead of 39 ms
+     * per megapixel); kept at the measured portable-C rate until measured again in workerd.
      */
     frameDecodeMsPerMp: 200,
     /** 380-500 ms per megapixel of frames in Node (the three pans), about 1 s at 160x120 in workerd. */
