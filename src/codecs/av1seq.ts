@@ -11,6 +11,9 @@
  * writes it, and what our decoder and browsers read), and the first frame's alpha as an
  * auxiliary item of the `meta`'s primary item. An animation that turns out fully opaque is
  * written without it.
+ *
+ * The same build codes stills in libaom's all-intra mode (`av1StillCoder`, for codecs/avif's
+ * stills and grid tiles).
  */
 import { wasmModules } from "../../wasm/modules";
 import type { AnimationEncoder } from "./animation";
@@ -32,7 +35,7 @@ interface SeqExports extends StandaloneExports {
 /** libavif's mapping of quality 0-100 to libaom's quantizer 0-63 (avifQualityToQuantizer). */
 export const quantizerOf = (quality: number) => Math.floor(((100 - quality) * 63 + 50) / 100);
 
-/** libaom's cpu-used in its good-quality mode goes to 9. */
+/** libaom's cpu-used in its real-time mode (sequences) goes to 10. */
 const MAX_SPEED = 10;
 
 /** A key frame at least this often, so a player can start again without decoding the whole past. */
