@@ -16,6 +16,7 @@
  */
 import type { CodecUsage } from "../formats/spec";
 import { av1SequenceInfo } from "../bitstream";
+import { hasTransparency } from "./alpha";
 import { av1StillCoder, type CodedAv1 } from "./av1seq";
 import { ascii, box, fields, fullBox, imageMeta, NCLX_SRGB } from "./boxes";
 import { storedPosition, type RowEncoder } from "./rows";
@@ -30,12 +31,6 @@ export const AVIF_TILE = 512;
 /** ImageGrid: at most 256 rows and columns (rows_minus_one and columns_minus_one are 8 bits). */
 const MAX_GRID_SIDE = 256;
 
-/** Whether any pixel of RGBA `data` is translucent. */
-function translucent(data: Uint8Array | Uint8ClampedArray): boolean {
-  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
-  return false;
-}
-
 /**
  * A still AVIF of `pixels` at `options` (AVIF quality 0-100, cpu-used): `ftyp` (avif, mif1,
  * miaf, and MA1B, the AVIF baseline profile's brand, when the image keeps within it), a `meta`
@@ -47,7 +42,7 @@ export function avifStillEncode(pixels: { data: Uint8ClampedArray; width: number
   const coder = av1StillCoder(options);
   let coded: { color: CodedAv1; alpha?: CodedAv1 } | undefined;
   try {
-    coded = coder.code(rgba, width, height, translucent(rgba));
+    coded = coder.code(rgba, width, height, hasTransparency(pixels));
     return stillFile(width, height, coded.color, coded.alpha);
   } finally {
     const js = coded ? coded.color.data.byteLength + (coded.alpha?.data.byteLength ?? 0) : 0;

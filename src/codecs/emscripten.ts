@@ -1,6 +1,6 @@
 /**
  * @module codecs/emscripten
- * Instances of the emscripten-built codecs (mozjpeg, libwebp, libavif). A WASM memory never
+ * Instances of the emscripten-built codecs (mozjpeg, libwebp, libavif's decoder). A WASM memory never
  * shrinks, so one long-lived instance would keep the high-water mark of the largest image it
  * ever saw; decoders are fresh per job, and an encoder is reused only for small jobs (codecs/pool).
  */

@@ -17,11 +17,10 @@
 /**
  * Jobs of at most this many pixels (800x600) take a pooled instance. Measured in Node at up to
  * 800x600, an instance that had encoded a 64x64 image first ended every encode at the same size
- * as a fresh one: mozjpeg 16.19 MiB throughout; @jsquash/webp 16.00, 19.25 at 800x600; libavif
- * 16.00-23.13 (which grows, so it is never kept, but would grow the same from the pool).
+ * as a fresh one: mozjpeg 16.19 MiB throughout; @jsquash/webp 16.00, 19.25 at 800x600.
  */
 export const POOL_JOB_PIXELS = 480_000;
-/** Largest instance kept: mozjpeg's and libavif's initial 16 MiB fit. */
+/** Largest instance kept: mozjpeg's and @jsquash/webp's initial 16 MiB fit. */
 export const POOL_INSTANCE_MAX_BYTES = 24 * 2 ** 20;
 /** All idle instances together. */
 export const POOL_MAX_BYTES = 40 * 2 ** 20;

@@ -53,12 +53,7 @@ export function composeOrientation(ops: readonly number[]): number {
   throw new Error(`orientations ${ops.join(",")} compose to nothing`);
 }
 
-/** Whether any pixel is not fully opaque (a declared alpha channel is often all 255). */
-export function hasTransparency(p: Pixels): boolean {
-  const d = p.data;
-  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return true;
-  return false;
-}
+export { hasTransparency } from "../codecs/alpha";
 
 /** Composites onto an opaque background, for formats without alpha (JPEG). */
 export function flatten(p: Pixels, bg: readonly [number, number, number]): Pixels {

@@ -64,6 +64,31 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
+/**
+ * The <img id=`id`> as Chromium draws it on a canvas: its natural size and the RGBA of a
+ * `cols` x `rows` lattice of points `step` apart from `offset` (clamped into the image).
+ */
+function drawnPixels(page, id, cols, rows, step, offset) {
+  return page.evaluate(
+    ({ id, cols, rows, step, offset }) => {
+      const img = document.getElementById(id);
+      const c = document.createElement("canvas");
+      c.width = img.naturalWidth;
+      c.height = img.naturalHeight;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(img, 0, 0);
+      const points = [];
+      for (let j = 0; j < rows; j++) for (let i = 0; i < cols; i++) {
+        const x = Math.min(c.width - 1, i * step + offset);
+        const y = Math.min(c.height - 1, j * step + offset);
+        points.push([x, y, ...ctx.getImageData(x, y, 1, 1).data]);
+      }
+      return { size: [img.naturalWidth, img.naturalHeight], points };
+    },
+    { id, cols, rows, step, offset },
+  );
+}
+
 after(async () => {
   await browser?.close();
   worker?.stop();
@@ -322,21 +347,7 @@ test("a transparent PNG arrives as an AVIF still with an alpha image that Chromi
   // Our file: one AV1 image and its alpha image (auxC with the alpha URN), no grid, no track.
   assert.ok(avif.includes(Buffer.from("auxC")) && avif.includes(Buffer.from("urn:mpeg:mpegB:cicp:systems:auxiliary:alpha")), "alpha image");
   assert.ok(!avif.includes(Buffer.from("grid")) && !avif.includes(Buffer.from("moov")), "a single still");
-  const drawn = await page.evaluate(() => {
-    const img = document.getElementById("s");
-    const c = document.createElement("canvas");
-    c.width = img.naturalWidth;
-    c.height = img.naturalHeight;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(img, 0, 0);
-    const points = [];
-    for (let j = 0; j < 9; j++) for (let i = 0; i < 12; i++) {
-      const x = i * 40 + 20;
-      const y = j * 40 + 20;
-      points.push([x, y, ...ctx.getImageData(x, y, 1, 1).data]);
-    }
-    return { size: [img.naturalWidth, img.naturalHeight], points };
-  });
+  const drawn = await drawnPixels(page, "s", 12, 9, 40, 20);
   assert.deepEqual(drawn.size, [480, 360]);
   const { data } = await sharp(sticker).raw().toBuffer({ resolveWithObject: true });
   let inside = 0;
@@ -377,21 +388,7 @@ test("a full-size AVIF grid (5x4 tiles of 480x456) is shown by Chromium with the
   const viaSharp = await sharp(avif).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([viaSharp.info.width, viaSharp.info.height], [2400, 1800]);
   // Chromium draws it; sample a 24x18 grid of points (every tile, edges and seams included).
-  const drawn = await page.evaluate(() => {
-    const img = document.getElementById("g");
-    const c = document.createElement("canvas");
-    c.width = img.naturalWidth;
-    c.height = img.naturalHeight;
-    const ctx = c.getContext("2d");
-    ctx.drawImage(img, 0, 0);
-    const points = [];
-    for (let j = 0; j < 18; j++) for (let i = 0; i < 24; i++) {
-      const x = Math.min(c.width - 1, i * 100 + 50);
-      const y = Math.min(c.height - 1, j * 100 + 50);
-      points.push([x, y, ...ctx.getImageData(x, y, 1, 1).data.slice(0, 3)]);
-    }
-    return { size: [img.naturalWidth, img.naturalHeight], points };
-  });
+  const drawn = await drawnPixels(page, "g", 24, 18, 100, 50);
   assert.deepEqual(drawn.size, [2400, 1800]);
   const { data, info } = await sharp(big).raw().toBuffer({ resolveWithObject: true });
   let worst = 0;
