@@ -269,6 +269,19 @@ describe("lookup chain", () => {
     expect(await env.IMAGES.head(`${stem}_45_30.webp`)).toBeNull();
   });
 
+  it("never transcodes from its own full-size write-back: the next size comes from the origin's original", async () => {
+    const stem = `${uniquePrefix()}/wb`;
+    await put(`${stem}.png`, await encodeTo("png", gradient(320, 240)));
+    // A full-size AVIF view is written back as `<stem>.avif`, a full-size sibling of the original.
+    const full = await call(`/${stem}.png?caplist=avif`);
+    expect(full.image).toEqual({ format: "avif", width: 320, height: 240 });
+    expect((await env.IMAGES.head(`${stem}.avif`))?.customMetadata?.producedBy).toBe("on-demand");
+    // The URL names that AVIF (preferred key) and AVIF ranks as a source too: the PNG must still win.
+    const avif = await call(`/${stem}_161_0.avif?caplist=avif`);
+    expect((await env.IMAGES.head(`${stem}_161_0.avif`))?.customMetadata?.sourceKey).toBe(`${stem}.png`);
+    expect(avif.image).toEqual({ format: "avif", width: 161, height: 121 });
+  });
+
   it("never overwrites an object stored meanwhile when writing back", async () => {
     const real = r2Store(env.IMAGES);
     const key = `${uniquePrefix()}/w_10_10.avif`;

@@ -129,6 +129,14 @@ function tryParse(key: string) {
   }
 }
 
+/**
+ * Whether a stored full-size object is an original: pushed by the origin (or stored before
+ * `producedBy` existed), not the worker's own write-back or a job's output. A full-size AVIF
+ * written back after a view of a HEIC must never become the source of the next size: it is
+ * lossy (generation loss) and, decoded whole, far costlier than the HEIC's tiles.
+ */
+const isOriginal = (meta: Record<string, string> | undefined): boolean => meta?.producedBy === undefined || meta.producedBy === "origin";
+
 export function r2Store(bucket: R2Bucket): Storage {
   const get = async (key: string): Promise<StoredImage | null> => {
     const obj = await bucket.get(key);
@@ -141,18 +149,19 @@ export function r2Store(bucket: R2Bucket): Storage {
     get,
     async findOriginal(stem, preferredKey) {
       const preferred = await get(preferredKey);
-      if (preferred) return preferred;
+      if (preferred && isOriginal(preferred.metadata)) return preferred;
       // One list call finds every full-size sibling; `<stem>.` cannot match size variants
       // (`<stem>_W_H.ext`), and anything after the dot other than a bare extension is ignored.
-      const listed = await bucket.list({ prefix: `${stem}.`, limit: 100 });
+      const listed = await bucket.list({ prefix: `${stem}.`, limit: 100, include: ["customMetadata"] });
       const originals = listed.objects
+        .filter((o) => isOriginal(o.customMetadata))
         .map((o) => ({ key: o.key, spec: formatFromExtension(o.key.slice(stem.length + 1)) }))
         .filter((o): o is { key: string; spec: FormatSpec } => !!o.spec && o.key !== preferredKey)
         .sort((a, b) => a.spec.sourceRank - b.spec.sourceRank);
       for (const o of originals) {
         if (!o.spec.canDecode) continue;
         const found = await get(o.key);
-        if (found) return found;
+        if (found && isOriginal(found.metadata)) return found;
       }
       return null;
     },
