@@ -15,6 +15,7 @@ import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { composeOrientation, crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
+import { Turns } from "./yield";
 
 /**
  * Verdicts that say "not now" rather than "never": the storage failed, the isolate had no
@@ -364,12 +365,14 @@ export class Production {
           });
           const note = () => this.codecs.note(dec.memoryBytes + (enc?.memoryBytes ?? 0), dec.jsBytes + resampler.bytes + (enc?.jsBytes ?? 0));
           const stride = dec.width * 4;
+          const turns = new Turns();
           // Rows below the region are never decoded.
           for (let y = 0, band = await dec.read(); band && y < ry + rh; y += band.rows, band = y < ry + rh ? await dec.read() : null) {
             const first = Math.max(y, ry);
             const last = Math.min(y + band.rows, ry + rh);
             if (last > first) resampler.push(band.data, (first - y) * stride, stride, rx, last - first);
             if (enc) note();
+            await turns.after(band.rows * dec.width);
           }
           note();
           if (!resampler.done) throw new Error(`${header.format} decode failed: ${image.key} ended before its last row`);
@@ -484,7 +487,8 @@ export class Production {
         let resampled = 0;
         // One resampler for every frame (same region, same output size).
         const r = identity ? null : new Resampler(region.width, region.height, ow, oh);
-        for (let frame = first; frame; frame = (stage = "decode", dec.next())) {
+        const turns = new Turns();
+        for (let frame = first; frame; frame = (await turns.after(header.width * header.height), stage = "decode", dec.next())) {
           stage = "encode";
           const target = enc.canvas();
           if (!r) target.set(frame.canvas);
