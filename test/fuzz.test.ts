@@ -8,7 +8,7 @@
  * image still served.
  */
 import { describe, expect, it } from "vitest";
-import { pooledBytes } from "../src/codecs/pool";
+import { idleBytes } from "../src/codecs/resident";
 import { isolateGate } from "../src/produce/admission";
 import { loadConfig } from "../src/config";
 import { env } from "cloudflare:test";
@@ -205,9 +205,9 @@ describe("seeded mutation fuzzing", () => {
     expect(seen[200]).toBeGreaterThan(20);
     expect((seen[404] ?? 0) + (seen[422] ?? 0)).toBeGreaterThan(20);
 
-    // Nothing is held but idle codec instances (codecs/pool): every job released its admission lease.
+    // Nothing is held but idle codec instances (codecs/resident): every job released its admission lease.
     const config = loadConfig({ ...env, ...VARS });
-    expect(isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).usedBytes).toBe(pooledBytes());
+    expect(isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).usedBytes).toBe(idleBytes());
     // The codecs' persistent memory (PNG's module-wide encoder) did not grow from failures.
     const after = await peakOfGood(201);
     expect(after - before).toBeLessThan(2 ** 20);

@@ -1,11 +1,12 @@
 /**
  * @module codecs/emscripten
- * Instances of the emscripten-built codecs (mozjpeg, libwebp, libavif's decoder). A WASM memory never
- * shrinks, so one long-lived instance would keep the high-water mark of the largest image it
- * ever saw; decoders are fresh per job, and an encoder is reused only for small jobs (codecs/pool).
+ * Instances of the emscripten-built codecs with JS glue (mozjpeg, @jsquash/webp's encoder,
+ * libavif's decoder). The encoders are resident (codecs/resident): an instance serves job after
+ * job, since every allocation of an encode is freed when it returns. The decoder is fresh per
+ * job: it runs for AVIF sources only, and its memory is the whole decoded image.
  */
 
-import { POOL_JOB_PIXELS, returnToPool, takePooled } from "./pool";
+import { currentScope, takeLent, type Resident } from "./resident";
 
 export interface EmscriptenModule {
   /** Emscripten refreshes this view whenever the memory grows, so it always spans all of it. */
@@ -61,24 +62,32 @@ export async function decodeOnce(factory: unknown, wasm: WebAssembly.Module, byt
 }
 
 /**
- * A whole-image encode by the pooled instance or a fresh one (codecs/pool); the file is copied
- * out before the instance goes back to the pool or is dropped.
+ * A whole-image encode by the instance lent to the running job, or a fresh one; the file is
+ * copied out before the instance goes back (codecs/resident).
  */
 export async function encodeOnce(factory: unknown, wasm: WebAssembly.Module, pixels: { data: Uint8ClampedArray; width: number; height: number }, options: object, usage: Usage): Promise<ArrayBuffer> {
-  const small = pixels.width * pixels.height <= POOL_JOB_PIXELS;
-  const mod = (small ? takePooled<EncoderModule>(wasm) : undefined) ?? (await instantiate<EncoderModule>(factory, wasm));
-  const initialBytes = memoryBytes(mod);
+  // Read before the first await: the scope is only set for a codec call's synchronous start.
+  const scope = currentScope();
+  const lent = scope && (takeLent(scope, wasm) as (Resident & { mod: EncoderModule }) | undefined);
+  const resident = lent ?? residentOf(wasm, await instantiate<EncoderModule>(factory, wasm));
+  scope?.used.add(resident);
+  const mod = resident.mod;
   let encoded = 0;
   try {
     const out = mod.encode(pixels.data, pixels.width, pixels.height, options);
     if (!out) throw new Error("encoder returned nothing");
     // A copy: the view points into the instance's memory, which the next job will reuse.
     encoded = out.byteLength;
-    const file = out.slice().buffer;
-    if (small) returnToPool(wasm, mod, memoryBytes(mod), initialBytes);
-    return file;
+    return out.slice().buffer;
+  } catch (e) {
+    resident.dirty = true;
+    throw e;
   } finally {
     usage.note(memoryBytes(mod), pixels.data.byteLength + encoded);
     usage.retire(memoryBytes(mod));
   }
+}
+
+function residentOf(module: WebAssembly.Module, mod: EncoderModule): Resident & { mod: EncoderModule } {
+  return { module, mod, dirty: false, bytes: () => memoryBytes(mod), reset: () => true };
 }

@@ -5,9 +5,9 @@
  * the format module's business (formats/<name>.ts `codecs`); the session drives them and keeps
  * the job's memory account.
  *
- * Our own builds (codecs/jpeg, webp, webpanim, gif, av1seq, av1dec, resize) and the @jsquash encoders get a
- * fresh instance for every decode and encode, dropped as soon as it returns, so the memory of
- * one large job is not held by the isolate afterwards. PNG's wasm-bindgen encoder keeps a
+ * Our own builds (codecs/jpeg, webp, webpanim, gif, av1seq, av1dec, resize) and the @jsquash
+ * encoders are resident (codecs/resident): a job uses the instances the memory gate lent it, or
+ * fresh ones, and gives them all back when it ends. PNG's wasm-bindgen encoder keeps a
  * single module-wide instance (it cannot be instantiated twice), so its memory is persistent
  * and counted in every job that encodes PNG.
  */
@@ -16,6 +16,7 @@ import type { AnimationOptions, CodecUsage } from "../formats/spec";
 import type { AnimationDecoder, AnimationEncoder } from "./animation";
 import type { RowDecoder, RowEncoder } from "./rows";
 import "./image-data";
+import { InstanceScope, within } from "./resident";
 
 export { JPEG_ROW_ENCODE_PIXELS } from "../formats/jpeg";
 
@@ -60,6 +61,8 @@ export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boo
  * peak) plus JS buffers (the source bytes, decoded pixels, resampler state, the output).
  */
 export class CodecSession implements CodecUsage {
+  /** The codec instances this job holds (codecs/resident): every codec call below takes them from here. */
+  readonly instances = new InstanceScope();
   #peak = 0;
   #persistent = 0;
   #held = 0;
@@ -100,6 +103,11 @@ export class CodecSession implements CodecUsage {
     this.#peak = Math.max(this.#peak, wasm + this.#retired + this.#persistent + this.#held + js);
   }
 
+  /** Runs a codec call (its synchronous start, where instances are made) with this job's instances. */
+  scoped<T>(fn: () => T): T {
+    return within(this.instances, fn);
+  }
+
   /**
    * A row decoder for a format whose spec has `rowScales`, at 1/`denom` scale; `expect` is the
    * size its header declared, which the codec's own headers must match.
@@ -108,7 +116,7 @@ export class CodecSession implements CodecUsage {
     return normaliseThrow(`${format} decode`, async () => {
       const codecs = formatSpec(format).codecs;
       if (!codecs.rows) throw new Error(`no row decoder for ${format}`);
-      const dec = await codecs.rows(bytes, denom, expect);
+      const dec = await this.scoped(() => codecs.rows!(bytes, denom, expect));
       const read = dec.read.bind(dec);
       // The codec's own errors (libjpeg's messages, libheif's codes) become ordinary ones.
       return Object.assign(dec, {
@@ -128,7 +136,7 @@ export class CodecSession implements CodecUsage {
     return normaliseThrow(`${format} encode`, async () => {
       const codec = formatSpec(format).codecs.rowEncoder;
       if (!codec?.takes(orientation, alpha)) throw new Error(`no row encoder for ${format} (orientation ${orientation}${alpha ? ", alpha" : ""})`);
-      const enc = await codec.open(width, height, orientation, alpha, opts);
+      const enc = await this.scoped(() => codec.open(width, height, orientation, alpha, opts));
       const write = enc.write.bind(enc);
       const finish = enc.finish.bind(enc);
       // The codec's own errors become ordinary ones naming the step.
@@ -156,7 +164,7 @@ export class CodecSession implements CodecUsage {
     const open = formatSpec(format).codecs.frames;
     if (!open) throw new Error(`no frame decoder for ${format}`);
     try {
-      return open(bytes);
+      return this.scoped(() => open(bytes));
     } catch (e) {
       throw normalised(`${format} decode`, e);
     }
@@ -167,7 +175,7 @@ export class CodecSession implements CodecUsage {
     const open = formatSpec(format).codecs.animationEncoder;
     if (!open) throw new Error(`no animation encoder for ${format}`);
     try {
-      return open(width, height, loop, opts);
+      return this.scoped(() => open(width, height, loop, opts));
     } catch (e) {
       throw normalised(`${format} encode`, e);
     }
@@ -179,7 +187,7 @@ export class CodecSession implements CodecUsage {
       if (codecs.rows) {
         // Our own builds, at full size, rows gathered into one image (in stored orientation,
         // except a single coded HEIF image, which libheif decodes transformed: `oriented`).
-        const dec = await codecs.rows(bytes, 1, null);
+        const dec = await this.scoped(() => codecs.rows!(bytes, 1, null));
         const data = new Uint8ClampedArray(dec.width * dec.height * 4);
         for (let y = 0, band = await dec.read(); band; y += band.rows, band = await dec.read()) data.set(band.data, y * dec.width * 4);
         this.note(dec.memoryBytes, data.byteLength + dec.jsBytes);
@@ -187,7 +195,7 @@ export class CodecSession implements CodecUsage {
         return { data, width: dec.width, height: dec.height };
       }
       if (!codecs.decode) throw new Error(`no decoder for ${format}`);
-      return codecs.decode(bytes, this);
+      return this.scoped(() => codecs.decode!(bytes, this));
     });
   }
 
@@ -195,7 +203,7 @@ export class CodecSession implements CodecUsage {
     return normaliseThrow(`${format} encode`, async () => {
       const encode = formatSpec(format).codecs.encode;
       if (!encode) throw new Error(`no encoder for ${format}`);
-      return encode(pixels, opts, this);
+      return this.scoped(() => encode(pixels, opts, this));
     });
   }
 }

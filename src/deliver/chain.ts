@@ -259,7 +259,8 @@ class Walk {
     const other = running(key);
     if (other) {
       // Another request of this isolate is producing (or just produced) this very variant: share its bytes.
-      const shared = await follow(other);
+      const started = Date.now();
+      const shared = await follow(other).finally(() => this.deps.timer.add?.("wait", Date.now() - started));
       return { source: "transcode", body: shared.bytes.slice(0), size: shared.bytes.byteLength, etag: shared.etag };
     }
     // Registered before the first await, so that every later request finds it.

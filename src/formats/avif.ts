@@ -138,5 +138,13 @@ export const avif: FormatSpec = {
     animationEncodeMsPerMp: 600,
     /** The alpha track: 3-19% longer in Node on translucent synthetic animations (320x240 to 800x600). */
     animationAlphaCpuFactor: 1.25,
+    instances: {
+      // A sequence's still comes from our frame decoder; a still from libavif's (fresh per job).
+      decode: (sequence) => (sequence ? wasmModules.av1dec : undefined),
+      encode: () => wasmModules.av1seq,
+      rowEncoder: wasmModules.av1seq,
+      frames: wasmModules.av1dec,
+      animationEncoder: wasmModules.av1seq,
+    },
   },
 };

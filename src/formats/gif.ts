@@ -5,6 +5,7 @@
  * never encoded: a GIF original is served as it is, at its own size, so it is last in the
  * server's priority.
  */
+import { wasmModules } from "../../wasm/modules";
 import { firstFrame } from "../codecs/animation";
 import { openGif } from "../codecs/gif";
 import { ascii, need, u16le, type ImageHeader } from "./probe";
@@ -106,5 +107,6 @@ export const gif: FormatSpec = {
     streamedDecoder: (header) => ({ decoderBytes: 1.2e6 + header.width * header.height, bandBytes: 8 * header.width * header.height }),
     // giflib: 1 MiB and one frame's indices; the JS canvas and the copy kept under a disposal-3 frame.
     frameDecoder: (_sourceBytes, canvasPixels) => ({ decoderBytes: 1.2e6 + canvasPixels, canvasBytes: 8 * canvasPixels }),
+    instances: { rows: () => wasmModules.gif, frames: wasmModules.gif },
   },
 };

@@ -184,5 +184,10 @@ export const jpeg: FormatSpec = {
     encodeMemory: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? rowEncoderMemory(pixels) : linear(MOZJPEG_MEMORY, pixels)),
     streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg!), bandBytes: 0 }),
     rowEncoderMemory: (pixels) => rowEncoderMemory(pixels),
+    instances: {
+      rows: () => wasmModules.jpeg,
+      encode: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? wasmModules.jpeg : wasmModules.jpegEnc),
+      rowEncoder: wasmModules.jpeg,
+    },
   },
 };

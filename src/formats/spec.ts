@@ -154,4 +154,21 @@ export interface FormatCost {
   readonly animationEncodeMsPerMp?: number;
   /** How much longer an animation with transparency takes to encode (absent: 1). */
   readonly animationAlphaCpuFactor?: number;
+  /**
+   * The WASM module behind each priced codec whose instances stay resident (codecs/resident):
+   * the memory gate lends an idle instance of it to the next job that predicts that part, so
+   * only what the instance must grow by counts. Absent: fresh instances (libheif, libavif's
+   * decoder), counted whole.
+   */
+  readonly instances?: {
+    /** The row decoder's (`streamedDecoder`), for a still or for an animation's first frame. */
+    rows?(animated: boolean): WebAssembly.Module | undefined;
+    /** The whole-image decoder's (`decodeMemory`), for a still or an image sequence. */
+    decode?(sequence: boolean): WebAssembly.Module | undefined;
+    /** The whole-image encoder's (`encodeMemory`) for an output of `pixels`. */
+    encode?(pixels: number): WebAssembly.Module | undefined;
+    rowEncoder?: WebAssembly.Module;
+    frames?: WebAssembly.Module;
+    animationEncoder?: WebAssembly.Module;
+  };
 }

@@ -191,5 +191,12 @@ export const webp: FormatSpec = {
      */
     animationEncodeMemory: (outputPixels, frames) => 1.2 * (1.5e6 + 48 * outputPixels + 0.5 * outputPixels * frames),
     animationEncodeMsPerMp: 460,
+    instances: {
+      rows: (animated) => (animated ? wasmModules.webpAnim : wasmModules.webp),
+      encode: () => wasmModules.webpEnc,
+      rowEncoder: wasmModules.webpAnim,
+      frames: wasmModules.webpAnim,
+      animationEncoder: wasmModules.webpAnim,
+    },
   },
 };

@@ -8,6 +8,7 @@
  * idempotent without a Durable Object or a D1 schema. Only one consumer works on a job at a
  * time, so later updates are plain overwrites.
  */
+import { VERDICTS } from "../produce/verdicts";
 import type { Storage } from "../storage/r2";
 
 export interface JobRequest {
@@ -49,21 +50,8 @@ export type JobMessage =
   /** The slow re-encode of a stored on-demand variant (jobs/reencode); `origin` names its edge-cache entries. */
   | { type: "reencode"; key: string; origin: string };
 
-/** Output failure codes (stable, for origins to switch on), by production verdict. */
-export const OUTPUT_CODES: Record<string, number> = {
-  "no-source": 1001,
-  "bad-source": 1002,
-  "undecodable-source": 1003,
-  "source-too-large": 1004,
-  "over-memory-budget": 1005,
-  "over-cpu-budget": 1006,
-  "animated-source": 1007,
-  "decode-error": 1008,
-  "resize-error": 1009,
-  "encode-error": 1010,
-  "store-error": 1011,
-  "output-exists": 1012,
-};
+/** Output failure codes (stable, for origins to switch on), by production verdict (produce/verdicts). */
+export const OUTPUT_CODES: Record<string, number> = Object.fromEntries(Object.entries(VERDICTS).map(([k, v]) => [k, v.code]));
 
 const PREFIX = "_cdn/jobs/";
 const keyOf = (msgId: string) => `${PREFIX}${encodeURIComponent(msgId)}.json`;

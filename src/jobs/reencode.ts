@@ -9,8 +9,8 @@
  */
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
-import { AdmissionTimeout, isolateGate } from "../produce/admission";
-import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
+import { isolateGate } from "../produce/admission";
+import { admissionError, Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import { meanSsim } from "../produce/ssim";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
@@ -83,10 +83,9 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
     const verify = 2 * (formatSpec(req.format).cost.decodeMemory?.(pixelsOut) ?? 32e6) + 8 * pixelsOut;
     try {
-      await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs);
+      await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs, now.parts, production.codecs);
     } catch (e) {
-      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
-      throw e;
+      throw admissionError(e);
     }
     const bytes = await production.encode(req.format, settings);
     if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });

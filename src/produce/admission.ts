@@ -6,17 +6,20 @@
  * while the sum stays under MEMORY_BUDGET_MB, and queues the rest in FIFO order for at most
  * ADMISSION_WAIT_MS.
  *
- * A finished job's memory is not free at once: its dropped WASM instances are returned only
- * when V8 collects them (measured 1.5-5 s later), and a Worker cannot force a collection. So a
- * released reservation keeps counting for MEMORY_RELEASE_MS, then is forgotten.
+ * What the gate counts, at any moment:
+ * - idle codec instances (codecs/resident), exactly (their memories' sizes);
+ * - each admitted job's prediction. Its codec parts come out of the idle instances the gate
+ *   lends it at admission, so a job adds only what its instances must grow by, plus its JS
+ *   buffers: a stream of similar jobs reuses the same memory and never waits on garbage;
+ * - garbage: what a finished job leaves to V8's next collection (its JS buffers, instances an
+ *   error went through, instances there was no room to keep), for MEMORY_RELEASE_MS, since a
+ *   Worker cannot force a collection (measured: 1.5-5 s). An idle instance the next job cannot
+ *   use is dropped (becoming garbage) only when that job could not fit otherwise.
  *
  * Requests come before background jobs (the queue consumer's deferred variants and async jobs,
  * which share the isolate): a waiting request is admitted ahead of every waiting job, whatever
- * their arrival order, so a burst that deferred work does not make its own followers wait
- * behind that work. A job already running is never interrupted.
- *
- * Idle codec instances kept between jobs (codecs/pool) count as used; when a job does not fit,
- * the pool is drained first, and what it held counts as garbage like a released job's memory.
+ * their arrival order. A job already running is never interrupted; the pipeline gives the event
+ * loop a turn every few hundred milliseconds of its work (produce/yield).
  *
  * Two rules of the Workers runtime shape this code. A request must not wait on something only
  * another request can settle (the runtime cancels it as hung when its own I/O is done), so
@@ -24,21 +27,45 @@
  * never runs its `finally`, so every reservation is a lease that lapses after MAX_JOB_MS.
  */
 
-import { drainPool, pooledBytes } from "../codecs/pool";
+import { bestIdle, evictOne, giveBack, idleBytes, takeIdle, type InstanceScope, type Resident } from "../codecs/resident";
 
 export class AdmissionTimeout extends Error {
   override name = "AdmissionTimeout";
+  constructor(
+    message: string,
+    /** The job is larger than the whole budget: waiting would never help (a final verdict). */
+    readonly never = false,
+  ) {
+    super(message);
+  }
 }
 
 /** Longest a job can hold memory: the platform's largest CPU limit (300 s) is far above any job here. */
 const MAX_JOB_MS = 120_000;
 /** How often a waiting job looks again. */
 const POLL_MS = 20;
+/** Idle instances are kept while they take at most this share of the budget. */
+const IDLE_SHARE = 0.6;
 
 interface Lease {
   bytes: number;
   /** Counted until then (ms since epoch): the lease's end, or its release plus the release delay. */
   until: number;
+  /** What a finished job left to V8 (counted for the release delay), not a running job. */
+  garbage: boolean;
+}
+
+/** What the gate reads of a running job (codecs' CodecSession): its instances and its measured high-water mark. */
+export interface JobMemory {
+  readonly instances: InstanceScope;
+  /** The job's measured whole-job high-water mark (WASM and JS), X-Image-Peak-Memory. */
+  readonly peakBytes: number;
+}
+
+/** One codec instance a job will use, as predicted (produce/budget `Cost.parts`). */
+export interface Part {
+  module: WebAssembly.Module;
+  bytes: number;
 }
 
 export class MemoryGate {
@@ -50,17 +77,24 @@ export class MemoryGate {
   constructor(
     readonly capacityBytes: number,
     readonly releaseDelayMs: number,
-    /** Idle codec instances living in the isolate beside the jobs (codecs/pool). */
-    private readonly pool?: { bytes(): number; drain(): number },
   ) {}
 
-  /** Bytes counted now: admitted jobs, recent garbage and idle pooled instances. */
+  /** Bytes counted now: admitted jobs, recent garbage and idle codec instances. */
   get usedBytes(): number {
+    return this.#counted(true);
+  }
+
+  /** What finished jobs left for V8 to collect, still counted. */
+  get garbageBytes(): number {
+    return this.#counted(true) - this.#counted(false);
+  }
+
+  #counted(withGarbage: boolean): number {
     const now = Date.now();
-    let sum = this.pool?.bytes() ?? 0;
+    let sum = idleBytes();
     for (const l of this.#leases) {
       if (l.until <= now) this.#leases.delete(l);
-      else sum += l.bytes;
+      else if (withGarbage || !l.garbage) sum += l.bytes;
     }
     return sum;
   }
@@ -75,60 +109,130 @@ export class MemoryGate {
     return new Ticket(this, priority === "background");
   }
 
-  /** @internal Waits until `bytes` more fit, first come first served, or throws after `waitMs`. */
-  async admit(bytes: number, waitMs: number, background = false): Promise<Lease> {
-    if (bytes > this.capacityBytes) throw new AdmissionTimeout(`a job of ${(bytes / 2 ** 20).toFixed(0)} MiB can never fit ${(this.capacityBytes / 2 ** 20).toFixed(0)} MiB`);
-    const deadline = Date.now() + waitMs;
+  /**
+   * @internal Waits until `bytes` more fit, first come first served, or throws after `waitMs`.
+   * `parts`: the job's codec instances as predicted; idle ones of those codecs are lent to
+   * `scope` and only their growth counts. Returns the lease and how long the job waited.
+   */
+  async admit(bytes: number, waitMs: number, background: boolean, parts: readonly Part[] = [], scope?: InstanceScope): Promise<{ lease: Lease; waitedMs: number }> {
+    if (bytes > this.capacityBytes) throw new AdmissionTimeout(`a job of ${(bytes / 2 ** 20).toFixed(0)} MiB can never fit ${(this.capacityBytes / 2 ** 20).toFixed(0)} MiB`, true);
+    const started = Date.now();
+    const deadline = started + waitMs;
+    let polled = false;
     const me = { background };
     // A request goes ahead of every waiting background job.
     const at = background ? -1 : this.#queue.findIndex((w) => w.background);
     if (at < 0) this.#queue.push(me);
     else this.#queue.splice(at, 0, me);
     try {
-      while (this.#queue[0] !== me || this.usedBytes + bytes > this.capacityBytes) {
-        if (this.#queue[0] === me && this.pool && this.pool.bytes() > 0) {
-          // Make room: the idle instances become garbage, freed at V8's next collection.
-          this.#leases.add({ bytes: this.pool.drain(), until: Date.now() + this.releaseDelayMs });
-          continue;
+      for (;;) {
+        if (this.#queue[0] === me) {
+          const lend = scope ? this.#lendable(parts, scope) : [];
+          // Lent instances leave the idle count; the lease holds the parts at the larger of
+          // the prediction and what the instance already is.
+          const credit = lend.reduce((sum, l) => sum + Math.min(l.r.bytes(), l.part.bytes), 0);
+          const excess = lend.reduce((sum, l) => sum + Math.max(0, l.r.bytes() - l.part.bytes), 0);
+          if (this.usedBytes + bytes - credit <= this.capacityBytes) {
+            for (const l of lend) {
+              takeIdle(l.r);
+              scope!.lent.push(l.r);
+            }
+            const lease: Lease = { bytes: bytes + excess, until: Date.now() + MAX_JOB_MS, garbage: false };
+            this.#leases.add(lease);
+            this.#peak = Math.max(this.#peak, this.usedBytes);
+            return { lease, waitedMs: polled ? Date.now() - started : 0 };
+          }
+          // Idle instances this job cannot use only hold room: one is dropped (and counts as
+          // garbage until collected) when, without any garbage, the job still would not fit.
+          if (this.#counted(false) + bytes - credit > this.capacityBytes) {
+            const dropped = evictOne(new Set(parts.map((p) => p.module)), new Set(lend.map((l) => l.r)));
+            if (dropped > 0) {
+              this.#leases.add({ bytes: dropped, until: Date.now() + this.releaseDelayMs, garbage: true });
+              continue;
+            }
+          }
         }
         if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
+        polled = true;
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
-      const lease = { bytes, until: Date.now() + MAX_JOB_MS };
-      this.#leases.add(lease);
-      this.#peak = Math.max(this.#peak, this.usedBytes);
-      return lease;
     } finally {
       this.#queue.splice(this.#queue.indexOf(me), 1);
     }
   }
 
-  /** @internal Ends a lease: its memory counts as garbage for `releaseDelayMs`. */
-  release(lease: Lease): void {
-    lease.until = Math.min(lease.until, Date.now() + this.releaseDelayMs);
+  /**
+   * The idle instance to lend for each part (each instance to one part at most); none for a
+   * codec the job already holds an instance of (a fallback candidate's second estimate).
+   */
+  #lendable(parts: readonly Part[], scope: InstanceScope): { part: Part; r: Resident }[] {
+    const chosen = new Set<Resident>();
+    const out: { part: Part; r: Resident }[] = [];
+    const held = new Set(scope.all().map((r) => r.module));
+    for (const part of parts) {
+      if (held.has(part.module)) continue;
+      const r = bestIdle(part.module, part.bytes, chosen);
+      if (!r) continue;
+      chosen.add(r);
+      out.push({ part, r });
+    }
+    return out;
+  }
+
+  /**
+   * @internal Ends a job's leases. Its instances go back to the idle set while there is room
+   * (codecs/resident); what else it measured (its JS buffers, instances not kept) counts as
+   * garbage for `releaseDelayMs`, never more than it had reserved.
+   */
+  release(leases: Lease[], jobs: JobMemory[]): void {
+    const now = Date.now();
+    const held = leases.reduce((sum, l) => sum + (l.until > now ? l.bytes : 0), 0);
+    for (const l of leases) this.#leases.delete(l);
+    let kept = 0;
+    let measured = 0;
+    for (const job of jobs) {
+      measured += job.peakBytes;
+      kept += giveBack(job.instances, (b) => idleBytes() + b <= IDLE_SHARE * this.capacityBytes);
+    }
+    // A job that ran no codec (refused, or served by another request) measured nothing.
+    const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
+    if (left > 0) this.#leases.add({ bytes: left, until: now + this.releaseDelayMs, garbage: true });
   }
 }
 
 export class Ticket {
   #leases: Lease[] = [];
+  #jobs = new Set<JobMemory>();
   #held = 0;
   #released = false;
+  #waitedMs = 0;
   constructor(
     private readonly gate: MemoryGate,
     private readonly background = false,
   ) {}
 
-  /** Grows this job's reservation to `bytes` in all (its whole-job prediction so far). */
-  async ensure(bytes: number, waitMs: number): Promise<void> {
+  /**
+   * Grows this job's reservation to `bytes` in all (its whole-job prediction so far); `parts`
+   * are its codec instances as predicted, lent from the idle ones to `job`.
+   */
+  async ensure(bytes: number, waitMs: number, parts: readonly Part[] = [], job?: JobMemory): Promise<void> {
+    if (job) this.#jobs.add(job);
     if (this.#released || bytes <= this.#held) return;
-    this.#leases.push(await this.gate.admit(bytes - this.#held, waitMs, this.background));
+    const { lease, waitedMs } = await this.gate.admit(bytes - this.#held, waitMs, this.background, parts, job?.instances);
+    this.#waitedMs += waitedMs;
+    this.#leases.push(lease);
     this.#held = bytes;
+  }
+
+  /** Time this job spent waiting for room (Server-Timing `wait`). */
+  get waitedMs(): number {
+    return this.#waitedMs;
   }
 
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    for (const l of this.#leases) this.gate.release(l);
+    this.gate.release(this.#leases, [...this.#jobs]);
   }
 }
 
@@ -136,6 +240,6 @@ let shared: MemoryGate | undefined;
 
 /** The isolate's gate (module state is per isolate), sized from the first config that asks. */
 export function isolateGate(capacityBytes: number, releaseDelayMs: number): MemoryGate {
-  if (!shared || shared.capacityBytes !== capacityBytes || shared.releaseDelayMs !== releaseDelayMs) shared = new MemoryGate(capacityBytes, releaseDelayMs, { bytes: pooledBytes, drain: drainPool });
+  if (!shared || shared.capacityBytes !== capacityBytes || shared.releaseDelayMs !== releaseDelayMs) shared = new MemoryGate(capacityBytes, releaseDelayMs);
   return shared;
 }

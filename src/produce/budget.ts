@@ -15,6 +15,8 @@ import type { EncodeSettings } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import type { ImageHeader } from "../headers";
 import type { SequenceShape } from "../formats/probe";
+import { wasmModules } from "../../wasm/modules";
+import type { Part } from "./admission";
 
 // The per-format models live in the format modules; these are re-exported for the tests.
 export { streamedHeicMemory } from "../formats/heic";
@@ -63,6 +65,16 @@ export interface Cost {
   /** Whole-job high-water mark: WASM memories (a finished one counts until the job ends) and JS buffers. */
   memoryBytes: number;
   cpuMs: number;
+  /**
+   * The resident codec instances inside `memoryBytes` (codecs/resident), each with its
+   * predicted size: the memory gate lends idle ones of those modules to the job.
+   */
+  parts: Part[];
+}
+
+/** A priced codec's part, when its module's instances are resident (formats' `cost.instances`). */
+function part(module: WebAssembly.Module | undefined, bytes: number): Part[] {
+  return module && Number.isFinite(bytes) ? [{ module, bytes }] : [];
 }
 
 /** Peak of a whole-image decoder (formats without a row decoder). */
@@ -105,7 +117,12 @@ function predictAnimationCost(job: JobShape, animation: AnimationShape): Cost {
   const resized = job.outputPixels !== canvasPixels;
   const prepareMs = (frames * canvasPixels * ((source.frameDecodeMsPerMp ?? ANIMATION_COMPOSITE_MS_PER_MP) + (resized ? RESIZE_MS_PER_SOURCE_MP : 0))) / 1e6;
   const encodeMs = (frames * job.outputPixels * output.animationEncodeMsPerMp * (animation.alpha ? (output.animationAlphaCpuFactor ?? 1) : 1) * speedFactor(job)) / 1e6;
-  return { memoryBytes, cpuMs: prepareMs + encodeMs };
+  const parts = [
+    ...part(source.instances?.frames, decoderBytes),
+    ...part(output.instances?.animationEncoder, encoderBytes),
+    ...(resized ? part(wasmModules.resize, resamplerState(job.outputPixels)) : []),
+  ];
+  return { memoryBytes, cpuMs: prepareMs + encodeMs, parts };
 }
 
 /** A large still from a streamed decode straight into a row encoder: decoder, bands and encoder alive together. */
@@ -123,7 +140,12 @@ function predictRowEncodedCost(job: JobShape, rows: { longSide: number; alpha: b
     output.rowEncoderMemory(job.outputPixels, rows.longSide, rows.alpha, job.settings.speed);
   const perMp = output.rowEncodeMsPerMp ?? output.encodeMsPerMp;
   const encodeMs = (perMp * speedFactor(job) * job.outputPixels) / 1e6;
-  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs };
+  const parts = [
+    ...part(formatSpec(job.sourceFormat).cost.instances?.rows?.(job.sourceSequence !== undefined), streamed.decoderBytes),
+    ...part(output.instances?.rowEncoder, output.rowEncoderMemory(job.outputPixels, rows.longSide, rows.alpha, job.settings.speed)),
+    ...part(wasmModules.resize, 1e6),
+  ];
+  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs, parts };
 }
 
 /** The output format's encode time at this job's speed, relative to its reference speed. */
@@ -149,16 +171,21 @@ export function predictCost(job: JobShape): Cost {
   const out = 4 * job.outputPixels;
   let decodeWasm = 0;
   let decodeJs = 0;
+  const parts: Part[] = [];
+  const source = formatSpec(job.sourceFormat).cost.instances;
   if (!job.pixelsReady) {
     if (job.streamed) {
       // Rows flow from the decoder into the resampler: the full-size image never exists.
       decodeWasm = job.streamed.decoderBytes;
       decodeJs = job.streamed.bandBytes + out + resamplerState(job.outputPixels);
+      parts.push(...part(source?.rows?.(job.sourceSequence !== undefined), decodeWasm));
     } else {
       // A whole-image decoder: its memory, its RGBA copy, then the resampler's output beside it.
       decodeWasm = decodeMemory(job.sourceFormat, job.sourcePixels, job.sourceSequence);
       decodeJs = 4 * job.sourcePixels + out + resamplerState(job.outputPixels);
+      parts.push(...part(source?.decode?.(job.sourceSequence !== undefined), decodeWasm));
     }
+    parts.push(...part(wasmModules.resize, resamplerState(job.outputPixels)));
   }
   // The encoder runs while the decoder's memory is still alive (see CodecSession.retiredBytes),
   // reading the output RGBA and writing the file.
@@ -168,5 +195,6 @@ export function predictCost(job: JobShape): Cost {
   const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
   const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);
   const encodeMs = (output.encodeMsPerMp * speedFactor(job) * job.outputPixels) / 1e6;
-  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs };
+  parts.push(...part(output.instances?.encode?.(job.outputPixels), encodeWasm));
+  return { memoryBytes, cpuMs: prepareMs(job) + encodeMs, parts };
 }

@@ -17,13 +17,8 @@ import { composeOrientation, crop, flatten, hasTransparency, orient } from "./or
 import { resample, Resampler } from "./resample";
 import { Turns } from "./yield";
 
-/**
- * Verdicts that say "not now" rather than "never": the storage failed, the isolate had no
- * memory to admit the job in time, or the variant was queued for the background. A response
- * with nothing to serve and one of these is a 503 with Retry-After, never a 404: mobile image
- * libraries cache a 404 as final.
- */
-export const TEMPORARY_VERDICTS: ReadonlySet<string> = new Set(["store-error", "admission-timeout", "over-cpu-budget"]);
+/** "Not now" verdicts (produce/verdicts): a response with nothing to serve and one of them is a 503. */
+export { TEMPORARY_VERDICTS } from "./verdicts";
 
 /** A step failed; `verdict` is the short reason reported in X-Image-Tried. */
 export class ProductionError extends Error {
@@ -41,6 +36,17 @@ export type Decision = { action: "now" } | { action: "defer" | "refuse"; reason:
 
 export interface Timer {
   time<T>(stage: string, fn: () => Promise<T>): Promise<T>;
+  /** Records `ms` spent in `stage` without timing a call (a wait measured elsewhere). */
+  add?(stage: string, ms: number): void;
+}
+
+/**
+ * What an admission failure means for the job: a job larger than the whole budget is refused
+ * for good (`over-memory-budget`, never retried); no room in time is temporary.
+ */
+export function admissionError(e: unknown): unknown {
+  if (!(e instanceof AdmissionTimeout)) return e;
+  return new ProductionError(e.never ? "over-memory-budget" : "admission-timeout", e.message);
 }
 
 export interface Limits {
@@ -255,11 +261,13 @@ export class Production {
    */
   async admit(ticket: Ticket, format: FormatId, settings: EncodeOptions, waitMs: number): Promise<void> {
     const { now } = await this.cost(format, settings);
+    const waited = ticket.waitedMs;
     try {
-      await ticket.ensure(now.memoryBytes, waitMs);
+      await ticket.ensure(now.memoryBytes, waitMs, now.parts, this.codecs);
     } catch (e) {
-      if (e instanceof AdmissionTimeout) throw new ProductionError("admission-timeout", e.message);
-      throw e;
+      throw admissionError(e);
+    } finally {
+      if (ticket.waitedMs > waited) this.timer.add?.("wait", ticket.waitedMs - waited);
     }
   }
 
@@ -355,14 +363,14 @@ export class Production {
             failed = "decode";
           }
           const writer = enc;
-          const resampler = new Resampler(rw, rh, ow, oh, writer && {
+          const resampler = this.codecs.scoped(() => new Resampler(rw, rh, ow, oh, writer && {
             bandRows: writer.bandRows,
             write: (rows, count) => {
               failed = "encode";
               writer.write(rows, count);
               failed = "decode";
             },
-          });
+          }));
           const note = () => this.codecs.note(dec.memoryBytes + (enc?.memoryBytes ?? 0), dec.jsBytes + resampler.bytes + (enc?.jsBytes ?? 0));
           const stride = dec.width * 4;
           const turns = new Turns();
@@ -432,7 +440,7 @@ export class Production {
     let out = pixels;
     if (!(region.width === pixels.width && region.height === pixels.height && ow === pixels.width && oh === pixels.height)) {
       try {
-        out = await this.timer.time("resize", async () => resample(crop(pixels, region), ow, oh));
+        out = await this.timer.time("resize", async () => this.codecs.scoped(() => resample(crop(pixels, region), ow, oh)));
       } catch (e) {
         throw new ProductionError("resize-error", `${image.key}: ${(e as Error).message}`);
       }
@@ -486,7 +494,7 @@ export class Production {
         const stride = header.width * 4;
         let resampled = 0;
         // One resampler for every frame (same region, same output size).
-        const r = identity ? null : new Resampler(region.width, region.height, ow, oh);
+        const r = identity ? null : this.codecs.scoped(() => new Resampler(region.width, region.height, ow, oh));
         const turns = new Turns();
         for (let frame = first; frame; frame = (await turns.after(header.width * header.height), stage = "decode", dec.next())) {
           stage = "encode";
