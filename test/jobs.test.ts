@@ -163,6 +163,28 @@ describe("POST /_api/jobs", () => {
     expect(second!.uploaded.getTime()).toBe(first!.uploaded.getTime());
   });
 
+  it("a job whose message was lost is queued again when submitted again, and ends", async () => {
+    const { stem, key } = await original();
+    const msg_id = `lost-${uniquePrefix()}`;
+    const body = { msg_id, cmd: "transcode", input_files: [{ key }], output_files: [{ key: `${stem}_90_90.webp` }] };
+    // A queue that accepts the message and loses it (an injected fault).
+    const lost = await call("/_api/jobs", { method: "POST", body: JSON.stringify(body), headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" } }, { JOBS: { send: async () => {} } });
+    expect(lost.res.status).toBe(202);
+    // Submitted again soon, it is answered as it stands (it may just be waiting its turn).
+    expect(json(await postJob(body))).toMatchObject({ state: "queued" });
+    // Eleven minutes later nothing has touched it: its message is gone.
+    const stateKey = `_cdn/jobs/${encodeURIComponent(msg_id)}.json`;
+    const state = JSON.parse(await (await env.IMAGES.get(stateKey))!.text());
+    state.updated = new Date(Date.now() - 11 * 60_000).toISOString();
+    await env.IMAGES.put(stateKey, JSON.stringify(state));
+    const again = await postJob(body);
+    expect(again.res.status).toBe(200);
+    const done = await until("job done", () => status(msg_id), (s) => s.state === "done");
+    expect(done.outputs).toMatchObject([{ key: `${stem}_90_90.webp`, code: 0 }]);
+    const stored = await env.IMAGES.get(`${stem}_90_90.webp`);
+    expect(await decodedImage(await stored!.arrayBuffer())).toEqual({ format: "webp", width: 90, height: 90 });
+  });
+
   it("reports a failing output while the others succeed, and the callback says which", async () => {
     // 9 MP: small variants fit the budgets, a full-size AVIF (~340 MB of encoder memory) does not.
     const stem = `${uniquePrefix()}/big`;

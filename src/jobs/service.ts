@@ -14,6 +14,7 @@ import type { VariantCache } from "../storage/cache";
 import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
 import { reencode } from "./reencode";
+import { codeOf, isTemporary } from "../produce/verdicts";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
 
 export interface JobDeps {
@@ -26,6 +27,14 @@ export interface JobDeps {
 }
 
 const untimed: Timer = { time: (_stage, fn) => fn() };
+
+/**
+ * A queued or running job not updated for this long has lost its message: a running job saves
+ * its state after every output, and a queued one waits for at most its retries' delays (5 s,
+ * 10 s, ... about a minute over JOB_MAX_DELIVERIES at the default base). Submitting it again
+ * queues it again.
+ */
+export const STALE_JOB_MS = 10 * 60_000;
 
 export function jobService(deps: JobDeps) {
   const { config, cache, queue, log } = deps;
@@ -42,6 +51,14 @@ export function jobService(deps: JobDeps) {
       // silently dropped (nor shown the first job's state).
       if (existing && JSON.stringify(existing.request) !== JSON.stringify(request)) {
         throw new AppError(409, "msg_id_conflict", `Another job was already submitted under msg_id ${request.msg_id}; use a new msg_id.`);
+      }
+      if (existing && (existing.state === "queued" || existing.state === "running") && Date.now() - Date.parse(existing.updated) > STALE_JOB_MS) {
+        // Its message is gone (the isolate running it died, or the queue dropped it): nothing
+        // would ever finish it. Sent again; finished outputs are kept and skipped.
+        await queue.send({ type: "run", msg_id: existing.msg_id });
+        await store.save(existing);
+        log(`job ${existing.msg_id} was ${existing.state} with no progress since ${existing.updated}; queued again`);
+        return { created: false, state: existing };
       }
       if (existing) return { created: false, state: existing };
       throw new AppError(503, "job_store_unavailable", "The job could neither be created nor read; try again.");
@@ -145,10 +162,11 @@ export function jobService(deps: JobDeps) {
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.
-          // A storage fault or a full isolate is temporary: the message is retried too.
-          if (!(e instanceof ProductionError) || e.verdict === "store-error" || e.verdict === "admission-timeout") throw e;
+          // A temporary verdict (a storage fault, a full isolate) is retried too; over the
+          // request's CPU budget is not a reason here (the job has the background's).
+          if (!(e instanceof ProductionError) || (isTemporary(e.verdict) && e.verdict !== "over-cpu-budget")) throw e;
           log(`job ${msgId}: ${out.key} failed: ${e.message}`);
-          await record({ key: out.key, code: OUTPUT_CODES[e.verdict] ?? 1099, message: `${e.verdict}: ${e.message}` });
+          await record({ key: out.key, code: codeOf(e.verdict), message: `${e.verdict}: ${e.message}` });
         }
       }
     }
