@@ -5,6 +5,8 @@
 //   3. cache-hit path under load vs a bare worker serving the same bytes from the same Cache API
 //   4. bytes at the calibrated quality target (SSIM and butteraugli) for the Kodak and Unsplash photo sets
 //   5. production settings under concurrent load; 6. animated GIF -> animated WebP
+//   7. a stream of requests with wrangler.toml's defaults: back to back, concurrent, after a
+//      full-size HEIC view, with the queue consumer in the same isolate (`--only=stream`)
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -114,6 +116,7 @@ async function main() {
     if (wanted("bytes")) await bytesSection(push, get);
     if (wanted("concurrency")) await concurrencySection();
     if (wanted("animation")) await animationSection(push, get);
+    if (wanted("stream")) await streamSection();
   } finally {
     worker.stop();
     bare.stop();
@@ -477,6 +480,146 @@ async function concurrencySection() {
     ),
   );
 }
+
+/**
+ * 7. What a stream of users meets, with the defaults of wrangler.toml (memory budget, release
+ * delay, write-back, queue consumer in the same isolate): a phone scrolling uncached camera
+ * photos back to back against each photo alone, the formats of one 12 MP photo in that stream
+ * against sharp, concurrent thumbnails, a herd on one variant, and a thumbnail right after a
+ * full-size view of an iPhone HEIC. Peak RSS from outside over the whole section.
+ */
+async function streamSection() {
+  const persist = mkdtempSync(join(tmpdir(), "bench-stream-"));
+  // wrangler.toml's [vars] as they stand, plus the API token and the peak header for the table.
+  const worker = await startWrangler({ port: 8794, vars: { API_TOKENS: TOKEN }, persistTo: persist, inspectorPort: 9243 });
+  const rows = [];
+  const notes = [];
+  try {
+    const push = async (key, bytes) => {
+      const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body: bytes, headers: { Authorization: `Bearer ${TOKEN}` } });
+      if (res.status !== 201) throw new Error(`push ${key}: ${res.status} ${await res.text()}`);
+    };
+    const get = async (path, headers = {}) => {
+      const { ms, value: res } = await timed(() => fetch(`${worker.base}${path}`, { headers, signal: AbortSignal.timeout(120_000) }));
+      const body = Buffer.from(await res.arrayBuffer());
+      return { ms, status: res.status, type: res.headers.get("Content-Type"), tried: res.headers.get("X-Image-Tried"), timing: res.headers.get("Server-Timing") ?? "", retryAfter: res.headers.get("Retry-After"), body };
+    };
+    const waitOf = (r) => Number(/wait;dur=([\d.]+)/.exec(r.timing)?.[1] ?? 0);
+    // Ten camera photos of 12-24 MP: the corpus's four, and crops and mirrors of them (new
+    // files, so nothing is shared but the codecs).
+    const p24 = photo(PHOTO_24MP);
+    const p12 = photo(PHOTO_12MP);
+    const others = SMOKE ? [] : ["jon-tyson-FKkK1hnTe-Q-unsplash.jpg", "seondol-son-skcD9ONunJw-unsplash.jpg"].map(photo);
+    const cameraJpeg = (img) => img.jpeg({ quality: 92 }).toBuffer();
+    const photos = SMOKE
+      ? [p12, await cameraJpeg(sharp(p12).flop())]
+      : [
+          p24,
+          p12,
+          ...others,
+          await cameraJpeg(sharp(p24).extract({ left: 0, top: 0, width: 5000, height: 3500 })),
+          await cameraJpeg(sharp(p24).extract({ left: 1000, top: 500, width: 4500, height: 3000 }).flop()),
+          await cameraJpeg(sharp(p12).flop()),
+          await cameraJpeg(sharp(others[0]).extract({ left: 200, top: 100, width: 3600, height: 2700 })),
+          await cameraJpeg(sharp(others[1]).flip()),
+          await cameraJpeg(sharp(p24).resize(5200, 3467)),
+        ];
+    for (const [i, bytes] of photos.entries()) await push(`s/p${i}.jpg`, bytes);
+    // Codecs compiled first (once per isolate), on a small photo.
+    await push("s/small.jpg", await sharp(readFileSync(join(ROOT, "samples/parrots.png"))).jpeg().toBuffer());
+    for (const f of ["webp", "avif", "jpg"]) await get(`/s/small_64_0.jpg?caplist=${f}`);
+    await forceGc(worker.inspectorPort);
+    const base = workerdMemory(worker.child.pid).rss;
+    resetPeak(worker.child.pid);
+    const CAPLIST = "caplist=avif,webp,jpg";
+    const quiet = () => new Promise((r) => setTimeout(r, 6_000));
+
+    // a. Each photo alone: the isolate idle for longer than MEMORY_RELEASE_MS before it.
+    const alone = [];
+    for (const [i] of photos.entries()) {
+      await quiet();
+      const r = await get(`/s/p${i}_1200_0.jpg?${CAPLIST}`);
+      if (r.status !== 200) throw new Error(`alone p${i}: ${r.status} ${r.tried}`);
+      alone.push(r.ms);
+    }
+    // b. The same photos back to back, at another width (uncached), as a phone scrolls.
+    await quiet();
+    const stream = [];
+    for (const [i] of photos.entries()) stream.push(await get(`/s/p${i}_1199_0.jpg?${CAPLIST}`));
+    const sharpAvif = [];
+    for (const bytes of photos) sharpAvif.push((await timed(() => sharpEncode(sharp(bytes).resize(1199), "avif").toBuffer())).ms);
+    const streamMs = stream.map((r) => r.ms);
+    rows.push([
+      `${photos.length} uncached 12-24 MP photos -> 1200w (AVIF), back to back`,
+      stream.map((r) => r.status).every((s) => s === 200) ? `all 200` : stream.map((r) => r.status).join(" "),
+      fmtMs(median(streamMs)),
+      `${fmtMs(median(alone))} (each alone)`,
+      ratio(median(streamMs), median(alone)),
+      `sharp ${fmtMs(median(sharpAvif))}: ${ratio(median(streamMs), median(sharpAvif))}`,
+      fmtMs(Math.max(...stream.map(waitOf))),
+    ]);
+    // c. The formats of one 12 MP photo in the stream: each job right after another.
+    for (const f of ["avif", "webp", "jpg"]) {
+      const worker = [];
+      const native = [];
+      for (let run = 0; run < (SMOKE ? 1 : 3); run++) {
+        const w = 1198 - run * 3 - ["avif", "webp", "jpg"].indexOf(f);
+        // Another photo's job just before, as in a scroll.
+        await get(`/s/p${(run + 2) % photos.length}_${w}_0.jpg?${CAPLIST}`);
+        const r = await get(`/s/p1_${w}_0.jpg?caplist=${f}`);
+        if (r.status !== 200) throw new Error(`stream ${f}: ${r.status} ${r.tried}`);
+        worker.push(r.ms);
+        native.push((await timed(() => sharpEncode(sharp(p12).resize(w), f).toBuffer())).ms);
+      }
+      rows.push([`12 MP -> 1200w ${f}, right after another photo's job`, "all 200", fmtMs(median(worker)), `sharp ${fmtMs(median(native))}`, ratio(median(worker), median(native)), "-", "-"]);
+    }
+    // d. Eight thumbnails of eight photos at once.
+    const thumbs = await Promise.all(photos.slice(0, 8).map((_, i) => get(`/s/p${i}_300_0.jpg?${CAPLIST}`)));
+    const thumbMs = thumbs.map((r) => r.ms);
+    rows.push([`${thumbs.length} concurrent thumbnails (300w) of different photos`, statusesOf(thumbs), fmtMs(median(thumbMs)), "-", "-", `slowest ${fmtMs(Math.max(...thumbMs))}`, fmtMs(Math.max(...thumbs.map(waitOf)))]);
+    // e. A herd: eight requests for one uncached variant, against one alone.
+    const one = await get(`/s/p1_640_0.jpg?${CAPLIST}`);
+    const herd = await Promise.all(Array.from({ length: 8 }, () => get(`/s/p1_641_0.jpg?${CAPLIST}`)));
+    const herdMs = herd.map((r) => r.ms);
+    rows.push(["8 concurrent requests for one uncached variant (640w)", statusesOf(herd), fmtMs(median(herdMs)), `${fmtMs(one.ms)} (one alone)`, `slowest ${ratio(Math.max(...herdMs), one.ms)}`, "-", fmtMs(Math.max(...herd.map(waitOf)))]);
+    // f. An iPhone HEIC viewed full size (a full-size AVIF made in the request, the WebP
+    // deferred to the queue consumer of this isolate), then a thumbnail of it at once.
+    const heic = existsSync(join(CORPORA, "heic/pillow_heif-iphone/PUG1.HEIC")) ? readFileSync(join(CORPORA, "heic/pillow_heif-iphone/PUG1.HEIC")) : readFileSync(join(ROOT, "samples/pug.heic"));
+    const heicRuns = [];
+    for (let run = 0; run < (SMOKE ? 1 : 3); run++) {
+      await push(`s/heic${run}.heic`, heic);
+      const full = await get(`/s/heic${run}.heic`, { Accept: "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8" });
+      const thumb = await get(`/s/heic${run}_700_0.jpg?caplist=avif`);
+      heicRuns.push({ full, thumb });
+    }
+    rows.push([
+      "thumbnail (700w AVIF) right after a full-size view of an iPhone HEIC",
+      heicRuns.map((r) => `${r.full.status}/${r.thumb.status}`).join(", "),
+      fmtMs(median(heicRuns.map((r) => r.thumb.ms))),
+      `full size ${fmtMs(median(heicRuns.map((r) => r.full.ms)))}`,
+      "-",
+      `slowest thumbnail ${fmtMs(Math.max(...heicRuns.map((r) => r.thumb.ms)))}`,
+      fmtMs(Math.max(...heicRuns.map((r) => waitOf(r.thumb)))),
+    ]);
+    const peak = workerdMemory(worker.child.pid).hwm - base;
+    notes.push(`Peak RSS over the section, above the post-GC baseline: ${fmtMB(peak)} (${peak <= LIMIT ? "within" : "OVER"} 128 MiB).`);
+    log(`  stream: back to back ${fmtMs(median(streamMs))} vs alone ${fmtMs(median(alone))}; peak RSS ${fmtMB(peak)}`);
+  } finally {
+    worker.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(persist, { recursive: true, force: true });
+  }
+  sections.push(
+    table(
+      "7. A stream of requests, wrangler.toml's defaults",
+      ["what", "statuses", "median", "baseline", "ratio", "vs sharp / slowest", "longest wait (Server-Timing)"],
+      rows,
+      `One wrangler dev with the [vars] of wrangler.toml (MEMORY_BUDGET_MB 112, MEMORY_RELEASE_MS 5000, AVIF written back to R2, the queue consumer in the same isolate); codecs compiled first on a small photo. 'Each alone': the same photos with the isolate idle for 6 s before each (longer than MEMORY_RELEASE_MS). sharp: one libvips thread in this Node process, the same widths and settings. ${notes.join(" ")}`,
+    ),
+  );
+}
+
+const statusesOf = (results) => Object.entries(results.reduce((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {})).map(([k, v]) => `${v} x ${k}`).join(", ");
 
 async function cacheHitSection(push, get, worker, bare) {
   const key = "bench/hit";
