@@ -35,6 +35,8 @@ export class AdmissionTimeout extends Error {
     message: string,
     /** The job is larger than the whole budget: waiting would never help (a final verdict). */
     readonly never = false,
+    /** How long it waited before giving up. */
+    readonly waitedMs = 0,
   ) {
     super(message);
   }
@@ -44,8 +46,6 @@ export class AdmissionTimeout extends Error {
 const MAX_JOB_MS = 120_000;
 /** How often a waiting job looks again. */
 const POLL_MS = 20;
-/** Idle instances are kept while they take at most this share of the budget. */
-const IDLE_SHARE = 0.6;
 
 interface Lease {
   bytes: number;
@@ -152,7 +152,7 @@ export class MemoryGate {
             }
           }
         }
-        if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`);
+        if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${waitMs} ms`, false, Date.now() - started);
         polled = true;
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
@@ -192,7 +192,7 @@ export class MemoryGate {
     let measured = 0;
     for (const job of jobs) {
       measured += job.peakBytes;
-      kept += giveBack(job.instances, (b) => idleBytes() + b <= IDLE_SHARE * this.capacityBytes);
+      kept += giveBack(job.instances, (b) => idleBytes() + b <= this.capacityBytes);
     }
     // A job that ran no codec (refused, or served by another request) measured nothing.
     const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
@@ -218,7 +218,14 @@ export class Ticket {
   async ensure(bytes: number, waitMs: number, parts: readonly Part[] = [], job?: JobMemory): Promise<void> {
     if (job) this.#jobs.add(job);
     if (this.#released || bytes <= this.#held) return;
-    const { lease, waitedMs } = await this.gate.admit(bytes - this.#held, waitMs, this.background, parts, job?.instances);
+    let admitted;
+    try {
+      admitted = await this.gate.admit(bytes - this.#held, waitMs, this.background, parts, job?.instances);
+    } catch (e) {
+      if (e instanceof AdmissionTimeout) this.#waitedMs += e.waitedMs;
+      throw e;
+    }
+    const { lease, waitedMs } = admitted;
     this.#waitedMs += waitedMs;
     this.#leases.push(lease);
     this.#held = bytes;
