@@ -56,7 +56,7 @@ export interface Config {
   memoryBudgetBytes: number;
   /** How long a job waits for room under the memory budget before the chain moves on. */
   admissionWaitMs: number;
-  /** How long a finished job's memory still counts: V8 collects dropped WASM memories 1.5-5 s later. */
+  /** The longest a finished job's leftovers (JS buffers, dropped instances) count when V8 has not reported them collected. */
   memoryReleaseMs: number;
   /** Predicted CPU a request may spend producing; costlier formats are deferred. */
   cpuBudgetMs: number;

@@ -144,14 +144,13 @@ export function giveBack(scope: InstanceScope, room: (bytes: number) => boolean)
 
 /**
  * Drops the largest idle instance not in `keep`, preferring modules not in `wanted` (V8 frees it
- * at a later collection); returns its bytes, 0 when none is left to drop.
+ * at a later collection); returns it, or undefined when none is left to drop.
  */
-export function evictOne(wanted: ReadonlySet<WebAssembly.Module> = new Set(), keep: ReadonlySet<Resident> = new Set()): number {
+export function evictOne(wanted: ReadonlySet<WebAssembly.Module> = new Set(), keep: ReadonlySet<Resident> = new Set()): Resident | undefined {
   const order = idle.filter((r) => !keep.has(r)).sort((a, b) => Number(wanted.has(a.module)) - Number(wanted.has(b.module)) || b.bytes() - a.bytes());
   const r = order[0];
-  if (!r) return 0;
-  takeIdle(r);
-  return r.bytes();
+  if (r) takeIdle(r);
+  return r;
 }
 
 /** Drops every idle instance; returns their bytes. */
