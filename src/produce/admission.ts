@@ -43,13 +43,15 @@ export class AdmissionTimeout extends Error {
 }
 
 /**
- * Garbage is counted until V8 reports it collected: a lease registered here ends when the object
- * it stands for (a dropped instance, a finished job's session and so its buffers) is finalized,
- * or after the release delay at the latest.
+ * Garbage is counted until V8 has collected it: a garbage lease holds weak references to what it
+ * stands for (a dropped instance, a finished job's session and so its buffers) and ends when
+ * none of them is left, or after the release delay at the latest. Weak references are read by
+ * the gate itself, inside a request: a FinalizationRegistry callback would run in the global
+ * scope, where workerd refuses timers and I/O (seen breaking the test pool's messages).
  */
-const collected = new FinalizationRegistry<Lease>((lease) => {
-  lease.until = 0;
-});
+function collected(lease: Lease): boolean {
+  return lease.refs !== undefined && lease.refs.every((r) => r.deref() === undefined);
+}
 
 /**
  * A nudge for V8's collector, made only while a job waits for garbage: a 64 MiB WASM memory,
@@ -74,6 +76,8 @@ interface Lease {
   until: number;
   /** What a finished job left to V8 (counted for the release delay), not a running job. */
   garbage: boolean;
+  /** What the garbage stands for: once V8 has collected all of it, it is no longer counted. */
+  refs?: WeakRef<object>[];
 }
 
 /** What the gate reads of a running job (codecs' CodecSession): its instances and its measured high-water mark. */
@@ -115,7 +119,7 @@ export class MemoryGate {
     const now = Date.now();
     let sum = idleBytes();
     for (const l of this.#leases) {
-      if (l.until <= now) this.#leases.delete(l);
+      if (l.until <= now || collected(l)) this.#leases.delete(l);
       else if (withGarbage || !l.garbage) sum += l.bytes;
     }
     return sum;
@@ -169,9 +173,7 @@ export class MemoryGate {
           if (this.#counted(false) + bytes - credit > this.capacityBytes) {
             const dropped = evictOne(new Set(parts.map((p) => p.module)), new Set(lend.map((l) => l.r)));
             if (dropped) {
-              const lease: Lease = { bytes: dropped.bytes(), until: Date.now() + this.releaseDelayMs, garbage: true };
-              this.#leases.add(lease);
-              collected.register(dropped, lease);
+              this.#leases.add({ bytes: dropped.bytes(), until: Date.now() + this.releaseDelayMs, garbage: true, refs: [new WeakRef(dropped)] });
               continue;
             }
           }
@@ -225,12 +227,8 @@ export class MemoryGate {
     }
     // A job that ran no codec (refused, or served by another request) measured nothing.
     const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
-    if (left > 0) {
-      const lease: Lease = { bytes: left, until: now + this.releaseDelayMs, garbage: true };
-      this.#leases.add(lease);
-      // The job's buffers and dropped instances go with its session (held by nothing else now).
-      for (const job of jobs) collected.register(job, lease);
-    }
+    // The job's buffers and dropped instances go with its session (held by nothing else now).
+    if (left > 0) this.#leases.add({ bytes: left, until: now + this.releaseDelayMs, garbage: true, refs: jobs.length ? jobs.map((j) => new WeakRef(j)) : undefined });
   }
 }
 
