@@ -62,6 +62,8 @@ function collected(lease: Lease): boolean {
 function nudgeCollector(): void {
   new WebAssembly.Memory({ initial: 1024 });
 }
+/** Idle instances are kept while they take at most this share of the budget. */
+const IDLE_SHARE = 0.75;
 /** At most one nudge this often. */
 const NUDGE_MS = 250;
 
@@ -153,7 +155,7 @@ export class MemoryGate {
     try {
       for (;;) {
         if (this.#queue[0] === me) {
-          const lend = scope ? this.#lendable(parts, scope) : [];
+          const lend = scope ? this.#lendable(bytes, parts, scope) : [];
           // Lent instances leave the idle count; the lease holds the parts at the larger of
           // the prediction and what the instance already is.
           const credit = lend.reduce((sum, l) => sum + Math.min(l.r.bytes(), l.part.bytes), 0);
@@ -196,14 +198,21 @@ export class MemoryGate {
    * The idle instance to lend for each part (each instance to one part at most); none for a
    * codec the job already holds an instance of (a fallback candidate's second estimate).
    */
-  #lendable(parts: readonly Part[], scope: InstanceScope): { part: Part; r: Resident }[] {
+  #lendable(bytes: number, parts: readonly Part[], scope: InstanceScope): { part: Part; r: Resident }[] {
     const chosen = new Set<Resident>();
     const out: { part: Part; r: Resident }[] = [];
     const held = new Set(scope.all().map((r) => r.module));
+    let excess = 0;
     for (const part of parts) {
       if (held.has(part.module)) continue;
       const r = bestIdle(part.module, part.bytes, chosen);
       if (!r) continue;
+      // An instance so much larger than the part that the job could never fit with it (the
+      // 71 MiB decoder of a 24 MP progressive JPEG lent to a 12 MP job beside mozjpeg) is not
+      // lent: the job gets a fresh one, and the large one may be dropped to make room.
+      const over = Math.max(0, r.bytes() - part.bytes);
+      if (bytes + excess + over > this.capacityBytes) continue;
+      excess += over;
       chosen.add(r);
       out.push({ part, r });
     }
@@ -223,7 +232,7 @@ export class MemoryGate {
     let measured = 0;
     for (const job of jobs) {
       measured += job.peakBytes;
-      kept += giveBack(job.instances, (b) => idleBytes() + b <= this.capacityBytes);
+      kept += giveBack(job.instances, (b) => idleBytes() + b <= IDLE_SHARE * this.capacityBytes);
     }
     // A job that ran no codec (refused, or served by another request) measured nothing.
     const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
