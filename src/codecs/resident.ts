@@ -73,9 +73,9 @@ export const currentScope = (): InstanceScope | undefined => current;
  * alone, dropped after use.
  */
 export function acquire<R extends Resident>(module: WebAssembly.Module, create: () => R, scope = current): R {
-  const lent = scope ? takeLent(scope, module) : undefined;
-  const r = (lent as R | undefined) ?? create();
-  scope?.used.add(r);
+  if (!scope) return create();
+  const r = (takeLent(scope, module) as R | undefined) ?? create();
+  scope.used.add(r);
   return r;
 }
 

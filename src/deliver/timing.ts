@@ -17,10 +17,7 @@ export class StageTimer implements Timer {
     try {
       return await fn();
     } finally {
-      const t = this.#totals.get(stage) ?? { ms: 0, ops: 0 };
-      t.ms += performance.now() - start;
-      t.ops += 1;
-      this.#totals.set(stage, t);
+      this.add(stage, performance.now() - start);
     }
   }
 

@@ -56,8 +56,10 @@ function collected(lease: Lease): boolean {
 /**
  * A nudge for V8's collector, made only while a job waits for garbage: a 64 MiB WASM memory,
  * never touched (no page of it is ever resident) and dropped at once. Measured in workerd: a
- * dropped, touched 64 MiB memory of an earlier job was still alive after 15 s in an idle
- * isolate; one such allocation had it collected within 21 ms (a 16 MiB one never did).
+ * dropped, touched 64 MiB memory was still alive after 15 s in an idle isolate; one such
+ * allocation had it collected within 21 ms (a 16 MiB one never did). Under wrangler dev it had
+ * a finished job's session collected within 19-69 ms, but an idle codec instance dropped to
+ * make room only about 5 s later, however often it was made.
  */
 function nudgeCollector(): void {
   new WebAssembly.Memory({ initial: 1024 });
