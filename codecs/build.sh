@@ -54,7 +54,7 @@ build_jpeg() {
   # A standalone module (no emscripten JS glue): src/codecs/wasm-instance.ts provides its few
   # imports. The initial memory is small so a thumbnail's decoder stays small.
   emcc -O3 "$here/jpeg/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libjpeg.a" \
-    -o "$here/jpeg/jpeg.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/jpeg/jpeg.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_progressive,_dec_components,_dec_start,_dec_out_height,_dec_read,_dec_close,_enc_start,_enc_write,_enc_finish,_enc_size,_enc_free \
     2> >(grep -v 'undefined symbol: js_throw' >&2)
@@ -74,7 +74,7 @@ build_webp() {
     emcmake cmake .. "${WEBP_NO_TOOLS[@]}" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
     emmake make -j"$(nproc)" webpdecoder >/dev/null)
   emcc -O3 "$here/webp/glue.c" -I"$src" "$src/build-wasm/libwebpdecoder.a" \
-    -o "$here/webp/webp.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/webp/webp.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_has_animation,_dec_decode,_dec_pixels,_dec_stride,_dec_close
   cp "$src/COPYING" "$here/webp/COPYING"
@@ -93,7 +93,7 @@ build_webpanim() {
     emmake make -j"$(nproc)" webp webpdemux libwebpmux >/dev/null)
   local b="$src/build-wasm-anim"
   emcc -O3 -msimd128 "$here/webpanim/glue.c" -I"$src" "$b/libwebpmux.a" "$b/libwebpdemux.a" "$b/libwebp.a" \
-    -o "$here/webpanim/webpanim.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/webpanim/webpanim.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_anim_enc_new,_anim_enc_canvas,_anim_enc_add,_anim_enc_finish,_anim_enc_data,_anim_enc_size,_anim_enc_error,_anim_enc_free,_anim_dec_new,_anim_dec_width,_anim_dec_height,_anim_dec_loop,_anim_dec_frames,_anim_dec_next,_anim_dec_pixels,_anim_dec_timestamp,_anim_dec_free,_rows_enc_new,_rows_enc_band,_rows_enc_write,_rows_enc_finish,_rows_enc_data,_rows_enc_size,_rows_enc_error,_rows_enc_free
   cp "$src/COPYING" "$here/webpanim/COPYING"
@@ -105,7 +105,7 @@ build_gif() {
   local src; src="$(source_of giflib)"
   # giflib's decoder is five C files; no configure step is needed.
   emcc -O3 "$here/gif/glue.c" -I"$src" "$src/dgif_lib.c" "$src/gif_err.c" "$src/gifalloc.c" "$src/gif_hash.c" "$src/openbsd-reallocarray.c" \
-    -o "$here/gif/gif.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/gif/gif.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_gif_open,_gif_width,_gif_height,_gif_background,_gif_loop,_gif_error,_gif_next,_gif_frame_left,_gif_frame_top,_gif_frame_width,_gif_frame_height,_gif_frame_indices,_gif_frame_palette,_gif_frame_disposal,_gif_frame_transparent,_gif_frame_delay,_gif_frame_row_ok,_gif_close \
     2> >(grep -v 'undefined symbol: js_read' >&2)
@@ -160,14 +160,14 @@ aom_module() {
   fi
   (cd "$src/$dir" && emmake make -j"$(nproc)" aom >/dev/null)
   emcc $cflags "$here/$name/glue.c" -I"$here" -I"$src" -I"$src/$dir" "$src/$dir/libaom.a" \
-    -o "$here/$name/$name.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/$name/$name.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS="$exports" \
     2> >(grep -v 'undefined symbol: js_throw' >&2)
   # An unresolved libaom symbol would be a WASM import no one provides: refuse the build.
   node -e '
     const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
-    const known = new Set(["env.js_throw", "env.emscripten_notify_memory_growth", "env.setTempRet0"]);
+    const known = new Set(["env.memory", "env.js_throw", "env.emscripten_notify_memory_growth", "env.setTempRet0"]);
     const bad = WebAssembly.Module.imports(m).map((i) => i.module + "." + i.name).filter((n) => !known.has(n) && !n.startsWith("wasi_snapshot_preview1."));
     if (bad.length) { console.error("unresolved in " + process.argv[1] + ": " + bad.join(" ")); process.exit(1); }' "$here/$name/$name.wasm"
   cp "$src/LICENSE" "$here/$name/LICENSE"
@@ -191,7 +191,7 @@ build_av1dec() {
 build_resize() {
   # No library: the resampler's inner loops, one f32x4 per RGBA pixel.
   emcc -O3 -msimd128 "$here/resize/glue.c" \
-    -o "$here/resize/resize.wasm" --no-entry -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 \
+    -o "$here/resize/resize.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=256KB -sTOTAL_STACK=64KB -sMAXIMUM_MEMORY=1GB \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_resize_hfilter,_resize_vfilter
   echo "built codecs/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"

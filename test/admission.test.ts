@@ -54,13 +54,36 @@ describe("MemoryGate", () => {
     expect(order).toEqual([]);
     running.release();
     await new Promise((r) => setTimeout(r, 100));
-    // The request went first; the jobs keep their own order behind it.
-    expect(order).toEqual(["request", "job1"]);
+    // The request went first. A background job would now take part of the requests' reserve
+    // (50 + 50 of 100): the jobs wait, in their own order.
+    expect(order).toEqual(["request"]);
     request.release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(order).toEqual(["request", "job1"]);
+    job1.release();
     await Promise.all(waits);
     expect(order).toEqual(["request", "job1", "job2"]);
-    job1.release();
     job2.release();
+  });
+
+  it("background jobs leave a reserve to requests; one larger than the rest runs alone", async () => {
+    const gate = new MemoryGate(90, 0);
+    const job1 = gate.ticket("background");
+    await job1.ensure(50, 0);
+    // 50 + 20 would pass the 60 background jobs may hold together (two thirds of 90).
+    await expect(gate.ticket("background").ensure(20, 0)).rejects.toBeInstanceOf(AdmissionTimeout);
+    // A request takes the reserve at once.
+    const request = gate.ticket();
+    await request.ensure(30, 0);
+    expect(gate.usedBytes).toBe(80);
+    request.release();
+    // A background job of 70 (over the 60) runs only when nothing else holds memory.
+    const big = gate.ticket("background");
+    await expect(big.ensure(70, 0)).rejects.toBeInstanceOf(AdmissionTimeout);
+    job1.release();
+    await big.ensure(70, 0);
+    expect(gate.usedBytes).toBe(70);
+    big.release();
   });
 
   it("a released job still counts until its memory can have been collected", async () => {

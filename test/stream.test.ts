@@ -71,17 +71,50 @@ describe("resident codec instances", () => {
     expect(idleBytes()).toBe(idle);
   });
 
-  it("an instance an exception went through is dropped, never lent again", async () => {
+  it("a memory an exception went through serves the next job exactly as a fresh one", async () => {
     drainIdle();
     const gate = new MemoryGate(256 * MiB, 0);
+    const first = await job(gate);
     const session = new CodecSession();
     const ticket = gate.ticket();
     await ticket.ensure(32 * MiB, 0, PARTS, session);
     await expect(session.decode("jpg", fixture("corruptHeaderJpeg"))).rejects.toThrow(/jpg decode failed/);
     ticket.release();
-    expect(idleCount()).toBe(0);
-    // The next job gets a fresh instance and decodes correctly.
-    expect((await job(gate)).pixels.width).toBe(800);
+    // The decoder's memory is kept (only its instance is dropped) and the next job decodes and
+    // encodes exactly as before.
+    expect(idleCount()).toBe(2);
+    const next = await job(gate);
+    expect(bytesEqual(next.pixels.data.buffer as ArrayBuffer, first.pixels.data.buffer as ArrayBuffer)).toBe(true);
+    expect(bytesEqual(next.webp, first.webp)).toBe(true);
+  });
+
+  it("a job of another codec runs in the memory the last job grew", async () => {
+    drainIdle();
+    const gate = new MemoryGate(256 * MiB, 0);
+    source ??= await encodeTo("jpg", gradient(800, 600));
+    const decodeAlone = async (format: "jpg" | "webp", bytes: ArrayBuffer, module: WebAssembly.Module) => {
+      const session = new CodecSession();
+      const ticket = gate.ticket();
+      await ticket.ensure(16 * MiB, 0, [{ module, bytes: 4e6 }], session);
+      try {
+        return await session.decode(format, bytes);
+      } finally {
+        ticket.release();
+      }
+    };
+    await decodeAlone("jpg", source, wasmModules.jpeg);
+    // One memory, idle: libjpeg-turbo's.
+    expect(idleCount()).toBe(1);
+    const idle = idleBytes();
+    // libwebp's decoder (our build) runs in it (grown if it needs more): no second memory is made.
+    const webp = await encodeTo("webp", gradient(800, 600));
+    const pixels = await decodeAlone("webp", webp, wasmModules.webp);
+    expect(idleCount()).toBe(1);
+    expect(idleBytes()).toBeGreaterThanOrEqual(idle);
+    // The same pixels as a decode outside any job, in a memory of its own.
+    const fresh = await new CodecSession().decode("webp", webp);
+    expect([pixels.width, pixels.height]).toEqual([800, 600]);
+    expect(bytesEqual(pixels.data.buffer as ArrayBuffer, fresh.data.buffer as ArrayBuffer)).toBe(true);
   });
 });
 

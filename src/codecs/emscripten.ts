@@ -89,5 +89,5 @@ export async function encodeOnce(factory: unknown, wasm: WebAssembly.Module, pix
 }
 
 function residentOf(module: WebAssembly.Module, mod: EncoderModule): Resident & { mod: EncoderModule } {
-  return { module, mod, dirty: false, bytes: () => memoryBytes(mod), reset: () => true };
+  return { kind: module, mod, dirty: false, bytes: () => memoryBytes(mod), reset: () => true };
 }

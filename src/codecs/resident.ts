@@ -9,19 +9,23 @@
  * idle, for the next job of the same codec, which reuses its memory at once (and its pages,
  * already touched: a fresh instance pays about 3 ms per MiB it first writes).
  *
- * Resetting our own builds (emscripten `STANDALONE_WASM`, codecs/standalone) writes back the
- * memory image the module had right after `_initialize` and zeroes the rest, so a reused
- * instance computes exactly what a fresh one would, in a memory that is already large enough.
+ * Our own builds (emscripten `STANDALONE_WASM` with `IMPORTED_MEMORY`, codecs/standalone) do not
+ * own their memory: what stays resident is the memory itself, of kind `SHARED_MEMORY`, and any of
+ * those codecs runs in any idle one. Each use instantiates the module afresh in a zeroed memory
+ * (measured: under 0.5 ms for libaom's 4.5 MB module once compiled), so it computes exactly what
+ * a fresh instance would, even after an exception went through the last one. So a change of
+ * codec (a JPEG after AVIFs) reuses the memory the last job grew instead of dropping it.
  * The emscripten-glue encoders (mozjpeg, @jsquash/webp) keep JS state beside their memory and
- * are reused as they are: every allocation of an encode is freed when it returns.
+ * are resident as instances of their module, reused as they are: every allocation of an encode
+ * is freed when it returns; one an exception went through is never reused.
  *
- * An instance an exception went through is never reused (its stack pointer or heap may be
- * half-way). The memory gate decides which instances stay idle and lends them to the jobs it
- * admits (`lend`), so a job's reservation counts only what it will add to them.
+ * The memory gate decides which stay idle and lends them to the jobs it admits, so a job's
+ * reservation counts only what it will add to them.
  */
 
 export interface Resident {
-  readonly module: WebAssembly.Module;
+  /** What it can serve: `SHARED_MEMORY` (any of our builds), or the one module it is an instance of. */
+  readonly kind: object;
   /** Bytes of its WASM memory now (it only grows). */
   bytes(): number;
   /** An exception went through it: it is dropped, never reused. */
@@ -30,10 +34,30 @@ export interface Resident {
   reset(): boolean;
 }
 
+/** The kind of a WASM memory that any of our own builds can run in (codecs/standalone). */
+export const SHARED_MEMORY: object = Object.freeze({ kind: "shared WASM memory" });
+
+const kinds = new WeakMap<WebAssembly.Module, object>();
+
+/**
+ * The kind of resident an instance of `module` needs: a module that imports its memory (our own
+ * builds) runs in any `SHARED_MEMORY`; any other is resident only as an instance of itself.
+ */
+export function kindOf(module: WebAssembly.Module): object {
+  let kind = kinds.get(module);
+  if (!kind) {
+    kind = WebAssembly.Module.imports(module).some((i) => i.kind === "memory") ? SHARED_MEMORY : module;
+    kinds.set(module, kind);
+  }
+  return kind;
+}
+
 /** The instances of one job: those the gate lent it at admission, and every one it used. */
 export class InstanceScope {
   /** Idle instances the gate set aside for this job, by the codec parts it predicted. */
   readonly lent: Resident[] = [];
+  /** The module of the part each lent resident was set aside for. */
+  readonly lentFor = new Map<Resident, WebAssembly.Module>();
   readonly used = new Set<Resident>();
 
   /** Everything the job holds, lent or used. */
@@ -43,6 +67,7 @@ export class InstanceScope {
 
   clear(): void {
     this.lent.length = 0;
+    this.lentFor.clear();
     this.used.clear();
   }
 }
@@ -68,9 +93,9 @@ export function within<T>(scope: InstanceScope, fn: () => T): T {
 export const currentScope = (): InstanceScope | undefined => current;
 
 /**
- * An instance of `module` for the running job: one the gate lent it, else a fresh one from
- * `create`. Outside a job (tools, tests of codecs alone) the fresh instance is the caller's
- * alone, dropped after use.
+ * A resident that can run `module`, for the running job: one the gate lent it, else a fresh one from
+ * `create`. Outside a job (tools, tests of codecs alone) the fresh one is the caller's alone,
+ * dropped after use.
  */
 export function acquire<R extends Resident>(module: WebAssembly.Module, create: () => R, scope = current): R {
   if (!scope) return create();
@@ -79,9 +104,20 @@ export function acquire<R extends Resident>(module: WebAssembly.Module, create: 
   return r;
 }
 
-/** Removes and returns an instance of `module` lent to `scope`. */
+/**
+ * Removes and returns a resident lent to `scope` that can run `module`: the one set aside for a
+ * part of that module if any, else the largest of its kind.
+ */
 export function takeLent(scope: InstanceScope, module: WebAssembly.Module): Resident | undefined {
-  const at = scope.lent.findIndex((r) => r.module === module && !scope.used.has(r));
+  const kind = kindOf(module);
+  let at = -1;
+  const rank = (r: Resident) => [Number(scope.lentFor.get(r) === module), r.bytes()];
+  scope.lent.forEach((r, i) => {
+    if (r.kind !== kind || scope.used.has(r)) return;
+    if (at < 0) return void (at = i);
+    const [a, b] = [rank(r), rank(scope.lent[at])];
+    if (a[0] > b[0] || (a[0] === b[0] && a[1] > b[1])) at = i;
+  });
   if (at < 0) return undefined;
   const [r] = scope.lent.splice(at, 1);
   scope.used.add(r);
@@ -97,13 +133,13 @@ export const idleBytes = (): number => idle.reduce((sum, r) => sum + r.bytes(), 
 export const idleCount = (): number => idle.length;
 
 /**
- * The idle instance of `module` best for a part predicted at `bytes`: the smallest that is at
+ * The idle resident of `kind` best for a part predicted at `bytes`: the smallest that is at
  * least that large (it will not grow), else the largest. Not removed.
  */
-export function bestIdle(module: WebAssembly.Module, bytes: number, exclude: ReadonlySet<Resident> = new Set()): Resident | undefined {
+export function bestIdle(kind: object, bytes: number, exclude: ReadonlySet<Resident> = new Set()): Resident | undefined {
   let best: Resident | undefined;
   for (const r of idle) {
-    if (r.module !== module || exclude.has(r)) continue;
+    if (r.kind !== kind || exclude.has(r)) continue;
     if (!best) best = r;
     else {
       const [a, b] = [r.bytes(), best.bytes()];
@@ -121,8 +157,11 @@ export function takeIdle(r: Resident): void {
   if (at >= 0) idle.splice(at, 1);
 }
 
-/** Most idle instances of one module: a decoder and a row encoder of the same codec may run at once. */
-export const IDLE_PER_MODULE = 2;
+/**
+ * Most idle residents of one kind: two instances of one glue module (a fallback candidate's
+ * second encode); shared memories for two jobs of three parts (decoder, resampler, encoder).
+ */
+const idleLimit = (kind: object) => (kind === SHARED_MEMORY ? 6 : 2);
 
 /**
  * Gives back the instances of a job that ended: each clean one is reset and kept idle while
@@ -132,8 +171,8 @@ export function giveBack(scope: InstanceScope, room: (bytes: number) => boolean)
   let kept = 0;
   for (const r of scope.all()) {
     const bytes = r.bytes();
-    const sameModule = idle.filter((i) => i.module === r.module).length;
-    if (!r.dirty && sameModule < IDLE_PER_MODULE && room(bytes) && r.reset()) {
+    const sameKind = idle.filter((i) => i.kind === r.kind).length;
+    if (!r.dirty && sameKind < idleLimit(r.kind) && room(bytes) && (!scope.used.has(r) || r.reset())) {
       idle.push(r);
       kept += bytes;
     }
@@ -143,11 +182,11 @@ export function giveBack(scope: InstanceScope, room: (bytes: number) => boolean)
 }
 
 /**
- * Drops the largest idle instance not in `keep`, preferring modules not in `wanted` (V8 frees it
+ * Drops the largest idle resident not in `keep`, preferring kinds not in `wanted` (V8 frees it
  * at a later collection); returns it, or undefined when none is left to drop.
  */
-export function evictOne(wanted: ReadonlySet<WebAssembly.Module> = new Set(), keep: ReadonlySet<Resident> = new Set()): Resident | undefined {
-  const order = idle.filter((r) => !keep.has(r)).sort((a, b) => Number(wanted.has(a.module)) - Number(wanted.has(b.module)) || b.bytes() - a.bytes());
+export function evictOne(wanted: ReadonlySet<object> = new Set(), keep: ReadonlySet<Resident> = new Set()): Resident | undefined {
+  const order = idle.filter((r) => !keep.has(r)).sort((a, b) => Number(wanted.has(a.kind)) - Number(wanted.has(b.kind)) || b.bytes() - a.bytes());
   const r = order[0];
   if (r) takeIdle(r);
   return r;

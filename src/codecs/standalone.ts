@@ -1,16 +1,16 @@
 /**
  * @module codecs/standalone
  * Instances of our own codec builds (codecs/<name>/, `npm run build:codecs`): emscripten
- * `STANDALONE_WASM` modules with no generated JS glue, so their imports are the few below.
- * Resident (codecs/resident): reset to their initial memory image after each job and reused.
+ * `STANDALONE_WASM` modules with no generated JS glue, so their imports are the few below, and
+ * `IMPORTED_MEMORY`: each runs in a memory we hand it, resident (codecs/resident) and shared by
+ * all of them, one job after another.
  */
-import { acquire, type Resident } from "./resident";
+import { acquire, kindOf, SHARED_MEMORY, type Resident } from "./resident";
 
 export interface StandaloneExports {
   memory: WebAssembly.Memory;
   malloc(size: number): number;
   free(ptr: number): void;
-  _initialize(): void;
 }
 
 /** An error the library reported through `js_throw`: its own message, e.g. libjpeg's. */
@@ -18,52 +18,61 @@ export class CodecError extends Error {
   override name = "CodecError";
 }
 
-/** A resident instance of one of our builds: its exports, and where its job-specific imports go. */
-interface StandaloneResident extends Resident {
-  exports: StandaloneExports;
-  /** The module's own imports besides the standard ones (giflib's `js_read`), set per job. */
-  env: Record<string, (...args: never[]) => unknown>;
+/**
+ * A fresh memory's pages: the largest `INITIAL_MEMORY` in codecs/build.sh (2 MB, libaom's), so
+ * that every module can be instantiated in any memory. A module's own limits cannot be read
+ * from JS (no type reflection), and instantiation fails on a smaller one.
+ */
+const INITIAL_PAGES = 32;
+/** Their `MAXIMUM_MEMORY` (1 GB): an imported memory must declare a maximum no larger. */
+const MAXIMUM_PAGES = 16384;
+
+/** A resident WASM memory that any of our builds can run in. */
+interface SharedMemory extends Resident {
+  readonly memory: WebAssembly.Memory;
+}
+
+function sharedMemory(): SharedMemory {
+  const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES });
+  return {
+    kind: SHARED_MEMORY,
+    memory,
+    // Never set: an exception leaves only the instance half-way, and the instance is not reused.
+    dirty: false,
+    bytes: () => memory.buffer.byteLength,
+    // A fresh instance's data segments are written at instantiation, and everything else
+    // (its heap, stack, zero-initialised statics) must read as zero, as in a new memory.
+    reset() {
+      new Uint8Array(memory.buffer).fill(0);
+      return true;
+    },
+  };
 }
 
 /**
- * The memory image of each module right after `_initialize` (static data, libc's state), up to
- * its last non-zero byte: what `reset` writes back. The same for every instance of the module.
- */
-const images = new WeakMap<WebAssembly.Module, Uint8Array>();
-
-/**
- * An instance of `module` for the running job (codecs/resident: one lent to it, or a fresh one).
- * `env`: the module's own imports besides these (giflib's `js_read`).
+ * An instance of `module`, run by its own `_initialize`, in a memory for the running job
+ * (codecs/resident: one lent to it, or a fresh one). `env`: the module's own imports besides the
+ * standard ones (giflib's `js_read`).
  */
 export function instantiateStandalone<E extends StandaloneExports>(module: WebAssembly.Module, env: Record<string, (...args: never[]) => unknown> = {}): E {
-  const r = acquire(module, () => createStandalone(module));
-  r.env = env;
-  return r.exports as E;
-}
-
-function createStandalone(module: WebAssembly.Module): StandaloneResident {
-  let memory: WebAssembly.Memory | undefined;
-  const view = () => new DataView(memory!.buffer);
-  const standard: Record<string, (...args: never[]) => unknown> = {
-    // The glue's error path: never returns, the exception unwinds the WASM frames, and the
-    // instance is marked dirty (never reused).
-    js_throw(ptr: number): never {
-      const bytes = new Uint8Array(memory!.buffer);
-      let end = ptr;
-      while (end < bytes.length && bytes[end] !== 0) end++;
-      throw new CodecError(new TextDecoder().decode(bytes.subarray(ptr, end)));
-    },
-    emscripten_notify_memory_growth() {},
-    // The high half of an i64 returned to JS (emscripten's legalisation); nothing reads it.
-    setTempRet0() {},
-  };
-  const env: Record<string, (...args: never[]) => unknown> = { ...standard };
-  // Every other `env` import calls the current job's function of that name.
-  for (const i of WebAssembly.Module.imports(module)) {
-    if (i.module === "env" && i.kind === "function" && !(i.name in standard)) env[i.name] = (...args: never[]) => r.env[i.name](...args);
-  }
+  if (kindOf(module) !== SHARED_MEMORY) throw new Error("a codec module that defines its own memory: rebuild it with codecs/build.sh (IMPORTED_MEMORY)");
+  const { memory } = acquire(module, sharedMemory);
+  const view = () => new DataView(memory.buffer);
   const imports = {
-    env,
+    env: {
+      ...env,
+      memory,
+      // The glue's error path: never returns; the exception unwinds the WASM frames.
+      js_throw(ptr: number): never {
+        const bytes = new Uint8Array(memory.buffer);
+        let end = ptr;
+        while (end < bytes.length && bytes[end] !== 0) end++;
+        throw new CodecError(new TextDecoder().decode(bytes.subarray(ptr, end)));
+      },
+      emscripten_notify_memory_growth() {},
+      // The high half of an i64 returned to JS (emscripten's legalisation); nothing reads it.
+      setTempRet0() {},
+    },
     // libc's stdio and getenv, linked but unused: no environment, writes go nowhere.
     wasi_snapshot_preview1: {
       proc_exit(code: number): never {
@@ -90,48 +99,9 @@ function createStandalone(module: WebAssembly.Module): StandaloneResident {
     },
   };
   const instance = new WebAssembly.Instance(module, imports);
-  const raw = instance.exports as unknown as StandaloneExports & Record<string, unknown>;
-  memory = raw.memory;
-  raw._initialize();
-  let image = images.get(module);
-  if (!image) {
-    const bytes = new Uint8Array(memory.buffer);
-    let last = bytes.length - 1;
-    while (last >= 0 && bytes[last] === 0) last--;
-    image = bytes.slice(0, last + 1);
-    images.set(module, image);
-  }
-  const initial = image;
-  // Every call goes through a wrapper that marks the instance dirty when an exception leaves
-  // it: the unwind skipped the C code's epilogues (stack pointer, half-built state).
-  const exports: Record<string, unknown> = { memory };
-  for (const [name, value] of Object.entries(raw)) {
-    if (typeof value !== "function") continue;
-    const fn = value as (...args: unknown[]) => unknown;
-    exports[name] = (...args: unknown[]) => {
-      try {
-        return fn(...args);
-      } catch (e) {
-        r.dirty = true;
-        throw e;
-      }
-    };
-  }
-  const r: StandaloneResident = {
-    module,
-    exports: exports as unknown as StandaloneExports,
-    env: {},
-    dirty: false,
-    bytes: () => memory!.buffer.byteLength,
-    reset() {
-      const bytes = new Uint8Array(memory!.buffer);
-      bytes.set(initial);
-      bytes.fill(0, initial.length);
-      r.env = {};
-      return true;
-    },
-  };
-  return r;
+  const exports = instance.exports as unknown as Record<string, unknown> & { _initialize(): void };
+  exports._initialize();
+  return { ...exports, memory } as unknown as E;
 }
 
 /** Copies `bytes` into the instance's memory; returns the pointer. */

@@ -103,10 +103,10 @@ export const gif: FormatSpec = {
     decodeMsPerMp: 15,
     encodeMsPerMp: Infinity,
     encodeMemory: () => Infinity,
-    // The first frame: giflib's memory and one frame's indices, the canvas and its copy.
-    streamedDecoder: (header) => ({ decoderBytes: 1.2e6 + header.width * header.height, bandBytes: 8 * header.width * header.height }),
+    // The first frame: giflib's memory (its 2 MiB start, codecs/standalone) and one frame's indices, the canvas and its copy.
+    streamedDecoder: (header) => ({ decoderBytes: 2.2e6 + header.width * header.height, bandBytes: 8 * header.width * header.height }),
     // giflib: 1 MiB and one frame's indices; the JS canvas and the copy kept under a disposal-3 frame.
-    frameDecoder: (_sourceBytes, canvasPixels) => ({ decoderBytes: 1.2e6 + canvasPixels, canvasBytes: 8 * canvasPixels }),
+    frameDecoder: (_sourceBytes, canvasPixels) => ({ decoderBytes: 2.2e6 + canvasPixels, canvasBytes: 8 * canvasPixels }),
     instances: { rows: () => wasmModules.gif, frames: wasmModules.gif },
   },
 };

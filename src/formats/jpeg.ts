@@ -104,7 +104,8 @@ function parseJpeg(b: Uint8Array): ImageHeader {
  */
 export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
   const coefficients = layout.multiScan ? 2 * layout.coefficientsPerPixel * sourcePixels : 0;
-  return 1.02 * coefficients + 1.15 * (1.5e6 + sourceBytes + scaledWidth * 4 * 64);
+  // 2e6: the memory's 2 MiB start (codecs/standalone), libjpeg's own state inside it.
+  return 1.02 * coefficients + 1.15 * (2e6 + sourceBytes + scaledWidth * 4 * 64);
 }
 
 /** libjpeg-turbo by rows: its buffers and the growing file (measured 8.7 MiB at 12 MP). */

@@ -110,7 +110,8 @@ function isAnimatedWebp(bytes: ArrayBuffer): boolean {
 export function streamedWebpMemory(header: ImageHeader, sourceBytes: number, scaledWidth: number): number {
   const scaledHeight = Math.ceil((header.height * scaledWidth) / header.width);
   const work = header.lossless === false ? 64 * header.width : 4 * header.width * header.height;
-  return 1.15 * (1.5e6 + sourceBytes + 4 * scaledWidth * scaledHeight + work);
+  // 2e6: the memory's 2 MiB start (codecs/standalone), libwebp's own state inside it.
+  return 1.15 * (2e6 + sourceBytes + 4 * scaledWidth * scaledHeight + work);
 }
 
 /**
@@ -180,16 +181,16 @@ export const webp: FormatSpec = {
      * besides the picture, plus 15% for growth steps; at web sizes the token buffer besides.
      */
     rowEncoderMemory: (pixels, _longSide, alpha) =>
-      1.15 * (1.5e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0),
+      1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0),
     // WebPAnimDecoder: a copy of the file and two canvases; the frames come out composited.
-    frameDecoder: (sourceBytes, canvasPixels) => ({ decoderBytes: 1.15 * (1.5e6 + sourceBytes + 8 * canvasPixels), canvasBytes: 0 }),
+    frameDecoder: (sourceBytes, canvasPixels) => ({ decoderBytes: 1.15 * (2e6 + sourceBytes + 8 * canvasPixels), canvasBytes: 0 }),
     /**
      * WebPAnimEncoder, measured (Node, q87 method 4, 320x240x24, 480x270x60, 800x600x50
      * identity): 36-45 bytes per output pixel (its previous canvases and candidate encodings)
      * plus the encoded frames so far (0.17-0.42 bytes per output pixel per frame), in growth
      * steps; 310-460 ms per megapixel of output frames at method 4.
      */
-    animationEncodeMemory: (outputPixels, frames) => 1.2 * (1.5e6 + 48 * outputPixels + 0.5 * outputPixels * frames),
+    animationEncodeMemory: (outputPixels, frames) => 1.2 * (2e6 + 48 * outputPixels + 0.5 * outputPixels * frames),
     animationEncodeMsPerMp: 460,
     instances: {
       rows: (animated) => (animated ? wasmModules.webpAnim : wasmModules.webp),

@@ -7,10 +7,11 @@
  * ADMISSION_WAIT_MS.
  *
  * What the gate counts, at any moment:
- * - idle codec instances (codecs/resident), exactly (their memories' sizes);
- * - each admitted job's prediction. Its codec parts come out of the idle instances the gate
- *   lends it at admission, so a job adds only what its instances must grow by, plus its JS
- *   buffers: a stream of similar jobs reuses the same memory and never waits on garbage;
+ * - idle codec memories (codecs/resident), exactly (their sizes): memories any of our own
+ *   builds runs in, and instances of the glue encoders;
+ * - each admitted job's prediction. Its codec parts come out of the idle memories the gate
+ *   lends it at admission, so a job adds only what they must grow by, plus its JS buffers: a
+ *   stream of jobs, even of other codecs, reuses the same memory and never waits on garbage;
  * - garbage: what a finished job leaves to V8's next collection (its JS buffers, instances an
  *   error went through, instances there was no room to keep), for MEMORY_RELEASE_MS, since a
  *   Worker cannot force a collection (measured: 1.5-5 s). An idle instance the next job cannot
@@ -18,8 +19,12 @@
  *
  * Requests come before background jobs (the queue consumer's deferred variants and async jobs,
  * which share the isolate): a waiting request is admitted ahead of every waiting job, whatever
- * their arrival order. A job already running is never interrupted; the pipeline gives the event
- * loop a turn every few hundred milliseconds of its work (produce/yield).
+ * their arrival order, and background jobs never take the last REQUEST_RESERVE of the budget,
+ * so a request that fits in it (any thumbnail) never waits for background work. A background
+ * job larger than the rest runs only when nothing else holds memory; a larger request that
+ * arrives meanwhile waits for it at most ADMISSION_WAIT_MS, then answers 503 + Retry-After. A
+ * job already running is never interrupted; the pipeline gives the event loop a turn every few
+ * hundred milliseconds of its work (produce/yield).
  *
  * Two rules of the Workers runtime shape this code. A request must not wait on something only
  * another request can settle (the runtime cancels it as hung when its own I/O is done), so
@@ -27,7 +32,7 @@
  * never runs its `finally`, so every reservation is a lease that lapses after MAX_JOB_MS.
  */
 
-import { bestIdle, evictOne, giveBack, idleBytes, takeIdle, type InstanceScope, type Resident } from "../codecs/resident";
+import { bestIdle, evictOne, giveBack, idleBytes, kindOf, takeIdle, type InstanceScope, type Resident } from "../codecs/resident";
 
 export class AdmissionTimeout extends Error {
   override name = "AdmissionTimeout";
@@ -66,6 +71,11 @@ function nudgeCollector(): void {
 }
 /** Idle instances are kept while they take at most this share of the budget. */
 const IDLE_SHARE = 0.75;
+/**
+ * The share of the budget background jobs leave to requests: a thumbnail of a 24 MP photo is
+ * predicted at 10-25 MiB (produce/budget), a third of the default 112 MiB is 37 MiB.
+ */
+const REQUEST_RESERVE = 1 / 3;
 /** At most one nudge this often. */
 const NUDGE_MS = 250;
 
@@ -162,10 +172,12 @@ export class MemoryGate {
           // the prediction and what the instance already is.
           const credit = lend.reduce((sum, l) => sum + Math.min(l.r.bytes(), l.part.bytes), 0);
           const excess = lend.reduce((sum, l) => sum + Math.max(0, l.r.bytes() - l.part.bytes), 0);
-          if (this.usedBytes + bytes - credit <= this.capacityBytes) {
+          const limit = this.#limit(bytes - credit, background);
+          if (this.usedBytes + bytes - credit <= limit) {
             for (const l of lend) {
               takeIdle(l.r);
               scope!.lent.push(l.r);
+              scope!.lentFor.set(l.r, l.part.module);
             }
             const lease: Lease = { bytes: bytes + excess, until: Date.now() + MAX_JOB_MS, garbage: false };
             this.#leases.add(lease);
@@ -174,8 +186,8 @@ export class MemoryGate {
           }
           // Idle instances this job cannot use only hold room: one is dropped (and counts as
           // garbage until collected) when, without any garbage, the job still would not fit.
-          if (this.#counted(false) + bytes - credit > this.capacityBytes) {
-            const dropped = evictOne(new Set(parts.map((p) => p.module)), new Set(lend.map((l) => l.r)));
+          if (this.#counted(false) + bytes - credit > limit) {
+            const dropped = evictOne(new Set(parts.map((p) => kindOf(p.module))), new Set(lend.map((l) => l.r)));
             if (dropped) {
               this.#leases.add({ bytes: dropped.bytes(), until: Date.now() + this.releaseDelayMs, garbage: true, refs: [new WeakRef(dropped)] });
               continue;
@@ -197,17 +209,37 @@ export class MemoryGate {
   }
 
   /**
-   * The idle instance to lend for each part (each instance to one part at most); none for a
-   * codec the job already holds an instance of (a fallback candidate's second estimate).
+   * The most the gate may count once a job needing `bytes` more is admitted: the budget for a
+   * request; for a background job, the budget less the requests' reserve, or the whole budget
+   * when the job needs more than that and no other job holds memory (it runs alone).
+   */
+  #limit(bytes: number, background: boolean): number {
+    if (!background) return this.capacityBytes;
+    const shared = this.capacityBytes * (1 - REQUEST_RESERVE);
+    if (bytes <= shared) return shared;
+    const now = Date.now();
+    const alone = [...this.#leases].every((l) => l.garbage || l.until <= now) && this.#queue.every((w) => w.background);
+    return alone ? this.capacityBytes : shared;
+  }
+
+  /**
+   * The idle resident to lend for each part (each to one part at most); none for a part that
+   * one the job already holds can serve (a fallback candidate's second estimate).
    */
   #lendable(bytes: number, parts: readonly Part[], scope: InstanceScope): { part: Part; r: Resident }[] {
     const chosen = new Set<Resident>();
     const out: { part: Part; r: Resident }[] = [];
-    const held = new Set(scope.all().map((r) => r.module));
+    const held = new Map<object, number>();
+    for (const r of scope.all()) held.set(r.kind, (held.get(r.kind) ?? 0) + 1);
     let excess = 0;
     for (const part of parts) {
-      if (held.has(part.module)) continue;
-      const r = bestIdle(part.module, part.bytes, chosen);
+      const kind = kindOf(part.module);
+      const holding = held.get(kind) ?? 0;
+      if (holding > 0) {
+        held.set(kind, holding - 1);
+        continue;
+      }
+      const r = bestIdle(kind, part.bytes, chosen);
       if (!r) continue;
       // An instance so much larger than the part that the job could never fit with it (the
       // 71 MiB decoder of a 24 MP progressive JPEG lent to a 12 MP job beside mozjpeg) is not
