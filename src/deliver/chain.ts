@@ -268,9 +268,7 @@ class Walk {
     inflight.set(key, entry);
     let done: Produced;
     try {
-      await this.production.assertWithinBudget(format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs });
-      await this.production.admit(this.ticket, format, settings, config.admissionWaitMs);
-      const bytes = await this.production.encode(format, settings);
+      const bytes = await this.production.produce(this.ticket, format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs, waitMs: config.admissionWaitMs });
       done = { bytes, etag: await strongEtag(bytes), peakBytes: this.production.codecs.peakBytes };
       entry.result = done;
     } catch (e) {

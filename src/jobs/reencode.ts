@@ -10,7 +10,8 @@
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
 import { isolateGate } from "../produce/admission";
-import { admissionError, Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
+import { Production, ProductionError, type Timer } from "../produce/pipeline";
+import { retriedInBackground } from "../produce/verdicts";
 import { meanSsim } from "../produce/ssim";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
@@ -71,23 +72,12 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     const { image, plan } = await production.source();
     // A variant of an older original is stale, not improvable (replacing the original purges it).
     if (meta.sourceEtag && meta.sourceEtag !== image.etag) return { result: "skipped", reason: "the original changed since" };
-    const decision = await production.decide(req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
-    if (decision.action !== "now") {
-      if (TEMPORARY_VERDICTS.has(decision.reason.verdict) && decision.reason.verdict !== "over-cpu-budget") throw decision.reason;
-      return await mark({ result: "kept", reason: decision.reason.message });
-    }
     // The production, then two decodes at output size to compare (each instance stays alive
     // until collected, like every retired codec memory).
-    const { now } = await production.cost(req.format, settings);
     const pixelsOut = plan.width * plan.height;
     // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
     const verify = 2 * (formatSpec(req.format).cost.decodeMemory?.(pixelsOut) ?? 32e6) + 8 * pixelsOut;
-    try {
-      await ticket.ensure(now.memoryBytes + verify, config.admissionWaitMs, now.parts, production.codecs);
-    } catch (e) {
-      throw admissionError(e);
-    }
-    const bytes = await production.encode(req.format, settings);
+    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs, extraBytes: verify });
     if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });
     const reference = await production.pixels();
     const ssimBefore = meanSsim(reference, await production.codecs.decode(req.format, stored.bytes));
@@ -111,8 +101,9 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
     return { result: "replaced", before: stored.bytes.byteLength, after: bytes.byteLength, ssimBefore, ssimAfter };
   } catch (e) {
-    if (!(e instanceof ProductionError) || TEMPORARY_VERDICTS.has(e.verdict)) throw e;
-    // A source that cannot be decoded or encoded now will not be later either.
+    if (!(e instanceof ProductionError) || retriedInBackground(e.verdict)) throw e;
+    // A source that cannot be decoded or encoded now will not be later either; nor will one
+    // predicted over the background's budgets.
     return await mark({ result: "kept", reason: `${e.verdict}: ${e.message}` });
   } finally {
     ticket.release();

@@ -14,7 +14,7 @@ import type { VariantCache } from "../storage/cache";
 import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
 import { reencode } from "./reencode";
-import { codeOf, isTemporary } from "../produce/verdicts";
+import { codeOf, retriedInBackground } from "../produce/verdicts";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
 
 export interface JobDeps {
@@ -141,10 +141,8 @@ export function jobService(deps: JobDeps) {
           speed: request.params?.speed ?? config.encode[out.format].speed,
         };
         try {
-          await production.assertWithinBudget(out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs });
           // The consumer shares the isolate's memory with requests: admitted like them (after them).
-          await production.admit(ticket, out.format, settings, config.admissionWaitMs);
-          const bytes = await production.encode(out.format, settings);
+          const bytes = await production.produce(ticket, out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs });
           const { width, height } = await production.pixels();
           // Conditional on the key still being free: R2 checks it atomically with the write.
           const stored = await objects.put(out.key, bytes, {
@@ -162,9 +160,8 @@ export function jobService(deps: JobDeps) {
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.
-          // A temporary verdict (a storage fault, a full isolate) is retried too; over the
-          // request's CPU budget is not a reason here (the job has the background's).
-          if (!(e instanceof ProductionError) || (isTemporary(e.verdict) && e.verdict !== "over-cpu-budget")) throw e;
+          // A temporary verdict (a storage fault, a full isolate) is retried too.
+          if (!(e instanceof ProductionError) || retriedInBackground(e.verdict)) throw e;
           log(`job ${msgId}: ${out.key} failed: ${e.message}`);
           await record({ key: out.key, code: codeOf(e.verdict), message: `${e.verdict}: ${e.message}` });
         }

@@ -44,7 +44,7 @@ export interface Timer {
  * What an admission failure means for the job: a job larger than the whole budget is refused
  * for good (`over-memory-budget`, never retried); no room in time is temporary.
  */
-export function admissionError(e: unknown): unknown {
+function admissionError(e: unknown): unknown {
   if (!(e instanceof AdmissionTimeout)) return e;
   return new ProductionError(e.never ? "over-memory-budget" : "admission-timeout", e.message);
 }
@@ -259,16 +259,30 @@ export class Production {
    * any of it runs (what `now` still costs: decode and resize may be paid already); waits at
    * most `waitMs` for room.
    */
-  async admit(ticket: Ticket, format: FormatId, settings: EncodeOptions, waitMs: number): Promise<void> {
+  async admit(ticket: Ticket, format: FormatId, settings: EncodeOptions, waitMs: number, extraBytes = 0): Promise<void> {
     const { now } = await this.cost(format, settings);
     const waited = ticket.waitedMs;
     try {
-      await ticket.ensure(now.memoryBytes, waitMs, now.parts, this.codecs);
+      await ticket.ensure(now.memoryBytes + extraBytes, waitMs, now.parts, this.codecs);
     } catch (e) {
       throw admissionError(e);
     } finally {
       if (ticket.waitedMs > waited) this.timer.add?.("wait", ticket.waitedMs - waited);
     }
+  }
+
+  /**
+   * The one way a variant is produced, for a request or a background job alike: refused before
+   * any of it runs if predicted over `limits` (memory, CPU), then admitted by the isolate's gate
+   * through `ticket` (whose priority, request or background, is the caller's), then encoded.
+   * `extraBytes`: memory the caller will use beside the job while the ticket is held (the
+   * re-encoder's verification decodes). Storing the bytes is the caller's: the rules differ
+   * (a request's write-back, a job's new output, a re-encode's replacement).
+   */
+  async produce(ticket: Ticket, format: FormatId, settings: EncodeOptions, limits: { memoryBytes: number; cpuMs: number; waitMs: number; extraBytes?: number }): Promise<ArrayBuffer> {
+    await this.assertWithinBudget(format, settings, limits);
+    await this.admit(ticket, format, settings, limits.waitMs, limits.extraBytes);
+    return this.encode(format, settings);
   }
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */

@@ -41,3 +41,9 @@ export const codeOf = (verdict: string): number => (VERDICTS as Record<string, {
 
 /** The temporary verdicts, for the chain and the response. */
 export const TEMPORARY_VERDICTS: ReadonlySet<string> = new Set(Object.entries(VERDICTS).filter(([, v]) => v.temporary).map(([k]) => k));
+
+/**
+ * Whether a background job (queue consumer) retries after `verdict`: a temporary one, except
+ * over the request's CPU budget, which is no reason there (it already has the background's).
+ */
+export const retriedInBackground = (verdict: string): boolean => isTemporary(verdict) && verdict !== "over-cpu-budget";
