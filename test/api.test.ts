@@ -172,6 +172,64 @@ describe("hostile requests (issue 14)", () => {
   });
 });
 
+describe("a stale DELETE (issue 30)", () => {
+  it("honours If-Match and If-None-Match: a DELETE for v1 never removes v2", async () => {
+    const key = `${uniquePrefix()}/v.png`;
+    const v1 = await encodeTo("png", gradient(8, 8));
+    const v2 = await encodeTo("png", gradient(9, 9));
+    const etag1 = json(await api("PUT", `objects/${key}`, v1)).etag;
+    const etag2 = json(await api("PUT", `objects/${key}`, v2)).etag;
+    expect(etag2).not.toBe(etag1);
+    for (const [name, value] of [["If-Match", etag1], ["If-Match", `W/${etag2}`], ["If-None-Match", "*"], ["If-None-Match", etag2]]) {
+      const res = await api("DELETE", `objects/${key}`, null, { ...auth(), [name]: value });
+      expect(res.res.status, `${name}: ${value}`).toBe(412);
+      expect(json(res).error).toBe("precondition_failed");
+      expect(bytesEqual(await (await env.IMAGES.get(key))!.arrayBuffer(), v2)).toBe(true);
+    }
+    expect((await api("DELETE", `objects/${key}`, null, { ...auth(), "If-Match": `"nope", ${etag2}` })).res.status).toBe(204);
+    expect(await env.IMAGES.head(key)).toBeNull();
+    // Nothing stored: If-Match fails, If-None-Match: * holds.
+    expect((await api("DELETE", `objects/${key}`, null, { ...auth(), "If-Match": "*" })).res.status).toBe(412);
+    expect((await api("DELETE", `objects/${key}`, null, { ...auth(), "If-None-Match": "*" })).res.status).toBe(204);
+    expect((await api("DELETE", `objects/${key}`, null, { ...auth(), "If-Match": "garbage" })).res.status).toBe(400);
+  });
+});
+
+describe("keys the cache and the purge index must keep apart (issue 30)", () => {
+  it("a `#` or `?` in a key never makes two variants share one cache entry", async () => {
+    for (const name of ["hash#1", "what?x=1"]) {
+      const stem = `${uniquePrefix()}/${name}`;
+      const escaped = stem.split("/").map(encodeURIComponent).join("/");
+      expect((await api("PUT", `objects/${escaped}.png`, await encodeTo("png", gradient(64, 48)))).res.status).toBe(201);
+      const path = (size: string) => `/${escaped}${size}.png`;
+      const small = await call(`${path("_16_12")}?caplist=jpg`);
+      expect(small.image, name).toEqual({ format: "jpg", width: 16, height: 12 });
+      // The cache hit of the same variant works...
+      expect((await call(`${path("_16_12")}?caplist=jpg`)).res.headers.get("X-Image-Source")).toBe("cache");
+      // ...and another variant is its own.
+      const large = await call(`${path("_40_30")}?caplist=webp`);
+      expect(large.image, name).toEqual({ format: "webp", width: 40, height: 30 });
+      expect(large.res.headers.get("Content-Type")).toBe("image/webp");
+    }
+  });
+
+  it("variants of a key too long for the purge index's plain entry are purged when it is replaced", async () => {
+    const stem = `${uniquePrefix()}/`.padEnd(1008, "k");
+    const key = `${stem}.png`;
+    expect(new TextEncoder().encode(key).length).toBe(1012);
+    const variant = `/${stem}_32_32.png?caplist=webp`;
+    await api("PUT", `objects/${key}`, await encodeTo("png", solid(64, 64, [255, 0, 0])));
+    expect((await call(variant)).res.status).toBe(200);
+    expect((await call(variant)).res.headers.get("X-Image-Source")).toBe("cache");
+    await api("PUT", `objects/${key}`, await encodeTo("png", solid(64, 64, [0, 0, 255])));
+    const after = await call(variant);
+    expect(after.res.headers.get("X-Image-Source")).toBe("transcode");
+    const [r, , b] = (await decode("webp", after.body)).data;
+    expect(r).toBeLessThan(50);
+    expect(b).toBeGreaterThan(200);
+  });
+});
+
 describe("multipart uploads (curl -F file=@photo.jpg)", () => {
   it("stores the one file part, whatever its field name, and serves it", async () => {
     const stem = `${uniquePrefix()}/form`;

@@ -167,6 +167,25 @@ function preconditions(req: Request): Headers | undefined {
   return [...h.keys()].length ? h : undefined;
 }
 
+/**
+ * Whether `conditions` hold for an object stored with `etag` (null: none stored). If-Match
+ * compares strongly, If-None-Match weakly (RFC 9110 13.1.1, 13.1.2, 8.8.3.2).
+ */
+function preconditionsHold(conditions: Headers, etag: string | null): boolean {
+  const tags = (v: string) => v.split(",").map((t) => t.trim());
+  const opaque = (t: string) => t.replace(/^W\//, "");
+  const ifMatch = conditions.get("If-Match");
+  if (ifMatch !== null) {
+    if (etag === null) return false;
+    if (ifMatch.trim() !== "*" && !tags(ifMatch).some((t) => !t.startsWith("W/") && !etag.startsWith("W/") && t === etag)) return false;
+  }
+  const ifNoneMatch = conditions.get("If-None-Match");
+  if (ifNoneMatch !== null && etag !== null) {
+    if (ifNoneMatch.trim() === "*" || tags(ifNoneMatch).some((t) => opaque(t) === opaque(etag))) return false;
+  }
+  return true;
+}
+
 async function describe(store: Storage, obj: ObjectInfo) {
   const key = objectKey(obj.key);
   const meta = obj.customMetadata ?? {};
@@ -236,6 +255,14 @@ export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
 
   api.delete("/objects/*", async (c) => {
     const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
+    const conditions = preconditions(c.req.raw);
+    if (conditions) {
+      // R2's delete takes no condition: the stored ETag is read and compared first, so an
+      // origin's stale DELETE (If-Match: the version it knew) never removes a newer upload. A PUT
+      // landing between the read and the delete (milliseconds) is not covered.
+      const stored = await store.head(key.key);
+      if (!preconditionsHold(conditions, stored?.etag ?? null)) throw new AppError(412, "precondition_failed", "The stored object does not match If-Match / If-None-Match; nothing was deleted.");
+    }
     await store.delete([key.key]);
     await purgeStale(store, cache, new URL(c.req.url).origin, config.cacheGeneration, key);
     return c.body(null, 204);

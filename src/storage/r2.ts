@@ -87,6 +87,24 @@ const info = (o: R2Object): ObjectInfo => ({
 
 /** Where the purge index lives: one empty object per cached on-demand variant. */
 const CACHED_INDEX = "_cdn/cached/";
+/** R2's longest key, in UTF-8 bytes. */
+const R2_KEY_BYTES = 1024;
+/** The longest size suffix and extension of a variant: `_16383_16383.avif`. */
+const LONGEST_VARIANT_SUFFIX = 17;
+
+/**
+ * The purge index's prefix for `stem`'s variants. A stem too long for `_cdn/cached/<variant>` to
+ * fit R2's 1,024 bytes (a key may be up to 1,012 bytes) is indexed under its SHA-256 instead, so
+ * that its cached variants are purged too; every variant of a stem is indexed the same way.
+ * Variants under the prefix are named as if their stem were "v".
+ */
+async function indexPrefix(stem: string): Promise<{ prefix: string; stem: string }> {
+  const plain = `${CACHED_INDEX}${stem}`;
+  if (new TextEncoder().encode(plain).length + LONGEST_VARIANT_SUFFIX <= R2_KEY_BYTES) return { prefix: CACHED_INDEX, stem };
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(stem)));
+  const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return { prefix: `${CACHED_INDEX}~sha256/${hex}/`, stem: "v" };
+}
 
 async function listAll(bucket: R2Bucket, prefix: string, include: ("customMetadata" | "httpMetadata")[] = []): Promise<R2Object[]> {
   const out: R2Object[] = [];
@@ -114,9 +132,10 @@ async function listStem(bucket: R2Bucket, stem: string): Promise<StemObject[]> {
 
 async function cachedVariants(bucket: R2Bucket, stem: string): Promise<{ indexKey: string; size: Size | null; format: FormatId }[]> {
   const out = [];
-  for (const o of await listAll(bucket, `${CACHED_INDEX}${stem}`)) {
-    const parsed = tryParse(o.key.slice(CACHED_INDEX.length));
-    if (parsed && parsed.stem === stem) out.push({ indexKey: o.key, size: parsed.size, format: parsed.format });
+  const index = await indexPrefix(stem);
+  for (const o of await listAll(bucket, `${index.prefix}${index.stem}`)) {
+    const parsed = tryParse(o.key.slice(index.prefix.length));
+    if (parsed && parsed.stem === index.stem) out.push({ indexKey: o.key, size: parsed.size, format: parsed.format });
   }
   return out;
 }
@@ -176,7 +195,8 @@ export function r2Store(bucket: R2Bucket): Storage {
       return res !== null;
     },
     async recordCached(stem, size, format) {
-      await bucket.put(`${CACHED_INDEX}${variantKey(stem, size, format)}`, null);
+      const index = await indexPrefix(stem);
+      await bucket.put(`${index.prefix}${variantKey(index.stem, size, format)}`, null);
     },
     async head(key) {
       const o = await bucket.head(key);

@@ -85,5 +85,8 @@ export function variantKey(stem: string, size: Size | null, format: FormatId): s
  * animated format; kept apart from the variant's own entry (which says "animated source").
  */
 export function cacheKeyUrl(origin: string, generation: string, stem: string, size: Size | null, format: FormatId, still = false): string {
-  return `${origin}/_variants/${generation}/${encodeURI(variantKey(stem, size, format))}${still ? "?still" : ""}`;
+  // Each segment escaped whole: `encodeURI` would leave `#` and `?`, cutting every variant of
+  // `a/hash#1` down to one URL (a fragment is not part of the cache key, RFC 3986 section 3.5).
+  const path = variantKey(stem, size, format).split("/").map(encodeURIComponent).join("/");
+  return `${origin}/_variants/${generation}/${path}${still ? "?still" : ""}`;
 }
