@@ -179,6 +179,18 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   }
   out.pngRgb16Keyed = craftPng({ width: 29, declaredHeight: 17, depth: 16, colourType: 2, rows: packed(29, 17, 16, 3, (x, y, c) => ((x + y) % 4) * 0x1111 * (c + 1)), chunks: [["tRNS", Buffer.from([0x11, 0x11, 0x22, 0x22, 0x33, 0x33])]] });
   // 3000x3000 declared, 10 rows present: a whole-image decoder allocates 36 MB to fail.
+  // A 1x1 RGBA PNG whose zlib stream runs on past its one row: 64 MiB of zeros in about 64 KB
+  // (issue 30: the whole tail used to be inflated and held).
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(1, 0);
+  ihdr.writeUInt32BE(1, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  out.pngZlibTail = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.concat([Buffer.from([0, 10, 200, 30, 255]), Buffer.alloc(64 * 2 ** 20)]), { level: 9 })),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
   out.lyingPng = craftPng({ width: 3000, declaredHeight: 3000, depth: 8, colourType: 2, rows: packed(3000, 10, 8, 3, (x, y) => (x + y) & 255) });
   const landscape = await sharp(parrots).resize(600, 400).png().toBuffer();
   const portrait = await sharp(parrots).extract({ left: 200, top: 0, width: 340, height: 510 }).resize(400, 600).png().toBuffer();

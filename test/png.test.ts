@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { wasmModules } from "../wasm/modules";
 import { CodecSession } from "../src/codecs";
 import { readHeader } from "../src/headers";
-import { pngDecodeBytes } from "../src/codecs/png";
+import { openPng, pngDecodeBytes } from "../src/codecs/png";
 import { call, fixture, put, uniquePrefix } from "./helpers";
 
 const GENERATED = [
@@ -86,6 +86,29 @@ describe("PNG decoder", () => {
     expect([plain.interlaced, interlaced.interlaced]).toEqual([false, true]);
     expect(pngDecodeBytes(6000, 4000, false)).toBeLessThan(3 * 2 ** 20);
     expect(pngDecodeBytes(6000, 4000, true)).toBeGreaterThan(4 * 6000 * 4000);
+  });
+});
+
+describe("a PNG whose zlib stream runs on past the image (issue 30)", () => {
+  it("inflates only what the rows need", async () => {
+    const bytes = fixture("pngZlibTail");
+    const decoder = openPng(bytes);
+    const band = await decoder.read();
+    expect([...band!.data]).toEqual([10, 200, 30, 255]);
+    expect(await decoder.read()).toBeNull();
+    // About 64 KB of compressed tail (64 MiB inflated), of which one piece was fed.
+    expect(bytes.byteLength).toBeGreaterThan(60_000);
+    expect(decoder.compressedBytesRead).toBeLessThanOrEqual(8192);
+  });
+
+  it("is served like any 1x1 PNG", async () => {
+    const key = `${uniquePrefix()}/tail`;
+    await put(`${key}.png`, fixture("pngZlibTail"));
+    const { res, image, body } = await call(`/${key}.png?caplist=webp`);
+    expect(res.status).toBe(200);
+    expect(image).toEqual({ format: "webp", width: 1, height: 1 });
+    const pixels = await new CodecSession().decode("webp", body);
+    expect(pixels.data[3]).toBe(255);
   });
 });
 

@@ -202,23 +202,74 @@ function unfilter(type: number, row: Uint8Array, prev: Uint8Array, bpp: number):
   }
 }
 
-/** The inflated image data, read in exact amounts as the rows need it. */
+/**
+ * Compressed bytes handed to the inflater at once. Deflate expands at most 1032:1 (RFC 1951: a
+ * 258-byte match in under 2 bits), so one piece inflates to at most 8.1 MiB, however the rest
+ * of the stream runs on.
+ */
+const PIECE_BYTES = 8192;
+
+/**
+ * The inflated image data, read in exact amounts as the rows need it. Compressed data is fed a
+ * piece at a time, only while a read waits for output: the runtime's inflater turns each write
+ * into output at once, whatever is read of it, so a stream that runs on past the image (a 1 MB
+ * IDAT of a 1x1 PNG inflating to 1 GiB of zeros) would otherwise all be inflated and held.
+ */
 class Inflated {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #idat: Uint8Array[];
+  #chunkIndex = 0;
+  #offset = 0;
+  #closed = false;
   #chunk: Uint8Array = new Uint8Array(0);
   #at = 0;
+  /** Compressed bytes handed to the inflater so far. */
+  fedBytes = 0;
 
   constructor(idat: Uint8Array[]) {
     const inflate = new DecompressionStream("deflate");
     this.#reader = inflate.readable.getReader();
-    // Fed one IDAT at a time, each write waiting for the inflater to take the last, so only
-    // what the rows need is ever inflated. A damaged stream fails the reader, which reports it;
-    // the writer's own rejection says the same thing and is dropped.
-    const writer = inflate.writable.getWriter();
-    void (async () => {
-      for (const chunk of idat) await writer.write(chunk);
-      await writer.close();
-    })().catch(() => {});
+    this.#writer = inflate.writable.getWriter();
+    this.#idat = idat;
+  }
+
+  /** The next piece of compressed data, or null at the end. */
+  #piece(): Uint8Array | null {
+    while (this.#chunkIndex < this.#idat.length && this.#offset >= this.#idat[this.#chunkIndex].length) {
+      this.#chunkIndex++;
+      this.#offset = 0;
+    }
+    if (this.#chunkIndex >= this.#idat.length) return null;
+    const chunk = this.#idat[this.#chunkIndex];
+    const piece = chunk.subarray(this.#offset, this.#offset + PIECE_BYTES);
+    this.#offset += piece.length;
+    return piece;
+  }
+
+  /** The inflater's next output, feeding it pieces until it has some. */
+  async #read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const read = this.#reader.read();
+    let settled = false;
+    read.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled && !this.#closed) {
+      const piece = this.#piece();
+      // A damaged stream fails the reader, which reports it; the writer's own rejection says
+      // the same thing and is dropped.
+      if (!piece) {
+        this.#closed = true;
+        this.#writer.close().catch(() => {});
+        break;
+      }
+      this.fedBytes += piece.length;
+      await this.#writer.write(piece).catch(() => {});
+      // Output, if the piece made any, reaches the pending read within a turn or two.
+      for (let i = 0; i < 2 && !settled; i++) await new Promise((r) => setTimeout(r, 0));
+    }
+    return read;
   }
 
   /** Fills `into` completely, or throws when the stream ends first. */
@@ -228,7 +279,7 @@ class Inflated {
       if (this.#at === this.#chunk.length) {
         let r;
         try {
-          r = await this.#reader.read();
+          r = await this.#read();
         } catch (e) {
           throw new Error(`image data is corrupt (${(e as Error).message}) at ${what()}`);
         }
@@ -279,7 +330,7 @@ class RowPair {
 }
 
 /** Opens a PNG for reading by bands of rows. Throws on a damaged structure before any row. */
-export function openPng(bytes: ArrayBuffer): RowDecoder {
+export function openPng(bytes: ArrayBuffer): RowDecoder & { readonly compressedBytesRead: number } {
   const chunks = readChunks(new Uint8Array(bytes));
   const { width, height, depth, colourType, interlaced } = chunks.ihdr;
   const ch = CHANNELS[colourType];
@@ -339,6 +390,10 @@ export function openPng(bytes: ArrayBuffer): RowDecoder {
     memoryBytes: 0,
     get jsBytes() {
       return band.byteLength + pair.bytes + data.bufferedBytes + (whole?.byteLength ?? 0);
+    },
+    /** Compressed image data handed to the inflater so far. */
+    get compressedBytesRead() {
+      return data.fedBytes;
     },
   };
 }
