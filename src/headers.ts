@@ -39,5 +39,6 @@ export function readHeader(bytes: Uint8Array): ImageHeader | null {
 
 /** How many pixels decoding every frame of an animated source pays for (stills: one canvas). */
 export function animationPixels(h: ImageHeader): number {
-  return h.animated && h.animation ? h.animation.pixels : h.width * h.height;
+  // A GIF of one frame has an `animation` too: its frame may be larger than the screen.
+  return h.animation ? Math.max(h.animation.pixels, h.width * h.height) : h.width * h.height;
 }

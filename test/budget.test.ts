@@ -39,7 +39,7 @@ describe("memory model against measured whole-job peaks", () => {
   it("a streamed JPEG decode's memory follows the scaled size and the file's scans", async () => {
     const photo = fixture("photo12mp");
     const header = readHeader(new Uint8Array(photo))!;
-    expect(header.jpeg).toEqual({ multiScan: true, coefficientsPerPixel: 1.5 });
+    expect(header.jpeg).toEqual({ scans: 10, multiScan: true, coefficientsPerPixel: 1.5 });
     for (const denom of [1, 2, 4, 8]) {
       const dec = await new CodecSession().openRows("jpg", photo, denom, header);
       expect([dec.width, dec.height]).toEqual([Math.ceil(3024 / denom), Math.ceil(4032 / denom)]);

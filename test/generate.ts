@@ -128,6 +128,15 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   out.photo12mp = await sharp(parrots).rotate(90).resize(3024, 4032, { fit: "fill" }).jpeg({ quality: 90, progressive: true }).toBuffer();
   // A 24 MP progressive camera-size JPEG (6000x4000, like rachel-hisko) and a 48 MP baseline
   // one (8000x6000): the shrink-on-load memory table of the codec layer.
+  // A GIF whose one 4000x3000 frame (red left half, blue right) is far larger than the 64x64
+  // logical screen its header was patched to (issue 30: giflib allocated the whole frame).
+  const halves = Buffer.alloc(4000 * 3000 * 3);
+  for (let i = 0; i < 4000 * 3000; i++) halves[i * 3 + (i % 4000 < 2000 ? 0 : 2)] = 255;
+  out.gifFrameOverScreen = await sharp(halves, { raw: { width: 4000, height: 3000, channels: 3 } }).gif().toBuffer();
+  out.gifFrameOverScreen.writeUInt16LE(64, 6);
+  out.gifFrameOverScreen.writeUInt16LE(64, 8);
+  // A small progressive JPEG (libjpeg's default progression): scan-count tests copy its scans.
+  out.progressiveSmall = await sharp(parrots).resize(96, 64).jpeg({ quality: 80, progressive: true }).toBuffer();
   out.photo24mpProgressive = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 88, progressive: true }).toBuffer();
   // Cameras and phones write baseline JPEG: decoded by rows without keeping coefficients.
   out.photo24mpBaseline = await sharp(parrots).resize(6000, 4000, { fit: "fill" }).jpeg({ quality: 90 }).toBuffer();

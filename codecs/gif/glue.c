@@ -21,6 +21,9 @@ typedef struct {
   // show them), and the rest are not drawn.
   uint8_t *rows;
   int rows_capacity;
+  // One row of the frame as coded, before it is clipped to the logical screen.
+  uint8_t *line;
+  int line_capacity;
   uint8_t palette[256 * 4];
   int colors;
   // From the Graphic Control Extension before the frame (GIF89a section 23); reset per frame.
@@ -118,25 +121,38 @@ int gif_next(Gif *h) {
     if (type != IMAGE_DESC_RECORD_TYPE) continue;
     if (DGifGetImageDesc(g) == GIF_ERROR) return -1;
     GifImageDesc *d = &g->Image;
+    set_palette(h, d->ColorMap ? d->ColorMap : g->SColorMap);
+    // The frame clipped to the logical screen (GIF89a section 20: the image is positioned within
+    // it; browsers draw nothing outside it). Only the clipped part is kept, so a 65535x14000
+    // frame in a 64x64 screen costs 64x64 bytes here, not 917 MB; its rows are still decoded
+    // (LZW is sequential), which the caller prices by the frame's own size.
+    int sw = g->SWidth, sh = g->SHeight;
+    int cw = d->Left >= sw ? 0 : (d->Width < sw - d->Left ? d->Width : sw - d->Left);
+    int ch = d->Top >= sh ? 0 : (d->Height < sh - d->Top ? d->Height : sh - d->Top);
     h->left = d->Left;
     h->top = d->Top;
-    h->width = d->Width;
-    h->height = d->Height;
-    set_palette(h, d->ColorMap ? d->ColorMap : g->SColorMap);
-    size_t need = (size_t)d->Width * (size_t)d->Height;
+    h->width = cw;
+    h->height = ch;
+    size_t need = (size_t)cw * (size_t)ch;
     if (need > h->capacity) {
       uint8_t *grown = (uint8_t *)realloc(h->indices, need);
       if (!grown) return -1;
       h->indices = grown;
       h->capacity = need;
     }
-    if (d->Height > h->rows_capacity) {
-      uint8_t *grown = (uint8_t *)realloc(h->rows, (size_t)d->Height);
+    if (ch > h->rows_capacity) {
+      uint8_t *grown = (uint8_t *)realloc(h->rows, (size_t)ch);
       if (!grown) return -1;
       h->rows = grown;
-      h->rows_capacity = d->Height;
+      h->rows_capacity = ch;
     }
-    memset(h->rows, 0, (size_t)d->Height);
+    if (d->Width > h->line_capacity) {
+      uint8_t *grown = (uint8_t *)realloc(h->line, (size_t)d->Width);
+      if (!grown) return -1;
+      h->line = grown;
+      h->line_capacity = d->Width;
+    }
+    if (ch > 0) memset(h->rows, 0, (size_t)ch);
     int truncated = 0;
     // GIF89a appendix E: interlaced rows come in four passes.
     static const int start[4] = {0, 4, 2, 1}, step[4] = {8, 8, 4, 2};
@@ -144,11 +160,14 @@ int gif_next(Gif *h) {
     for (int p = 0; p < passes && !truncated; p++) {
       int y0 = d->Interlace ? start[p] : 0, dy = d->Interlace ? step[p] : 1;
       for (int y = y0; y < d->Height; y += dy) {
-        if (DGifGetLine(g, h->indices + (size_t)y * d->Width, d->Width) == GIF_ERROR) {
+        if (DGifGetLine(g, h->line, d->Width) == GIF_ERROR) {
           truncated = 1;
           break;
         }
-        h->rows[y] = 1;
+        if (y < ch) {
+          memcpy(h->indices + (size_t)y * cw, h->line, (size_t)cw);
+          h->rows[y] = 1;
+        }
       }
     }
     GifFreeSavedImages(g);
@@ -176,5 +195,6 @@ void gif_close(Gif *h) {
   DGifCloseFile(h->gif, &err);
   free(h->indices);
   free(h->rows);
+  free(h->line);
   free(h);
 }

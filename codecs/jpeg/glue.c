@@ -38,8 +38,23 @@ static void quiet(j_common_ptr cinfo) { (void)cinfo; }
 typedef struct {
   struct jpeg_decompress_struct d;
   struct jpeg_error_mgr e;
+  struct jpeg_progress_mgr p;
+  int max_scans;
   uint8_t *cmyk; /* one CMYK row when the file is CMYK/YCCK, converted to RGBA here */
 } Dec;
+
+/*
+ * Refuses a file past `max_scans` scans, as libjpeg-turbo advises for untrusted input (djpeg
+ * -maxscans, TJPARAM_SCANLIMIT): each scan is a pass over every block, and a progressive file
+ * of a thousand tiny refinement scans costs seconds per megapixel.
+ */
+static void count_scans(j_common_ptr cinfo) {
+  Dec *s = (Dec *)cinfo;
+  if (s->d.input_scan_number > s->max_scans) {
+    js_throw("too many scans");
+    abort();
+  }
+}
 
 static void errors(struct jpeg_error_mgr *e) {
   jpeg_std_error(e);
@@ -48,11 +63,14 @@ static void errors(struct jpeg_error_mgr *e) {
   e->output_message = quiet;
 }
 
-Dec *dec_open(const uint8_t *data, uint32_t len) {
+Dec *dec_open(const uint8_t *data, uint32_t len, int max_scans) {
   Dec *s = calloc(1, sizeof(Dec));
   s->d.err = &s->e;
   errors(&s->e);
   jpeg_create_decompress(&s->d);
+  s->max_scans = max_scans;
+  s->p.progress_monitor = count_scans;
+  s->d.progress = &s->p;
   jpeg_mem_src(&s->d, data, len);
   jpeg_read_header(&s->d, TRUE);
   return s;

@@ -123,7 +123,7 @@ function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): Im
   try {
     header = readHeader(bytes);
   } catch (e) {
-    if (e instanceof HeaderError) throw new AppError(422, "bad_image", "The image header is truncated or unparseable.");
+    if (e instanceof HeaderError) throw new AppError(422, "bad_image", `The image header is truncated or unparseable (${e.message}).`);
     throw e;
   }
   if (!header) throw new AppError(422, "bad_image", "The image header is truncated or unparseable.");
@@ -133,6 +133,9 @@ function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): Im
       "image_too_large",
       `${header.width}x${header.height} exceeds the limits of ${config.maxUploadDimension} per side and ${config.maxUploadPixels} pixels.`,
     );
+  }
+  if (!header.animated && animationPixels(header) > config.maxUploadPixels) {
+    throw new AppError(422, "image_too_large", `A frame of ${animationPixels(header)} pixels exceeds the ${header.width}x${header.height} image's limit of ${config.maxUploadPixels} pixels.`);
   }
   // An animation is decoded frame by frame, each frame a canvas: refused from its header when
   // it has more frames than MAX_ANIMATION_FRAMES (a 40,000-frame GIF of 1x1 images) or more

@@ -11,7 +11,7 @@ import type { RowDecoder, RowEncoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 interface JpegExports extends StandaloneExports {
-  dec_open(data: number, len: number): number;
+  dec_open(data: number, len: number, maxScans: number): number;
   dec_width(d: number): number;
   dec_height(d: number): number;
   dec_start(d: number, denom: number): number;
@@ -31,10 +31,11 @@ export const BAND_ROWS = 16;
 /** The DCT scales libjpeg can decode at (T.81 IDCT sizes 8/8, 4/8, 2/8, 1/8). */
 export const JPEG_SCALES = [8, 4, 2, 1] as const;
 
-export function openJpeg(bytes: ArrayBuffer, denom: number): RowDecoder {
+/** `maxScans`: a file with more scans fails (libjpeg-turbo's advice for untrusted input). */
+export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): RowDecoder {
   const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
   const src = copyIn(e, new Uint8Array(bytes));
-  const d = e.dec_open(src, bytes.byteLength);
+  const d = e.dec_open(src, bytes.byteLength, maxScans);
   const width = e.dec_start(d, denom);
   const height = e.dec_out_height(d);
   const band = e.malloc(width * 4 * BAND_ROWS);

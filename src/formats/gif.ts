@@ -101,9 +101,12 @@ export const gif: FormatSpec = {
   },
   cost: {
     decodeMsPerMp: 15,
+    // Frames larger than the logical screen are decoded whole (LZW is sequential) and clipped.
+    structureMs: (h) => (15 * Math.max(0, (h.animation?.pixels ?? 0) - (h.animation?.frames ?? 1) * h.width * h.height)) / 1e6,
     encodeMsPerMp: Infinity,
     encodeMemory: () => Infinity,
-    // The first frame: giflib's memory (its 2 MiB start, codecs/standalone) and one frame's indices, the canvas and its copy.
+    // The first frame: giflib's memory (its 2 MiB start, codecs/standalone) and one frame's
+    // indices (clipped to the screen), the canvas and its copy.
     streamedDecoder: (header) => ({ decoderBytes: 2.2e6 + header.width * header.height, bandBytes: 8 * header.width * header.height }),
     // giflib: 1 MiB and one frame's indices; the JS canvas and the copy kept under a disposal-3 frame.
     frameDecoder: (_sourceBytes, canvasPixels) => ({ decoderBytes: 2.2e6 + canvasPixels, canvasBytes: 8 * canvasPixels }),

@@ -42,6 +42,7 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
   const coefficientsPerPixel = fields.length ? fields.reduce((sum, f) => sum + (f.h * f.v) / (hMax * vMax), 0) : nf;
   const progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
   let firstScanComponents = -1;
+  let scans = 0;
   for (let j = i + u16be(b, i); j + 4 < b.length; ) {
     if (b[j] !== 0xff) break;
     const m = b[j + 1];
@@ -49,9 +50,15 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
       j++;
       continue;
     }
+    if (m === 0xd9) break;
     if (m === 0xda) {
-      firstScanComponents = b[j + 4];
-      break;
+      if (scans++ === 0) firstScanComponents = b[j + 4];
+      // Only a file of several scans is walked further: past its entropy-coded data, to the
+      // next marker (T.81 B.1.1.2: 0xFF is followed by 0x00 stuffing or a restart marker there).
+      if (!progressive && firstScanComponents === nf) break;
+      j += 2 + u16be(b, j + 2);
+      while (j + 1 < b.length && !(b[j] === 0xff && b[j + 1] !== 0 && (b[j + 1] < 0xd0 || b[j + 1] > 0xd7))) j++;
+      continue;
     }
     if (m === 0x01 || (m >= 0xd0 && m <= 0xd8)) {
       j += 2;
@@ -59,8 +66,22 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
     }
     j += 2 + u16be(b, j + 2);
   }
-  return { multiScan: progressive || firstScanComponents !== nf, coefficientsPerPixel };
+  if (scans > MAX_JPEG_SCANS) throw new HeaderError(`a JPEG of ${scans} scans; at most ${MAX_JPEG_SCANS} are decoded`);
+  return { multiScan: progressive || firstScanComponents !== nf, coefficientsPerPixel, scans };
 }
+
+/**
+ * Most scans a JPEG may have. Each is a pass of entropy decoding over the whole image (about
+ * 1.6 ms per megapixel in workerd even for a scan of a few bits), and a progressive file of
+ * 1,200 tiny refinement scans took 31 s of CPU; encoders write up to about a dozen (libjpeg's
+ * default progression 10, mozjpeg's optimised ones fewer than 70). libjpeg-turbo's own
+ * guidance for untrusted input is to cap scans (djpeg -maxscans, TJPARAM_SCANLIMIT); our
+ * decoder applies the same cap (codecs/jpeg/glue.c).
+ */
+export const MAX_JPEG_SCANS = 100;
+
+/** Entropy decoding of one scan beyond the first dozen, per megapixel of source (see MAX_JPEG_SCANS). */
+const MS_PER_SCAN_MP = 1.6;
 
 function parseJpeg(b: Uint8Array): ImageHeader {
   let i = 2;
@@ -164,7 +185,7 @@ export const jpeg: FormatSpec = {
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   parseHeader: parseJpeg,
   codecs: {
-    rows: (bytes, denom) => openJpeg(bytes, denom),
+    rows: (bytes, denom) => openJpeg(bytes, denom, MAX_JPEG_SCANS),
     async encode(pixels, opts, usage) {
       if (pixels.width * pixels.height > JPEG_ROW_ENCODE_PIXELS) return jpegByRows(pixels, opts, usage);
       return encodeOnce(jpegEncFactory, wasmModules.jpegEnc, pixels, { ...jpegDefaults, ...(opts.speed === 0 ? {} : FAST), quality: opts.quality }, usage);
@@ -180,6 +201,7 @@ export const jpeg: FormatSpec = {
   },
   cost: {
     decodeMsPerMp: 30,
+    structureMs: (h) => (Math.max(0, (h.jpeg?.scans ?? 1) - 12) * MS_PER_SCAN_MP * h.width * h.height) / 1e6,
     encodeMsPerMp: 250,
     speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
     encodeMemory: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? rowEncoderMemory(pixels) : linear(MOZJPEG_MEMORY, pixels)),

@@ -62,6 +62,8 @@ export interface JpegLayout {
   multiScan: boolean;
   /** DCT coefficients per pixel over all components (4:2:0 colour: 1.5; greyscale: 1). */
   coefficientsPerPixel: number;
+  /** Scans (SOS segments) in the bytes read: each is a pass of entropy decoding over its components' blocks. */
+  scans: number;
 }
 
 export interface Rect {

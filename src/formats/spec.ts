@@ -127,6 +127,8 @@ export const linear = (l: Linear, pixels: number): number => Math.max(l.floor, l
 export interface FormatCost {
   /** Decoding, per megapixel decoded. */
   readonly decodeMsPerMp: number;
+  /** Decode CPU a source's own structure adds, whatever the output (a JPEG's scans). */
+  structureMs?(header: ImageHeader): number;
   /** Encoding at the reference speed, per megapixel of output (Infinity: not encoded). */
   readonly encodeMsPerMp: number;
   /** Encode time relative to the reference speed, by speed setting. */

@@ -48,6 +48,8 @@ export interface JobShape {
   pixelsReady: boolean;
   /** The source is an image sequence of this shape (formats price their decoders by it). */
   sourceSequence?: SequenceShape;
+  /** Decode CPU the source's own structure adds (formats' `cost.structureMs`: a JPEG's many scans). */
+  structureMs?: number;
   /**
    * An animation encoded frame by frame (see `predictAnimationCost`) instead of a still;
    * `alpha`: its canvases may show transparency (the encoder keeps it).
@@ -158,6 +160,10 @@ const speedFactor = (job: JobShape) => formatSpec(job.outputFormat).cost.speedFa
  */
 function prepareMs(job: JobShape): number {
   if (job.pixelsReady) return 0;
+  return (job.structureMs ?? 0) + decodeAndResizeMs(job);
+}
+
+function decodeAndResizeMs(job: JobShape): number {
   const scaled = job.streamed && job.streamed.scaledPixels < job.sourcePixels;
   const decodeMsPerMp = formatSpec(job.sourceFormat).cost.decodeMsPerMp;
   return scaled

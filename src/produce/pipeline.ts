@@ -139,6 +139,10 @@ export class Production {
         `${image.key}: ${header.width}x${header.height} exceeds ${this.limits.maxSourcePixels} pixels`,
       );
     }
+    // Frames are decoded at their own size, which a GIF's may exceed its screen by far.
+    if (!header.animated && animationPixels(header) > this.limits.maxSourcePixels) {
+      throw new ProductionError("source-too-large", `${image.key}: a frame of ${animationPixels(header)} pixels exceeds ${this.limits.maxSourcePixels}`);
+    }
     // An animation pays for every frame, even when only its first is shown: refused whole.
     if (header.animated && header.animation) {
       const { frames } = header.animation;
@@ -226,6 +230,7 @@ export class Production {
       outputPixels: plan.width * plan.height,
       outputAlpha: header.hasAlpha && formatSpec(format).supportsAlpha,
       settings,
+      structureMs: formatSpec(header.format).cost.structureMs?.(header),
     };
   }
 

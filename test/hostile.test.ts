@@ -1,0 +1,104 @@
+/**
+ * Hostile input, round two (issue 30): shapes whose cost is not in their size. Each test makes
+ * its input here, small, and asserts on what must hold.
+ */
+import { describe, expect, it } from "vitest";
+import { CodecSession } from "../src/codecs";
+import { openJpeg } from "../src/codecs/jpeg";
+import { animationPixels, readHeader } from "../src/headers";
+import { formatSpec } from "../src/formats";
+import { MAX_JPEG_SCANS } from "../src/formats/jpeg";
+import { predictCost } from "../src/produce/budget";
+import { call, fixture, put, uniquePrefix } from "./helpers";
+
+const TOKEN = "test-token-0123456789abcdef";
+
+/** `jpeg` with its last scan (SOS segment and entropy-coded data, up to EOI) repeated `extra` more times. */
+function withExtraScans(jpeg: ArrayBuffer, extra: number): ArrayBuffer {
+  const b = new Uint8Array(jpeg);
+  let lastSos = -1;
+  for (let i = 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xda) lastSos = i;
+  const eoi = b.length - 2;
+  expect([b[eoi], b[eoi + 1]]).toEqual([0xff, 0xd9]);
+  const scan = b.subarray(lastSos, eoi);
+  const out = new Uint8Array(b.length + extra * scan.length);
+  out.set(b.subarray(0, eoi));
+  for (let k = 0; k < extra; k++) out.set(scan, eoi + k * scan.length);
+  out.set([0xff, 0xd9], eoi + extra * scan.length);
+  return out.buffer;
+}
+
+describe("a progressive JPEG's scans", () => {
+  it("are counted: each beyond the first dozen is priced, and a file over the cap is refused", () => {
+    const plain = fixture("progressiveSmall");
+    const scans = readHeader(new Uint8Array(plain))!.jpeg!.scans;
+    // libjpeg's default progression for colour: 10 scans.
+    expect(scans).toBe(10);
+    const many = readHeader(new Uint8Array(withExtraScans(plain, 80)))!;
+    expect(many.jpeg!.scans).toBe(90);
+    // The same structure over 4096x4096: 78 scans beyond a dozen, about 1.6 ms per megapixel each.
+    const structureMs = formatSpec("jpg").cost.structureMs!({ ...many, width: 4096, height: 4096 });
+    expect(structureMs).toBeGreaterThan(2000);
+    expect(formatSpec("jpg").cost.structureMs!(readHeader(new Uint8Array(plain))!)).toBe(0);
+    const cpu = (extra?: number) => predictCost({ sourceFormat: "jpg", sourcePixels: 4096 * 4096, sourceBytes: 1e5, streamed: { scaledPixels: 1e6, decoderBytes: 1e7, bandBytes: 0 }, outputFormat: "webp", outputPixels: 1e6, settings: { quality: 80, speed: 4 }, pixelsReady: false, structureMs: extra }).cpuMs;
+    expect(cpu(structureMs) - cpu()).toBeCloseTo(structureMs);
+    expect(() => readHeader(new Uint8Array(withExtraScans(plain, MAX_JPEG_SCANS)))).toThrow(/110 scans; at most 100/);
+  });
+
+  it("the decoder itself stops past its cap, and decodes a file within it", async () => {
+    const plain = fixture("progressiveSmall");
+    expect(() => {
+      const d = openJpeg(plain, 1, 5);
+      while (d.read()) {}
+    }).toThrow(/too many scans/);
+    const decoded = await new CodecSession().decode("jpg", withExtraScans(plain, 20));
+    expect([decoded.width, decoded.height]).toEqual([96, 64]);
+  });
+
+  it("an upload over the cap is a 422 naming it, and a GET of one stored anyway is a 4xx, never a 5xx", async () => {
+    const bomb = withExtraScans(fixture("progressiveSmall"), 200);
+    const key = `${uniquePrefix()}/scans`;
+    const res = await call(`/_api/objects/${key}.jpg`, { method: "PUT", body: bomb, headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(res.res.status).toBe(422);
+    expect(new TextDecoder().decode(res.body)).toMatch(/210 scans/);
+    await put(`${key}.jpg`, bomb);
+    const get = await call(`/${key}_48_0.jpg?caplist=webp`);
+    expect(get.res.status).toBeGreaterThanOrEqual(400);
+    expect(get.res.status).toBeLessThan(500);
+  });
+});
+
+describe("a GIF frame larger than its logical screen", () => {
+  it("is decoded clipped to the screen, holding only the screen's indices", async () => {
+    const gif = fixture("gifFrameOverScreen");
+    const header = readHeader(new Uint8Array(gif))!;
+    expect([header.width, header.height]).toEqual([64, 64]);
+    // Priced and checked by the frame's own size.
+    expect(animationPixels(header)).toBe(4000 * 3000);
+    expect(formatSpec("gif").cost.structureMs!(header)).toBeGreaterThan(150);
+    const session = new CodecSession();
+    const pixels = await session.decode("gif", gif);
+    expect([pixels.width, pixels.height]).toEqual([64, 64]);
+    // The frame's top-left corner: red.
+    expect([...pixels.data.slice(0, 4)]).toEqual([255, 0, 0, 255]);
+    expect([...pixels.data.slice(-4)]).toEqual([255, 0, 0, 255]);
+    // giflib's memory stayed at its start: the 12 MB of the frame's indices were never held.
+    expect(session.peakBytes).toBeLessThan(4 * 2 ** 20);
+  });
+
+  it("is refused by its own size at upload and on delivery", async () => {
+    const gif = fixture("gifFrameOverScreen");
+    const key = `${uniquePrefix()}/frame`;
+    const up = await call(`/_api/objects/${key}.gif`, { method: "PUT", body: gif, headers: { Authorization: `Bearer ${TOKEN}` } }, { MAX_UPLOAD_PIXELS: "1000000" });
+    expect(up.res.status).toBe(422);
+    expect(new TextDecoder().decode(up.body)).toMatch(/12000000 pixels/);
+    await put(`${key}.gif`, gif);
+    const get = await call(`/${key}.gif?caplist=webp`, {}, { MAX_SOURCE_PIXELS: "1000000" });
+    expect(get.res.status).toBeGreaterThanOrEqual(400);
+    expect(get.res.status).toBeLessThan(500);
+    expect(get.res.headers.get("X-Image-Tried")).toMatch(/source-too-large/);
+    // Within the limits it is served at the screen's size.
+    const ok = await call(`/${key}.gif?caplist=webp`);
+    expect(ok.image).toEqual({ format: "webp", width: 64, height: 64 });
+  });
+});
