@@ -11,28 +11,34 @@ import { bytesEqual, call, fixture, put, uniquePrefix } from "./helpers";
 const MiB = 2 ** 20;
 
 describe("MemoryGate", () => {
-  it("admits while the sum fits, in FIFO order, and times out", async () => {
-    const gate = new MemoryGate(100, 0);
+  it("admits while the sum fits, in FIFO order but for small jobs, and times out", async () => {
+    const gate = new MemoryGate(120, 0);
     const a = gate.ticket();
     await a.ensure(60, 1000);
     const order: string[] = [];
     const b = gate.ticket();
     const c = gate.ticket();
-    const waitB = b.ensure(60, 2000).then(() => order.push("b"));
+    const d = gate.ticket();
+    const waitB = b.ensure(70, 2000).then(() => order.push("b"));
     const waitC = c.ensure(10, 2000).then(() => order.push("c"));
-    // c would fit now (60 + 10), but b came first: nobody overtakes.
+    const waitD = d.ensure(45, 2000).then(() => order.push("d"));
     await new Promise((r) => setTimeout(r, 50));
-    expect(order).toEqual([]);
+    // c is small (at most a third of the budget): it goes ahead of b, which waits for room. d
+    // would fit beside a and c (115), but it is large: it never overtakes b.
+    expect(order).toEqual(["c"]);
     a.release();
-    await Promise.all([waitB, waitC]);
-    expect(order).toEqual(["b", "c"]);
-    expect(gate.usedBytes).toBe(70);
-    await expect(gate.ticket().ensure(40, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
-    await expect(gate.ticket().ensure(101, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
-    b.release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(order).toEqual(["c", "b"]);
     c.release();
+    await Promise.all([waitB, waitC, waitD]);
+    expect(order).toEqual(["c", "b", "d"]);
+    expect(gate.usedBytes).toBe(115);
+    await expect(gate.ticket().ensure(40, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
+    await expect(gate.ticket().ensure(121, 100)).rejects.toBeInstanceOf(AdmissionTimeout);
+    b.release();
+    d.release();
     expect(gate.usedBytes).toBe(0);
-    expect(gate.peakUsedBytes).toBe(70);
+    expect(gate.peakUsedBytes).toBe(115);
   });
 
   it("a waiting request is admitted before background jobs that waited longer", async () => {

@@ -63,6 +63,12 @@ export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boo
 export class CodecSession implements CodecUsage {
   /** The codec instances this job holds (codecs/resident): every codec call below takes them from here. */
   readonly instances = new InstanceScope();
+  /**
+   * What holds the job's JS buffers (the production that owns this session), weakly: once V8
+   * has collected it, so have they. The session itself is no proxy for them: it holds none,
+   * and outlives them (seen alive 10 s after its production was collected).
+   */
+  holder?: WeakRef<object>;
   #peak = 0;
   #persistent = 0;
   #held = 0;

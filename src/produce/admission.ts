@@ -99,6 +99,8 @@ export interface JobMemory {
   readonly instances: InstanceScope;
   /** The job's measured whole-job high-water mark (WASM and JS), X-Image-Peak-Memory. */
   readonly peakBytes: number;
+  /** What holds the job's JS buffers, weakly (its production): collected, they are too. */
+  readonly holder?: WeakRef<object>;
 }
 
 /** One codec instance a job will use, as predicted (produce/budget `Cost.parts`). */
@@ -107,10 +109,16 @@ export interface Part {
   bytes: number;
 }
 
+/** A job waiting for room: `small` when it needs at most the requests' reserve. */
+interface Waiter {
+  background: boolean;
+  small: boolean;
+}
+
 export class MemoryGate {
   #leases = new Set<Lease>();
-  /** Waiters, requests first and each kind in arrival order; only the first may take capacity. */
-  #queue: { background: boolean }[] = [];
+  /** Waiters, requests first and each kind in arrival order; the first may take capacity (see `#mayTry`). */
+  #queue: Waiter[] = [];
   #peak = 0;
   #nudged = 0;
 
@@ -159,14 +167,15 @@ export class MemoryGate {
     const started = Date.now();
     const deadline = started + waitMs;
     let polled = false;
-    const me = { background };
+    const small = bytes <= this.capacityBytes * REQUEST_RESERVE;
+    const me = { background, small };
     // A request goes ahead of every waiting background job.
     const at = background ? -1 : this.#queue.findIndex((w) => w.background);
     if (at < 0) this.#queue.push(me);
     else this.#queue.splice(at, 0, me);
     try {
       for (;;) {
-        if (this.#queue[0] === me) {
+        if (this.#mayTry(me)) {
           const lend = scope ? this.#lendable(bytes, parts, scope) : [];
           // Lent instances leave the idle count; the lease holds the parts at the larger of
           // the prediction and what the instance already is.
@@ -206,6 +215,17 @@ export class MemoryGate {
     } finally {
       this.#queue.splice(this.#queue.indexOf(me), 1);
     }
+  }
+
+  /**
+   * Whether `me` may take room now: the first waiter may; a small job also may when every
+   * waiter ahead of it is large (a thumbnail never waits behind a full-size view that is
+   * itself waiting for garbage to be collected; it is done long before), a background job only
+   * behind background jobs. Small jobs keep their order among themselves.
+   */
+  #mayTry(me: Waiter): boolean {
+    const ahead = this.#queue.slice(0, this.#queue.indexOf(me));
+    return ahead.length === 0 || (me.small && ahead.every((w) => !w.small && (w.background || !me.background)));
   }
 
   /**
@@ -270,8 +290,9 @@ export class MemoryGate {
     }
     // A job that ran no codec (refused, or served by another request) measured nothing.
     const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
-    // The job's buffers and dropped instances go with its session (held by nothing else now).
-    if (left > 0) this.#leases.add({ bytes: left, until: now + this.releaseDelayMs, garbage: true, refs: jobs.length ? jobs.map((j) => new WeakRef(j)) : undefined });
+    // The job's buffers, and instances it did not give back, go with what holds them (its
+    // production); a session with no holder stands for itself.
+    if (left > 0) this.#leases.add({ bytes: left, until: now + this.releaseDelayMs, garbage: true, refs: jobs.length ? jobs.map((j) => j.holder ?? new WeakRef(j)) : undefined });
   }
 }
 

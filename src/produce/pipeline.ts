@@ -85,7 +85,7 @@ export class Production {
   #source?: Promise<Source>;
   #pixels?: Promise<Pixels>;
   #pixelsReady = false;
-  readonly codecs = new CodecSession();
+  readonly codecs: CodecSession = Object.assign(new CodecSession(), { holder: new WeakRef(this) });
 
   /** Whether decode and resize already ran: only encodes remain to be paid for. */
   get pixelsReady(): boolean {
