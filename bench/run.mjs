@@ -7,6 +7,7 @@
 //   5. production settings under concurrent load; 6. animated GIF -> animated WebP
 //   7. a stream of requests with wrangler.toml's defaults: back to back, concurrent, after a
 //      full-size HEIC view, with the queue consumer in the same isolate (`--only=stream`)
+//   8. `--soak`: ten minutes of mixed traffic (bench/soak.mjs), run on its own
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -19,10 +20,13 @@ import { ladderRung, REENCODE_SPEED } from "./lib/ladder.mjs";
 import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
 import { fmtKB, fmtMB, fmtMs, median, ratio, table, timed } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory } from "../scripts/lib/wrangler.mjs";
+import { soakSection } from "./soak.mjs";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const CORPORA = resolve(ROOT, "../shared/corpora");
 const SMOKE = process.argv.includes("--smoke");
+const SOAK = process.argv.includes("--soak");
+const SOAK_MINUTES = Number(process.argv.find((a) => a.startsWith("--soak-minutes="))?.slice(15) ?? 10);
 // `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation).
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const wanted = (section) => !ONLY || ONLY.includes(section);
@@ -62,6 +66,10 @@ const PHOTO_12MP = "fatih-kgqu_qs3B78-unsplash.jpg"; // 3024x4032 camera JPEG
 const PHOTO_24MP = "rachel-hisko-rEM3cK8F1pk-unsplash.jpg"; // 6000x4000 camera JPEG
 
 async function main() {
+  if (SOAK) {
+    sections.push(await soakSection({ root: ROOT, corpora: CORPORA, token: TOKEN, minutes: SOAK_MINUTES, log }));
+    return writeReport();
+  }
   const persist = mkdtempSync(join(tmpdir(), "bench-state-"));
   log(`edge-image-cdn benchmark${SMOKE ? " (smoke)" : ""}: starting workers on loopback...`);
   // Cache on (section 3 needs it); transcodes stay real because every run asks for a new size.
@@ -495,10 +503,21 @@ async function streamSection() {
       const res = await fetch(`${worker.base}/_api/objects/${key}`, { method: "PUT", body: bytes, headers: { Authorization: `Bearer ${TOKEN}` } });
       if (res.status !== 201) throw new Error(`push ${key}: ${res.status} ${await res.text()}`);
     };
+    // A request with no answer in 120 s is counted as such (status "unanswered"), never waited
+    // for longer, and the dev server's log around it is printed.
+    let unanswered = 0;
     const get = async (path, headers = {}) => {
-      const { ms, value: res } = await timed(() => fetch(`${worker.base}${path}`, { headers, signal: AbortSignal.timeout(120_000) }));
-      const body = Buffer.from(await res.arrayBuffer());
-      return { ms, status: res.status, type: res.headers.get("Content-Type"), tried: res.headers.get("X-Image-Tried"), timing: res.headers.get("Server-Timing") ?? "", retryAfter: res.headers.get("Retry-After"), body };
+      const started = performance.now();
+      try {
+        const { ms, value: res } = await timed(() => fetch(`${worker.base}${path}`, { headers, signal: AbortSignal.timeout(120_000) }));
+        const body = Buffer.from(await res.arrayBuffer());
+        return { ms, status: res.status, type: res.headers.get("Content-Type"), tried: res.headers.get("X-Image-Tried"), timing: res.headers.get("Server-Timing") ?? "", retryAfter: res.headers.get("Retry-After"), body };
+      } catch (e) {
+        if (e.name !== "TimeoutError") throw e;
+        unanswered++;
+        log(`  stream: ${path} unanswered after 120 s; wrangler dev's log ends:\n${worker.log().split("\n").filter((l) => !/getaddrinfo|GetAddrInfo|Request.cf/.test(l)).slice(-40).join("\n")}`);
+        return { ms: performance.now() - started, status: "unanswered", type: null, tried: null, timing: "", retryAfter: null, body: Buffer.alloc(0) };
+      }
     };
     const waitOf = (r) => Number(/wait;dur=([\d.]+)/.exec(r.timing)?.[1] ?? 0);
     // Ten camera photos of 12-24 MP: the corpus's four, and crops and mirrors of them (new
@@ -602,6 +621,7 @@ async function streamSection() {
     ]);
     const peak = workerdMemory(worker.child.pid).hwm - base;
     notes.push(`Peak RSS over the section, above the post-GC baseline: ${fmtMB(peak)} (${peak <= LIMIT ? "within" : "OVER"} 128 MiB).`);
+    notes.push(`Requests unanswered within 120 s: ${unanswered}.`);
     log(`  stream: back to back ${fmtMs(median(streamMs))} vs alone ${fmtMs(median(alone))}; peak RSS ${fmtMB(peak)}`);
   } finally {
     await stopAndClean(worker, persist);
@@ -801,10 +821,11 @@ async function writeReport() {
     "How to read it: every figure stands next to a baseline measured in the same run on the same inputs, and the ratio column divides the first by the second.",
     "Absolute times depend on this machine and on what else ran; the ratios are what to compare between runs. Nothing here is asserted by `npm test`.",
   ].join(" ");
-  const report = [`# Benchmark report${SMOKE ? " (smoke)" : ""}`, "", machine, "", howTo, "", ...sections.flatMap((s) => [s, ""]), `![bytes](./${SMOKE ? "smoke-bytes.svg" : "bytes.svg"})`, ""].join("\n");
+  const plot = SOAK ? [] : [`![bytes](./${SMOKE ? "smoke-bytes.svg" : "bytes.svg"})`];
+  const report = [`# Benchmark report${SMOKE ? " (smoke)" : ""}`, "", machine, "", howTo, "", ...sections.flatMap((s) => [s, ""]), ...plot, ""].join("\n");
   mkdirSync(join(ROOT, "bench/results"), { recursive: true });
   // A partial run (--only) never replaces the full report.
-  const file = join(ROOT, "bench/results", SMOKE ? "smoke-report.md" : ONLY ? "partial-report.md" : "report.md");
+  const file = join(ROOT, "bench/results", SMOKE ? "smoke-report.md" : SOAK ? "soak-report.md" : ONLY ? "partial-report.md" : "report.md");
   writeFileSync(file, report);
   log(`\n${report}\nReport written to ${file}`);
 }
