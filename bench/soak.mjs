@@ -111,7 +111,7 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
     const job = async () => {
       const id = `soak-${Date.now()}-${n++}`;
       const p = n % photos.length;
-      const body = { msg_id: id, input_files: [{ key: `soak/p${p}.jpg` }], output_files: [{ key: `soak/j${n}_800_0.webp` }, { key: `soak/j${n}_400_0.avif` }, { key: `soak/j${n}_1600_0.jpg` }] };
+      const body = { msg_id: id, cmd: "transcode", input_files: [{ key: `soak/p${p}.jpg` }], output_files: [{ key: `soak/j${n}_800_0.webp` }, { key: `soak/j${n}_400_0.avif` }, { key: `soak/j${n}_1600_0.jpg` }] };
       const res = await fetch(`${worker.base}/_api/jobs`, { method: "POST", body: JSON.stringify(body), headers: { ...auth, "Content-Type": "application/json" } });
       if (res.status >= 300) log(`  soak: job ${id} answered ${res.status} ${await res.text()}`);
       else jobIds.push(id);
