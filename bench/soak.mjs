@@ -112,7 +112,11 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
       const id = `soak-${Date.now()}-${n++}`;
       const p = n % photos.length;
       const body = { msg_id: id, cmd: "transcode", input_files: [{ key: `soak/p${p}.jpg` }], output_files: [{ key: `soak/j${n}_800_0.webp` }, { key: `soak/j${n}_400_0.avif` }, { key: `soak/j${n}_1600_0.jpg` }] };
-      const res = await fetch(`${worker.base}/_api/jobs`, { method: "POST", body: JSON.stringify(body), headers: { ...auth, "Content-Type": "application/json" } });
+      const res = await fetch(`${worker.base}/_api/jobs`, { method: "POST", body: JSON.stringify(body), headers: { ...auth, "Content-Type": "application/json" }, signal: AbortSignal.timeout(ANSWER_MS) }).catch((e) => {
+        results.push({ kind: "job post", path: id, status: 0, ms: ANSWER_MS, error: e.name === "TimeoutError" ? "unanswered" : e.message });
+        return null;
+      });
+      if (!res) return;
       if (res.status >= 300) log(`  soak: job ${id} answered ${res.status} ${await res.text()}`);
       else jobIds.push(id);
     };
@@ -124,13 +128,25 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
     const deadline = Date.now() + 120_000;
     for (;;) {
       for (const id of jobIds) {
-        const res = await fetch(`${worker.base}/_api/jobs/${id}`, { headers: auth });
-        states.set(id, res.ok ? (await res.json()).state : `HTTP ${res.status}`);
+        try {
+          const res = await fetch(`${worker.base}/_api/jobs/${id}`, { headers: auth, signal: AbortSignal.timeout(ANSWER_MS) });
+          states.set(id, res.ok ? (await res.json()).state : `HTTP ${res.status}`);
+        } catch (e) {
+          // A status read with no answer is an unanswered request too.
+          results.push({ kind: "job status", path: id, status: 0, ms: ANSWER_MS, error: e.name === "TimeoutError" ? "unanswered" : e.message });
+          log(`  soak: GET /_api/jobs/${id}: ${e.name}; the dev server's log ends:\n${worker.log().split("\n").filter((l) => !/getaddrinfo|GetAddrInfo|Request.cf|^\s+at /.test(l)).slice(-15).join("\n")}`);
+          states.set(id, "unknown");
+        }
       }
       if ([...states.values()].every((s) => s === "done" || s === "failed") || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2000));
     }
     const peak = workerdMemory(worker.child.pid).hwm - baseRss;
+    // A job that did not end: what the dev server logged about the queue.
+    if ([...states.values()].some((s) => s !== "done" && s !== "failed")) {
+      const lines = worker.log().split("\n").filter((l) => /job|re-encode|queue/i.test(l));
+      log(`  soak: jobs left unended; the dev server's queue lines (${lines.length}, last 25):\n${lines.slice(-25).join("\n")}`);
+    }
 
     const kinds = [...new Set(results.map((r) => r.kind))];
     const statusesOf = (rs) => Object.entries(rs.reduce((m, r) => ({ ...m, [r.error ?? r.status]: (m[r.error ?? r.status] ?? 0) + 1 }), {})).map(([k, v]) => `${v} x ${k}`).join(", ");

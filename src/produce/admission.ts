@@ -79,6 +79,14 @@ const REQUEST_RESERVE = 1 / 3;
 /** At most one nudge this often. */
 const NUDGE_MS = 250;
 
+/**
+ * Longest a background job waits for room before its message is retried later. The queue
+ * consumer takes one message at a time: a re-encode that waited the requests' 8 s for room it
+ * could not get held up every job behind it (the soak: async jobs still queued minutes later,
+ * behind re-encodes failing one after another with "no room within 8000 ms").
+ */
+export const BACKGROUND_WAIT_MS = 1000;
+
 /** Longest a job can hold memory: the platform's largest CPU limit (300 s) is far above any job here. */
 const MAX_JOB_MS = 120_000;
 /** How often a waiting job looks again. */
