@@ -279,3 +279,40 @@ describe("budget-deferred production goes through the same queue", () => {
     expect(next.image).toEqual({ format: "avif", width: 640, height: 480 });
   });
 });
+
+describe("one job's CPU per invocation (issue 30)", () => {
+  it("outputs whose predictions together pass BACKGROUND_CPU_BUDGET_MS continue in new messages, and the job ends with all", async () => {
+    const { stem, key } = await original();
+    const msg_id = `split-${uniquePrefix()}`;
+    const outputs = [`${stem}_300_0.webp`, `${stem}_301_0.webp`, `${stem}_302_0.webp`];
+    // One output's predicted CPU, from the same cost model the consumer uses.
+    const sent: unknown[] = [];
+    // The queue records what is sent and delivers nothing: this test delivers by hand.
+    const recording = { send: async (m: unknown) => void sent.push(m) };
+    const { loadConfig } = await import("../src/config");
+    const { Production } = await import("../src/produce/pipeline");
+    const { r2Store } = await import("../src/storage/r2");
+    const config = loadConfig(env as never);
+    const production = new Production(() => r2Store(env.IMAGES).get(key), { width: 300, height: 0 }, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground }, { time: (_s, fn) => fn() });
+    const one = (await production.cost("webp", config.encode.webp)).now.cpuMs;
+    // Room for one output per invocation, not two.
+    const budget = String(Math.ceil(1.5 * one));
+    const vars = { ...env, JOBS: recording, BACKGROUND_CPU_BUDGET_MS: budget };
+    const posted = await call("/_api/jobs", { method: "POST", body: JSON.stringify({ msg_id, cmd: "transcode", input_files: [{ key }], output_files: outputs.map((k) => ({ key: k })) }), headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" } }, vars);
+    expect(posted.res.status).toBe(202);
+    expect(sent).toEqual([{ type: "run", msg_id }]);
+    for (let invocation = 1; invocation <= 3; invocation++) {
+      const batch = createMessageBatch("edge-image-cdn-jobs", [{ id: `s${invocation}`, timestamp: new Date(), attempts: 1, body: sent[sent.length - 1] }]);
+      const ctx = createExecutionContext();
+      await worker.queue(batch as never, vars as never);
+      const result = await getQueueResult(batch, ctx);
+      expect(result.explicitAcks.length).toBe(1);
+      const state = await status(msg_id);
+      expect(state.outputs.filter((o: { code: number }) => o.code === 0)).toHaveLength(invocation);
+      // Unfinished, it was handed to a new message; finished, it is done and nothing more is sent.
+      expect(sent).toHaveLength(invocation < 3 ? invocation + 1 : 3);
+      expect(state.state).toBe(invocation < 3 ? "running" : "done");
+    }
+    for (const [i, k] of outputs.entries()) expect(await decodedImage(await (await env.IMAGES.get(k))!.arrayBuffer())).toEqual({ format: "webp", width: 300 + i, height: Math.round(((300 + i) * 512) / 768) });
+  });
+});
