@@ -4,10 +4,9 @@
  * to the system only when V8 collects its instance, seconds after the last reference goes
  * (measured 1.5-5 s), and a Worker cannot force a collection; an isolate that dropped every
  * job's instances carried the garbage of the last few jobs beside the next one, and the memory
- * gate (produce/admission) had to make every job wait for it. So instances are kept instead:
- * when a job ends, each of its instances is reset to the state a fresh one starts in and waits,
- * idle, for the next job of the same codec, which reuses its memory at once (and its pages,
- * already touched: a fresh instance pays about 3 ms per MiB it first writes).
+ * gate (produce/admission) had to make every job wait for it. So memories are kept instead:
+ * when a job ends, each waits, idle, for the next job that can use it, which reuses it at once
+ * (and its pages, already touched: a fresh memory pays about 3 ms per MiB it first writes).
  *
  * Our own builds (emscripten `STANDALONE_WASM` with `IMPORTED_MEMORY`, codecs/standalone) do not
  * own their memory: what stays resident is the memory itself, of kind `SHARED_MEMORY`, and any of

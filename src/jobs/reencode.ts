@@ -9,7 +9,7 @@
  */
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
-import { BACKGROUND_WAIT_MS, isolateGate } from "../produce/admission";
+import { isolateGate } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import { retriedInBackground } from "../produce/verdicts";
 import { meanSsim } from "../produce/ssim";
@@ -77,7 +77,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     const pixelsOut = plan.width * plan.height;
     // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
     const verify = 2 * (formatSpec(req.format).cost.decodeMemory?.(pixelsOut) ?? 32e6) + 8 * pixelsOut;
-    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: Math.min(config.admissionWaitMs, BACKGROUND_WAIT_MS), extraBytes: verify });
+    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs, extraBytes: verify });
     if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });
     const reference = await production.pixels();
     const ssimBefore = meanSsim(reference, await production.codecs.decode(req.format, stored.bytes));

@@ -8,7 +8,7 @@
 import type { Config } from "../config";
 import { AppError } from "../errors";
 import { formatSpec } from "../formats";
-import { BACKGROUND_WAIT_MS, isolateGate, type Ticket } from "../produce/admission";
+import { isolateGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import type { Storage } from "../storage/r2";
@@ -163,7 +163,7 @@ export function jobService(deps: JobDeps) {
         spentMs += predictedMs;
         try {
           // The consumer shares the isolate's memory with requests: admitted like them (after them).
-          const bytes = await production.produce(ticket, out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: Math.min(config.admissionWaitMs, BACKGROUND_WAIT_MS) });
+          const bytes = await production.produce(ticket, out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs });
           const { width, height } = await production.pixels();
           // Conditional on the key still being free: R2 checks it atomically with the write.
           const stored = await objects.put(out.key, bytes, {
