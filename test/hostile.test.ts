@@ -2,8 +2,9 @@
  * Hostile input, round two (issue 30): shapes whose cost is not in their size. Each test makes
  * its input here, small, and asserts on what must hold.
  */
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CodecSession } from "../src/codecs";
+import { CodecSession, decode, encode } from "../src/codecs";
 import { openJpeg } from "../src/codecs/jpeg";
 import { animationPixels, readHeader } from "../src/headers";
 import { formatSpec } from "../src/formats";
@@ -101,4 +102,69 @@ describe("a GIF frame larger than its logical screen", () => {
     const ok = await call(`/${key}.gif?caplist=webp`);
     expect(ok.image).toEqual({ format: "webp", width: 64, height: 64 });
   });
+});
+
+/** A solid-colour image, so each version of an original is told apart by any pixel. */
+function solid(width: number, height: number, rgb: [number, number, number]) {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < data.length; i += 4) data.set([...rgb, 255], i);
+  return { data, width, height };
+}
+
+/** The centre pixel's colour of an encoded image. */
+async function centre(bytes: ArrayBuffer): Promise<number[]> {
+  const header = readHeader(new Uint8Array(bytes))!;
+  const px = await decode(header.format, bytes);
+  const i = (Math.floor(px.height / 2) * px.width + Math.floor(px.width / 2)) * 4;
+  return [...px.data.subarray(i, i + 3)];
+}
+const isRed = (c: number[]) => c[0] > 200 && c[2] < 60;
+const isBlue = (c: number[]) => c[2] > 200 && c[0] < 60;
+
+/**
+ * The real bucket, except that the first read of `key` lands exactly as an origin's push of a
+ * new version does mid-production: the read returns the old bytes, and the push (through the
+ * worker's API, with its purge) completes before the production goes on.
+ */
+function replacedWhileRead(bucket: R2Bucket, key: string, replace: () => Promise<void>): R2Bucket {
+  let done = false;
+  return new Proxy(bucket, {
+    get(target, prop) {
+      if (prop !== "get") return (target as any)[prop].bind(target);
+      return async (k: string, opts?: R2GetOptions) => {
+        const obj = await target.get(k, opts);
+        if (k !== key || done || !obj || !("arrayBuffer" in obj)) return obj;
+        done = true;
+        const bytes = await obj.arrayBuffer();
+        await replace();
+        return { key: obj.key, size: obj.size, httpEtag: obj.httpEtag, etag: obj.etag, customMetadata: obj.customMetadata, httpMetadata: obj.httpMetadata, arrayBuffer: async () => bytes };
+      };
+    },
+  });
+}
+
+describe("an original replaced while a variant is produced from it", () => {
+  for (const format of ["avif", "webp"] as const) {
+    it(`leaves no stale ${format} variant in the edge cache or in R2`, async () => {
+      const stem = `${uniquePrefix()}/swap`;
+      const key = `${stem}.jpg`;
+      await put(key, await encode("jpg", solid(320, 240, [230, 20, 20]), { quality: 90, speed: 1 }));
+      const v2 = await encode("jpg", solid(320, 240, [20, 20, 230]), { quality: 90, speed: 1 });
+      const push = async () => {
+        const res = await call(`/_api/objects/${key}`, { method: "PUT", body: v2, headers: { Authorization: `Bearer ${TOKEN}` } });
+        expect([200, 201]).toContain(res.res.status);
+      };
+      const url = `/${stem}_100_0.jpg?caplist=${format}`;
+      const racing = await call(url, {}, { IMAGES: replacedWhileRead(env.IMAGES, key, push) });
+      // The racing request itself serves what it read (v1): it began before the push.
+      expect(racing.image).toEqual({ format, width: 100, height: 75 });
+      expect(isRed(await centre(racing.body))).toBe(true);
+      // Afterwards, nothing made from v1 is left: every tier answers v2.
+      const after = await call(url);
+      expect(after.image).toEqual({ format, width: 100, height: 75 });
+      expect(isBlue(await centre(after.body))).toBe(true);
+      const stored = await env.IMAGES.get(`${stem}_100_0.${format}`);
+      if (stored) expect(isBlue(await centre(await stored.arrayBuffer()))).toBe(true);
+    });
+  }
 });

@@ -15,6 +15,7 @@ import type { MemoryGate, Ticket } from "../produce/admission";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
+import { dropIfSourceChanged } from "../storage/freshness";
 import type { ImageStore } from "../storage/r2";
 import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
 
@@ -194,18 +195,33 @@ class Walk {
     }
   }
 
-  remember(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): void {
-    this.deps.background(this.deps.cache.put(this.cacheUrl(format), bytes, etag, formatSpec(format).mime, provisional).catch((e) => this.deps.log("cache put failed", e)));
+  remember(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): Promise<unknown> {
+    const task = this.deps.cache.put(this.cacheUrl(format), bytes, etag, formatSpec(format).mime, provisional).catch((e) => this.deps.log("cache put failed", e));
+    this.deps.background(task);
+    return task;
   }
 
-  /** What is produced from the original must be found again when the original is replaced. */
-  rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string, provisional = false): void {
-    this.remember(format, bytes, etag, provisional);
-    this.recordForPurge(format);
+  /**
+   * What is produced from the original must be found again when the original is replaced (the
+   * purge index), and must not outlive it when the replacement lands while it is being written
+   * (storage/freshness): once every write of it (`writeBack` too) has landed, the original is
+   * checked again.
+   */
+  rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string, source: { key: string; etag: string }, provisional = false, writeBack?: { key: string; done: Promise<unknown> }): void {
+    const cacheUrl = this.cacheUrl(format);
+    const writes = [this.remember(format, bytes, etag, provisional), this.recordForPurge(format), writeBack?.done];
+    this.deps.background(
+      Promise.all(writes)
+        .then(() => dropIfSourceChanged(this.deps.store, this.deps.cache, { sourceKey: source.key, sourceEtag: source.etag, cacheUrls: [cacheUrl], r2Key: writeBack?.key }))
+        .then((dropped) => dropped && this.deps.log(`${format} of ${this.req.key} was made from a replaced original; its writes are undone`))
+        .catch((e) => this.deps.log("freshness check failed", e)),
+    );
   }
 
-  recordForPurge(format: FormatId): void {
-    this.deps.background(this.deps.store.recordCached(this.req.stem, this.req.size, format).catch((e) => this.deps.log("purge index write failed", e)));
+  recordForPurge(format: FormatId): Promise<unknown> {
+    const task = this.deps.store.recordCached(this.req.stem, this.req.size, format).catch((e) => this.deps.log("purge index write failed", e));
+    this.deps.background(task);
+    return task;
   }
 
   /**
@@ -280,24 +296,27 @@ class Walk {
       entry.doneAt = Date.now();
     }
     const { bytes, etag, peakBytes } = done;
+    const { image } = await this.production.source();
+    const source = { key: image.key, etag: image.etag };
     // A still of an animation is only ever cached under its own key: R2's variant key is what
     // clients that keep the animation are served from.
     if (this.stillPass) {
-      this.rememberProduced(format, bytes, etag);
+      this.rememberProduced(format, bytes, etag, source);
       return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes };
     }
     // Written back (every re-encode format is), it becomes a candidate for the slow re-encode;
     // the edge cache says so.
     const provisional = config.reencode.formats.has(format);
-    this.rememberProduced(format, bytes, etag, provisional);
+    let writeBack: { key: string; done: Promise<unknown> } | undefined;
     if (config.writeBack.has(format)) {
       const wbKey = variantKey(this.req.stem, this.req.size, format);
-      const { image } = await this.production.source();
       // How it was made, so the re-encode knows what it replaces and from which source version.
       const meta = { producedBy: "on-demand", sourceKey: image.key, sourceEtag: image.etag, etag, quality: String(settings.quality), speed: String(settings.speed) };
       this.writeBack = store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, meta).catch((e) => this.deps.log(`write-back of ${wbKey} failed`, e));
       this.deps.background(this.writeBack);
+      writeBack = { key: wbKey, done: this.writeBack };
     }
+    this.rememberProduced(format, bytes, etag, source, provisional, writeBack);
     return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes, provisional };
   }
 }
@@ -337,7 +356,14 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
     }
     if (stored) {
       const provisional = w.provisional(format, stored.metadata);
-      w.remember(format, stored.bytes, stored.etag, provisional);
+      const cached = w.remember(format, stored.bytes, stored.etag, provisional);
+      // A variant written back from an original that was replaced while this read it: the
+      // cache entry made of it is checked too (storage/freshness).
+      const { sourceKey, sourceEtag } = stored.metadata ?? {};
+      if (sourceKey && sourceEtag) {
+        const cacheUrl = w.cacheUrl(format);
+        w.deps.background(cached.then(() => dropIfSourceChanged(w.deps.store, w.deps.cache, { sourceKey, sourceEtag, cacheUrls: [cacheUrl], r2Key: key })).catch((e) => w.deps.log("freshness check failed", e)));
+      }
       return { kind: "served", delivery: { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag, provisional } };
     }
   }
@@ -353,7 +379,7 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
   try {
     const original = await production.passthrough(format);
     if (original) {
-      w.rememberProduced(format, original.bytes, original.etag);
+      w.rememberProduced(format, original.bytes, original.etag, original);
       return { kind: "served", delivery: { source: "r2", body: original.bytes, size: original.bytes.byteLength, etag: original.etag } };
     }
     if (!w.stillPass && (await production.animatedSource()) && !(await production.animates(format))) {

@@ -15,6 +15,7 @@ import { retriedInBackground } from "../produce/verdicts";
 import { meanSsim } from "../produce/ssim";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
+import { dropIfSourceChanged } from "../storage/freshness";
 import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey } from "../variants/key";
 
@@ -70,8 +71,12 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
   const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
   try {
     const { image, plan } = await production.source();
-    // A variant of an older original is stale, not improvable (replacing the original purges it).
-    if (meta.sourceEtag && meta.sourceEtag !== image.etag) return { result: "skipped", reason: "the original changed since" };
+    // A variant of an older original is stale, not improvable: written back after the purge of
+    // the original's replacement, it is dropped here (storage/freshness).
+    if (meta.sourceEtag && meta.sourceEtag !== image.etag) {
+      await dropIfSourceChanged(store, cache, { sourceKey, sourceEtag: meta.sourceEtag, cacheUrls: [cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format)], r2Key: key });
+      return { result: "skipped", reason: "the original changed since: the stale variant is dropped" };
+    }
     // The production, then two decodes at output size to compare (each instance stays alive
     // until collected, like every retired codec memory).
     const pixelsOut = plan.width * plan.height;

@@ -11,6 +11,7 @@ import { formatSpec } from "../formats";
 import { isolateGate, type Ticket } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
+import { dropIfSourceChanged } from "../storage/freshness";
 import type { Storage } from "../storage/r2";
 import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
 import { reencode } from "./reencode";
@@ -165,10 +166,11 @@ export function jobService(deps: JobDeps) {
           // The consumer shares the isolate's memory with requests: admitted like them (after them).
           const bytes = await production.produce(ticket, out.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs });
           const { width, height } = await production.pixels();
+          const { image } = await production.source();
           // Conditional on the key still being free: R2 checks it atomically with the write.
           const stored = await objects.put(out.key, bytes, {
             contentType: mime,
-            customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input },
+            customMetadata: { format: out.format, width: String(width), height: String(height), producedBy, jobId: msgId, sourceKey: input, sourceEtag: image.etag },
             onlyIf: new Headers({ "If-None-Match": "*" }),
           });
           if (!stored) {
@@ -177,7 +179,14 @@ export function jobService(deps: JobDeps) {
           }
           // Only this output's own cache entry is stale: it was derived from the input, so unlike
           // a replaced original it changes nothing else of the stem.
-          await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, out.stem, out.size, out.format));
+          const cacheUrl = cacheKeyUrl(origin, config.cacheGeneration, out.stem, out.size, out.format);
+          await cache.delete(cacheUrl);
+          // A deferred variant is the worker's own: made from an original replaced meanwhile, it
+          // is undone (storage/freshness); the next request produces it from the new one.
+          if (producedBy === "on-demand" && (await dropIfSourceChanged(objects, cache, { sourceKey: input, sourceEtag: image.etag, cacheUrls: [cacheUrl], r2Key: out.key }))) {
+            await record({ key: out.key, code: 0, message: "dropped: the original was replaced while it was produced" });
+            continue;
+          }
           await record({ key: out.key, code: 0, message: "ok", extra: { file_size: bytes.byteLength, mime, width, height } });
         } catch (e) {
           // Anything else (R2 unavailable...) is thrown on: the message is retried, finished outputs are kept.

@@ -30,6 +30,8 @@ export interface ImageStore {
    * that replacing the stem's original can find and purge it (the Cache API cannot list).
    */
   recordCached(stem: string, size: Size | null, format: FormatId): Promise<void>;
+  head(key: string): Promise<ObjectInfo | null>;
+  delete(keys: string[]): Promise<void>;
 }
 
 /** What the origin API and jobs see of a stored object (R2's own types stay in this module). */
@@ -63,13 +65,11 @@ export interface PutOptions {
  * of it and nothing else touches the bucket.
  */
 export interface Storage extends ImageStore {
-  head(key: string): Promise<ObjectInfo | null>;
   /** The first `length` bytes of an object (a header probe), or null when absent. */
   readStart(key: string, length: number): Promise<Uint8Array | null>;
   readText(key: string): Promise<string | null>;
   /** Null when `onlyIf` failed: nothing was written. */
   put(key: string, body: ArrayBuffer | Uint8Array | string, options: PutOptions): Promise<ObjectInfo | null>;
-  delete(keys: string[]): Promise<void>;
   /** Objects named `<stem>.<ext>` or `<stem>_W_H.<ext>` exactly: full-size first, then variants, each in key order. */
   listStem(stem: string): Promise<StemObject[]>;
   /** Variants of `stem` recorded by `recordCached`, with the index keys that record them. */
