@@ -168,3 +168,39 @@ describe("an original replaced while a variant is produced from it", () => {
     });
   }
 });
+
+describe("alias spellings of one key", () => {
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  it("a variant is pushed and produced only under its canonical name; a second spelling of an original is refused", async () => {
+    const stem = `${uniquePrefix()}/alias`;
+    const red = await encode("jpg", solid(100, 100, [230, 20, 20]), { quality: 90, speed: 1 });
+    for (const spelled of [`${stem}_0100_0100.jpg`, `${stem}_100_100.jpeg`, `${stem}_100_100.JPG`]) {
+      const res = await call(`/_api/objects/${spelled}`, { method: "PUT", body: red, headers: auth });
+      expect(res.res.status).toBe(400);
+      expect(JSON.parse(new TextDecoder().decode(res.body)).message).toContain(`${stem}_100_100.jpg`);
+      expect(await env.IMAGES.head(spelled)).toBeNull();
+    }
+    expect((await call(`/_api/objects/${stem}.jpg`, { method: "PUT", body: red, headers: auth })).res.status).toBe(201);
+    const second = await call(`/_api/objects/${stem}.JPG`, { method: "PUT", body: red, headers: auth });
+    expect(second.res.status).toBe(409);
+    expect(JSON.parse(new TextDecoder().decode(second.body))).toMatchObject({ error: "spelling_conflict" });
+    expect(await env.IMAGES.head(`${stem}.JPG`)).toBeNull();
+    const job = await call(`/_api/jobs`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ msg_id: `${stem}-job`, cmd: "transcode", input_files: [{ key: `${stem}.jpg` }], output_files: [{ key: `${stem}_100_100.webp` }, { key: `${stem}_0100_0100.JPEG` }] }),
+    });
+    expect(job.res.status).toBe(400);
+    expect(JSON.parse(new TextDecoder().decode(job.body)).message).toContain(`use ${stem}_100_100.jpg`);
+  });
+
+  it("a URL spelled as a stored object gets that object, not its canonical sibling", async () => {
+    const stem = `${uniquePrefix()}/camera`;
+    // Stored around the API (wrangler r2 object put), both spellings exist.
+    await put(`${stem}.jpg`, await encode("jpg", solid(64, 48, [230, 20, 20]), { quality: 90, speed: 1 }));
+    await put(`${stem}.JPG`, await encode("jpg", solid(64, 48, [20, 20, 230]), { quality: 90, speed: 1 }));
+    const got = await call(`/${stem}.JPG?caplist=jpg`);
+    expect(got.image).toEqual({ format: "jpg", width: 64, height: 48 });
+    expect(isBlue(await centre(got.body))).toBe(true);
+  });
+});

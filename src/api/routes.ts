@@ -10,7 +10,7 @@ import { formatSpec } from "../formats";
 import { animationPixels, HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
 import type { VariantCache } from "../storage/cache";
 import type { ObjectInfo, Storage } from "../storage/r2";
-import { parseImageKey, validateKey, type ImageRequestKey } from "../variants/key";
+import { parseImageKey, validateKey, variantKey, type ImageRequestKey } from "../variants/key";
 import { publicView } from "../jobs/model";
 import type { JobService } from "../jobs/service";
 import { validateJob } from "../jobs/validate";
@@ -46,7 +46,22 @@ const LONGEST_SIZE_SUFFIX = 12;
 
 /** Keys the API accepts: the delivery naming, any size, a known extension. */
 function objectKey(key: string): ImageRequestKey {
-  const parsed = parseImageKey(key, Number.MAX_SAFE_INTEGER);
+  return checkedLength(parseImageKey(key, Number.MAX_SAFE_INTEGER), key);
+}
+
+/**
+ * A key a push may store under. A variant is looked up by its one canonical name
+ * (variants/key `variantKey`): `a_0100_0100.JPEG` would be a second object no request finds.
+ * An original keeps its own spelling (cameras write `IMG_0001.JPG`).
+ */
+function pushKey(key: string): ImageRequestKey {
+  const parsed = objectKey(key);
+  const canonical = variantKey(parsed.stem, parsed.size, parsed.format);
+  if (parsed.size && key !== canonical) throw badRequest("bad_key", `A variant is stored under the name delivery looks for: use ${canonical}, not ${key}.`);
+  return parsed;
+}
+
+function checkedLength(parsed: ImageRequestKey, key: string): ImageRequestKey {
   // R2 keys end at 1,024 bytes: a full-size key must leave room for its variants' names.
   if (!parsed.size && new TextEncoder().encode(key).length > 1024 - LONGEST_SIZE_SUFFIX) {
     throw badRequest("bad_key", `A full-size image key may be at most ${1024 - LONGEST_SIZE_SUFFIX} bytes, so that its _W_H variants fit R2's 1,024.`);
@@ -229,11 +244,17 @@ export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
   });
 
   api.put("/objects/*", async (c) => {
-    const key = objectKey(keyAfter(c.req.url, "/_api/objects/"));
+    const key = pushKey(keyAfter(c.req.url, "/_api/objects/"));
     const raw = await readLimited(c.req.raw, config.maxUploadBytes);
     const contentType = c.req.header("Content-Type") ?? "";
     const bytes = /^multipart\/form-data\s*;/i.test(contentType) ? await imageFromMultipart(raw, contentType) : raw;
     const header = checkImage(bytes, key, config);
+    if (!key.size) {
+      // One original per stem and format: variants are named by the stem alone, so `a.JPG`
+      // beside `a.jpg` would make every variant of `a` ambiguous (issue 30).
+      const other = (await store.listStem(key.stem)).find((o) => !o.size && o.format === key.format && o.key !== key.key);
+      if (other) throw new AppError(409, "spelling_conflict", `${other.key} already holds this stem's ${key.format} original; replace it under that name, or delete it first.`);
+    }
     const stored = await store.put(key.key, bytes, {
       contentType: formatSpec(key.format).mime,
       customMetadata: { format: header.format, width: String(header.width), height: String(header.height), producedBy: "origin" },

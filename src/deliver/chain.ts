@@ -332,11 +332,14 @@ async function cacheTier(w: Walk, format: FormatId, retry: boolean): Promise<Out
   return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag, provisional: hit.provisional } } : { kind: "next" };
 }
 
-/** 2. R2: what the origin pre-produced. The URL's own spelling (`a1.jpeg`) is tried too. */
+/**
+ * 2. R2: what the origin pre-produced. For the URL's own format, its own spelling (`a1.JPG`)
+ * first: an object stored under exactly that key is the one asked for.
+ */
 async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Outcome> {
   if (retry || w.stillPass) return { kind: "next" };
   const keys = [variantKey(w.req.stem, w.req.size, format)];
-  if (format === w.req.format && !keys.includes(w.req.key)) keys.push(w.req.key);
+  if (format === w.req.format && !keys.includes(w.req.key)) keys.unshift(w.req.key);
   let storeFailed = false;
   for (const key of keys) {
     let stored;

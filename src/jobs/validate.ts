@@ -7,7 +7,7 @@ import type { Config } from "../config";
 import type { Storage } from "../storage/r2";
 import { AppError, badRequest } from "../errors";
 import { formatSpec } from "../formats";
-import { parseImageKey, validateKey } from "../variants/key";
+import { parseImageKey, validateKey, variantKey } from "../variants/key";
 import type { JobRequest } from "./model";
 
 const bad = (message: string) => badRequest("bad_job", message);
@@ -60,6 +60,10 @@ export async function validateJob(body: unknown, config: Config, store: Storage)
   for (const { key } of output_files) {
     const out = parseImageKey(key, config.maxDimension);
     if (!formatSpec(out.format).canEncode) throw new AppError(422, "not_encodable", `${key}: ${out.format} cannot be produced here (no encoder).`);
+    // Delivery looks a variant up by its one canonical name: `a_0100_0100.JPEG` would be a
+    // second object no request ever finds (issue 30), so only the canonical spelling is taken.
+    const canonical = variantKey(out.stem, out.size, out.format);
+    if (key !== canonical) throw bad(`${key} is not spelled as delivery names it: use ${canonical}.`);
     if (key === input) throw bad(`${key} is the input itself.`);
     if (seen.has(key)) throw bad(`${key} is listed twice.`);
     seen.add(key);
