@@ -10,7 +10,11 @@ import { animationPixels, readHeader } from "../src/headers";
 import { formatSpec } from "../src/formats";
 import { MAX_JPEG_SCANS } from "../src/formats/jpeg";
 import { predictCost } from "../src/produce/budget";
-import { call, fixture, put, uniquePrefix } from "./helpers";
+import { drainIdle, idleBytes } from "../src/codecs/resident";
+import { isolateGate } from "../src/produce/admission";
+import { bytesEqual, call, fixture, put, uniquePrefix } from "./helpers";
+
+const MiB = 2 ** 20;
 
 const TOKEN = "test-token-0123456789abcdef";
 
@@ -202,5 +206,90 @@ describe("alias spellings of one key", () => {
     const got = await call(`/${stem}.JPG?caplist=jpg`);
     expect(got.image).toEqual({ format: "jpg", width: 64, height: 48 });
     expect(isBlue(await centre(got.body))).toBe(true);
+  });
+});
+
+/** Random pixels: what compresses worst, so a few megapixels make a file of megabytes. */
+function noise(width: number, height: number) {
+  const data = new Uint8ClampedArray(width * height * 4);
+  let x = 12345;
+  for (let i = 0; i < data.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    data[i] = i % 4 === 3 ? 255 : x >>> 24;
+  }
+  return { data, width, height };
+}
+
+/** The real bucket, counting every whole-body read (arrayBuffer, text, json) of each key's objects. */
+function countingReads(bucket: R2Bucket, onRead: (key: string) => void = () => {}) {
+  const whole = new Map<string, number>();
+  const wrapped = new Proxy(bucket, {
+    get(target, prop) {
+      if (prop !== "get") return (target as any)[prop].bind(target);
+      return async (k: string, opts?: R2GetOptions) => {
+        const obj = await target.get(k, opts);
+        if (!obj || !("body" in obj)) return obj;
+        const count = (read: () => Promise<unknown>) => () => {
+          whole.set(k, (whole.get(k) ?? 0) + 1);
+          onRead(k);
+          return read();
+        };
+        return new Proxy(obj, {
+          get(o, p) {
+            const v = (o as any)[p];
+            if (p === "arrayBuffer" || p === "text" || p === "json" || p === "bytes") return count(v.bind(o));
+            return typeof v === "function" ? v.bind(o) : v;
+          },
+        });
+      };
+    },
+  });
+  return { bucket: wrapped, whole };
+}
+
+describe("stored bytes and the memory gate", () => {
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+
+  it("an original checked at push, asked for as it is, is streamed to every client, never read whole; so is a large stored variant", async () => {
+    const stem = `${uniquePrefix()}/big`;
+    const original = await encode("jpg", noise(1600, 1200), { quality: 95, speed: 1 });
+    expect(original.byteLength).toBeGreaterThan(1 << 20);
+    expect((await call(`/_api/objects/${stem}.jpg`, { method: "PUT", body: original, headers: auth })).res.status).toBe(201);
+    expect((await call(`/_api/objects/${stem}_1600_1200.jpg`, { method: "PUT", body: original, headers: auth })).res.status).toBe(201);
+    const { bucket, whole } = countingReads(env.IMAGES);
+    for (const path of [`/${stem}.jpg?caplist=jpg`, `/${stem}_1600_1200.jpg?caplist=jpg`]) {
+      const results = await Promise.all(Array.from({ length: 10 }, () => call(path, {}, { IMAGES: bucket })));
+      for (const r of results) {
+        expect(r.res.status).toBe(200);
+        expect(r.image).toEqual({ format: "jpg", width: 1600, height: 1200 });
+        expect(bytesEqual(r.body, original)).toBe(true);
+      }
+    }
+    expect(Object.fromEntries(whole)).toEqual({});
+  });
+
+  it("a production reserves the original's bytes in the gate before it reads them: with no room, nothing is read and the answer is a 503", async () => {
+    const stem = `${uniquePrefix()}/held`;
+    const original = await encode("jpg", noise(1600, 1200), { quality: 95, speed: 1 });
+    await put(`${stem}.jpg`, original);
+    drainIdle();
+    const vars = { MEMORY_BUDGET_MB: "48", MEMORY_RELEASE_MS: "500" };
+    const gate = isolateGate(48 * MiB, 500);
+    const hog = gate.ticket();
+    await hog.ensure(47 * MiB, 0);
+    const { bucket, whole } = countingReads(env.IMAGES);
+    const refused = await call(`/${stem}_100_0.jpg?caplist=jpg`, {}, { ...vars, ADMISSION_WAIT_MS: "300", IMAGES: bucket });
+    expect(refused.res.status).toBe(503);
+    expect(refused.res.headers.get("Retry-After")).toMatch(/^\d+$/);
+    expect(whole.get(`${stem}.jpg`)).toBeUndefined();
+    hog.release();
+    let reserved = 0;
+    const counted = countingReads(env.IMAGES, (k) => k === `${stem}.jpg` && (reserved = gate.usedBytes - idleBytes()));
+    const served = await call(`/${stem}_100_0.jpg?caplist=jpg`, {}, { ...vars, ADMISSION_WAIT_MS: "5000", IMAGES: counted.bucket });
+    expect([served.res.status, served.res.headers.get("X-Image-Tried")]).toEqual([200, "jpg=transcode"]);
+    expect(served.image).toEqual({ format: "jpg", width: 100, height: 75 });
+    expect(counted.whole.get(`${stem}.jpg`)).toBe(1);
+    // When the body was read, at least its own bytes were counted as this request's.
+    expect(reserved).toBeGreaterThanOrEqual(original.byteLength);
   });
 });

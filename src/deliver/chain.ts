@@ -16,7 +16,7 @@ import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
 import { dropIfSourceChanged } from "../storage/freshness";
-import type { ImageStore } from "../storage/r2";
+import type { ImageStore, ObjectInfo } from "../storage/r2";
 import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
 
 export type Source = "cache" | "r2" | "transcode";
@@ -170,11 +170,60 @@ class Walk {
   ) {
     this.queue = [...candidates];
     this.production = new Production(
-      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`),
+      // The original is held whole while it is decoded: its bytes are reserved in the memory
+      // gate before they are read (storage/r2 `BeforeRead`).
+      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, (bytes) => ticket.ensure(bytes, deps.config.admissionWaitMs)),
       req.size,
       { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
       deps.timer,
     );
+  }
+
+  #asIs?: Promise<ObjectInfo | null>;
+
+  /**
+   * The original itself, streamed from R2, when a full-size request's candidate is its format
+   * and it was checked when pushed (our API stored its header's facts: format, size, limits).
+   * Nothing is decoded, so nothing is held: 30 concurrent as-is reads of a 24.6 MB original
+   * took 1,348 MiB when each read it whole (issue 30). The edge cache is filled from a second
+   * stream of the same version, read at the cache's own pace (a tee would buffer whatever the
+   * client is slower to take). Objects stored around the API go through production, which
+   * checks them.
+   */
+  async streamedOriginal(format: FormatId): Promise<Omit<Delivery, "format"> | null> {
+    if (this.req.size || this.stillPass) return null;
+    try {
+      return await this.#streamOriginal(format);
+    } catch (e) {
+      // R2 failing here is production's to report (it reads the original again).
+      this.deps.log(`streaming the original of ${this.req.key} failed`, e);
+      return null;
+    }
+  }
+
+  async #streamOriginal(format: FormatId): Promise<Omit<Delivery, "format"> | null> {
+    const { store } = this.deps;
+    this.#asIs ??= this.deps.timer.time("r2", () => store.locateOriginal(this.req.stem, `${this.req.stem}.${this.req.extension}`));
+    const info = await this.#asIs;
+    if (!info || info.customMetadata.producedBy !== "origin" || info.customMetadata.format !== format) return null;
+    const opened = await store.stream(info.key, 64, info.etag);
+    // Replaced since it was located (or its bytes contradict it): production decides.
+    if (!opened || sniffFormat(opened.head) !== format) {
+      await opened?.body.cancel();
+      return null;
+    }
+    const cacheUrl = this.cacheUrl(format);
+    const fill = store
+      .stream(info.key, 0, info.etag)
+      .then((copy) => copy && this.deps.cache.put(cacheUrl, { stream: copy.body, size: info.bytes }, info.etag, formatSpec(format).mime))
+      .catch((e) => this.deps.log("cache put failed", e));
+    const writes = [fill, this.recordForPurge(format)];
+    this.deps.background(
+      Promise.all(writes)
+        .then(() => dropIfSourceChanged(store, this.deps.cache, { sourceKey: info.key, sourceEtag: info.etag, cacheUrls: [cacheUrl] }))
+        .catch((e) => this.deps.log("freshness check failed", e)),
+    );
+    return { source: "r2", body: opened.body, size: info.bytes, etag: info.etag };
   }
 
   /** Whether an alpha-capable candidate is still to be tried. */
@@ -332,6 +381,9 @@ async function cacheTier(w: Walk, format: FormatId, retry: boolean): Promise<Out
   return hit ? { kind: "served", delivery: { source: "cache", body: hit.body, size: hit.size, etag: hit.etag, provisional: hit.provisional } } : { kind: "next" };
 }
 
+/** Stored objects up to this size are read whole; larger ones are only ever streamed. */
+const HELD_BYTES = 1 << 20;
+
 /**
  * 2. R2: what the origin pre-produced. For the URL's own format, its own spelling (`a1.JPG`)
  * first: an object stored under exactly that key is the one asked for.
@@ -342,9 +394,9 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
   if (format === w.req.format && !keys.includes(w.req.key)) keys.unshift(w.req.key);
   let storeFailed = false;
   for (const key of keys) {
-    let stored;
+    let opened;
     try {
-      stored = await w.deps.timer.time("r2", () => w.deps.store.get(key));
+      opened = await w.deps.timer.time("r2", () => w.deps.store.stream(key, 64));
     } catch (e) {
       // R2 unavailable is never "not found": the candidate may still be produced, and if
       // nothing can be served the answer is a 503, not a 404.
@@ -352,23 +404,42 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
       storeFailed = true;
       continue;
     }
-    if (stored && sniffFormat(new Uint8Array(stored.bytes, 0, Math.min(64, stored.bytes.byteLength))) !== format) {
+    if (!opened) continue;
+    if (sniffFormat(opened.head) !== format) {
       // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
+      await opened.body.cancel();
       w.deps.log(`R2 object ${key} is not ${format}; skipped`);
       continue;
     }
-    if (stored) {
-      const provisional = w.provisional(format, stored.metadata);
-      const cached = w.remember(format, stored.bytes, stored.etag, provisional);
-      // A variant written back from an original that was replaced while this read it: the
-      // cache entry made of it is checked too (storage/freshness).
-      const { sourceKey, sourceEtag } = stored.metadata ?? {};
-      if (sourceKey && sourceEtag) {
-        const cacheUrl = w.cacheUrl(format);
-        w.deps.background(cached.then(() => dropIfSourceChanged(w.deps.store, w.deps.cache, { sourceKey, sourceEtag, cacheUrls: [cacheUrl], r2Key: key })).catch((e) => w.deps.log("freshness check failed", e)));
-      }
-      return { kind: "served", delivery: { source: "r2", body: stored.bytes, size: stored.bytes.byteLength, etag: stored.etag, provisional } };
+    const { info } = opened;
+    const metadata = info.customMetadata;
+    // A written-back variant keeps the ETag it was first served with (its content hash), so a
+    // client's validator stays good whichever tier serves it next.
+    const etag = metadata.etag ?? info.etag;
+    const provisional = w.provisional(format, metadata);
+    // Small objects are held (one read serves the client and the cache); larger ones are
+    // streamed to the client and read again for the cache, never held whole (issue 30).
+    let body: ReadableStream | ArrayBuffer = opened.body;
+    let cached: Promise<unknown>;
+    if (info.bytes <= HELD_BYTES) {
+      body = await new Response(opened.body).arrayBuffer();
+      cached = w.remember(format, body, etag, provisional);
+    } else {
+      const cacheUrl = w.cacheUrl(format);
+      cached = w.deps.store
+        .stream(key, 0, info.etag)
+        .then((copy) => copy && w.deps.cache.put(cacheUrl, { stream: copy.body, size: info.bytes }, etag, formatSpec(format).mime, provisional))
+        .catch((e) => w.deps.log("cache put failed", e));
+      w.deps.background(cached);
     }
+    // A variant written back from an original that was replaced while this read it: the
+    // cache entry made of it is checked too (storage/freshness).
+    const { sourceKey, sourceEtag } = metadata;
+    if (sourceKey && sourceEtag) {
+      const cacheUrl = w.cacheUrl(format);
+      w.deps.background(cached.then(() => dropIfSourceChanged(w.deps.store, w.deps.cache, { sourceKey, sourceEtag, cacheUrls: [cacheUrl], r2Key: key })).catch((e) => w.deps.log("freshness check failed", e)));
+    }
+    return { kind: "served", delivery: { source: "r2", body, size: info.bytes, etag, provisional } };
   }
   return { kind: "next", storeFailed };
 }
@@ -380,6 +451,8 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
   const { production } = w;
   const settings = config.encode[format];
   try {
+    const streamed = await w.streamedOriginal(format);
+    if (streamed) return { kind: "served", delivery: streamed };
     const original = await production.passthrough(format);
     if (original) {
       w.rememberProduced(format, original.bytes, original.etag, original);

@@ -129,7 +129,8 @@ export function jobService(deps: JobDeps) {
 
     async function produceSize(outputs: ImageRequestKey[], ticket: Ticket): Promise<void> {
       const production = new Production(
-        () => objects.get(input),
+        // Held whole while decoded: reserved in the memory gate before it is read.
+        () => objects.get(input, (bytes) => ticket.ensure(bytes, config.admissionWaitMs)),
         outputs[0].size,
         { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes },
         untimed,

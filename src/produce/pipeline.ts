@@ -117,6 +117,8 @@ export class Production {
     try {
       image = await this.timer.time("r2", this.load);
     } catch (e) {
+      // No room yet to hold the original (the loader reserves it before reading): temporary.
+      if (e instanceof AdmissionTimeout) throw admissionError(e);
       // A storage fault is temporary, never "no source".
       throw new ProductionError("store-error", `reading the original failed: ${(e as Error).message}`);
     }

@@ -21,7 +21,8 @@ export interface CachedVariant {
 
 export interface VariantCache {
   match(keyUrl: string): Promise<CachedVariant | null>;
-  put(keyUrl: string, bytes: ArrayBuffer, etag: string, contentType: string, provisional?: boolean, animatedSource?: boolean): Promise<void>;
+  /** `bytes`: the whole body, or a stream of `size` bytes (a stored object never held whole). */
+  put(keyUrl: string, bytes: ArrayBuffer | { stream: ReadableStream; size: number }, etag: string, contentType: string, provisional?: boolean, animatedSource?: boolean): Promise<void>;
   /** Removes an entry from this data centre's cache (the Cache API is per colo). */
   delete(keyUrl: string): Promise<boolean>;
 }
@@ -52,13 +53,17 @@ export function edgeCache(cache: Cache, ttlSeconds: number): VariantCache {
     },
     delete: (keyUrl) => cache.delete(keyUrl),
     async put(keyUrl, bytes, etag, contentType, provisional = false, animatedSource = false) {
-      if (ttlSeconds <= 0) return;
+      const size = bytes instanceof ArrayBuffer ? bytes.byteLength : bytes.size;
+      if (ttlSeconds <= 0) {
+        if (!(bytes instanceof ArrayBuffer)) await bytes.stream.cancel();
+        return;
+      }
       await cache.put(
         keyUrl,
-        new Response(bytes, {
+        new Response(bytes instanceof ArrayBuffer ? bytes : bytes.stream, {
           headers: {
             "Content-Type": contentType,
-            "Content-Length": String(bytes.byteLength),
+            "Content-Length": String(size),
             ETag: etag,
             "Cache-Control": `public, max-age=${ttlSeconds}`,
             ...(provisional ? { [PROVISIONAL]: "1" } : {}),
