@@ -3,7 +3,7 @@
  * context, so `waitUntil` work (cache fills, write-back) can be awaited before asserting.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 import worker from "../src/index";
 import { decode, encode, type Pixels } from "../src/codecs";
 import { drainIdle } from "../src/codecs/resident";
@@ -142,4 +142,19 @@ export function faultyBucket(bucket: R2Bucket, faults: Faults): R2Bucket {
     createMultipartUpload: bucket.createMultipartUpload.bind(bucket),
     resumeMultipartUpload: bucket.resumeMultipartUpload.bind(bucket),
   };
+}
+
+/** `jpeg` with its last scan (SOS segment and entropy-coded data, up to EOI) repeated `extra` more times. */
+export function withExtraScans(jpeg: ArrayBuffer, extra: number): ArrayBuffer {
+  const b = new Uint8Array(jpeg);
+  let lastSos = -1;
+  for (let i = 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xda) lastSos = i;
+  const eoi = b.length - 2;
+  expect([b[eoi], b[eoi + 1]]).toEqual([0xff, 0xd9]);
+  const scan = b.subarray(lastSos, eoi);
+  const out = new Uint8Array(b.length + extra * scan.length);
+  out.set(b.subarray(0, eoi));
+  for (let k = 0; k < extra; k++) out.set(scan, eoi + k * scan.length);
+  out.set([0xff, 0xd9], eoi + extra * scan.length);
+  return out.buffer;
 }

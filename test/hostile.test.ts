@@ -12,26 +12,11 @@ import { MAX_JPEG_SCANS } from "../src/formats/jpeg";
 import { predictCost } from "../src/produce/budget";
 import { drainIdle, idleBytes } from "../src/codecs/resident";
 import { isolateGate } from "../src/produce/admission";
-import { bytesEqual, call, fixture, put, uniquePrefix } from "./helpers";
+import { bytesEqual, call, fixture, put, uniquePrefix, withExtraScans } from "./helpers";
 
 const MiB = 2 ** 20;
 
 const TOKEN = "test-token-0123456789abcdef";
-
-/** `jpeg` with its last scan (SOS segment and entropy-coded data, up to EOI) repeated `extra` more times. */
-function withExtraScans(jpeg: ArrayBuffer, extra: number): ArrayBuffer {
-  const b = new Uint8Array(jpeg);
-  let lastSos = -1;
-  for (let i = 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xda) lastSos = i;
-  const eoi = b.length - 2;
-  expect([b[eoi], b[eoi + 1]]).toEqual([0xff, 0xd9]);
-  const scan = b.subarray(lastSos, eoi);
-  const out = new Uint8Array(b.length + extra * scan.length);
-  out.set(b.subarray(0, eoi));
-  for (let k = 0; k < extra; k++) out.set(scan, eoi + k * scan.length);
-  out.set([0xff, 0xd9], eoi + extra * scan.length);
-  return out.buffer;
-}
 
 describe("a progressive JPEG's scans", () => {
   it("are counted: each beyond the first dozen is priced, and a file over the cap is refused", () => {
