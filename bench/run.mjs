@@ -8,6 +8,7 @@
 //   7. a stream of requests with wrangler.toml's defaults: back to back, concurrent, after a
 //      full-size HEIC view, with the queue consumer in the same isolate (`--only=stream`)
 //   8. `--soak`: ten minutes of mixed traffic (bench/soak.mjs), run on its own
+//   9. issue 30's hostile inputs, RSS and CPU from outside (bench/attacks.mjs, `--only=attacks`)
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -21,13 +22,14 @@ import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
 import { fmtKB, fmtMB, fmtMs, median, ratio, table, timed } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory } from "../scripts/lib/wrangler.mjs";
 import { soakSection } from "./soak.mjs";
+import { attacksSection } from "./attacks.mjs";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const CORPORA = resolve(ROOT, "../shared/corpora");
 const SMOKE = process.argv.includes("--smoke");
 const SOAK = process.argv.includes("--soak");
 const SOAK_MINUTES = Number(process.argv.find((a) => a.startsWith("--soak-minutes="))?.slice(15) ?? 10);
-// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation).
+// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation, stream, attacks).
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const wanted = (section) => !ONLY || ONLY.includes(section);
 // `--rows=PNG` keeps only the memory rows whose name contains that text (a quick re-measure).
@@ -125,6 +127,7 @@ async function main() {
     if (wanted("concurrency")) await concurrencySection();
     if (wanted("animation")) await animationSection(push, get);
     if (wanted("stream")) await streamSection();
+    if (wanted("attacks")) sections.push(await attacksSection({ root: ROOT, corpora: CORPORA, token: TOKEN, smoke: SMOKE, log }));
   } finally {
     worker.stop();
     bare.stop();

@@ -277,4 +277,43 @@ describe("stored bytes and the memory gate", () => {
     // When the body was read, at least its own bytes were counted as this request's.
     expect(reserved).toBeGreaterThanOrEqual(original.byteLength);
   });
+
+  it("a job waiting for room lets its original go and reads it again once admitted", async () => {
+    const stem = `${uniquePrefix()}/waits`;
+    const original = await encode("jpg", noise(1600, 1200), { quality: 95, speed: 1 });
+    await put(`${stem}.jpg`, original);
+    drainIdle();
+    const gate = isolateGate(48 * MiB, 500);
+    const hog = gate.ticket();
+    await hog.ensure(40 * MiB, 0);
+    const { bucket, whole } = countingReads(env.IMAGES, (k) => {
+      // The first read fits beside the hog, the job does not: once it has let go, room comes.
+      if (k === `${stem}.jpg` && whole.get(k) === 1) setTimeout(() => hog.release(), 200);
+    });
+    const served = await call(`/${stem}_100_0.jpg?caplist=jpg`, {}, { MEMORY_BUDGET_MB: "48", MEMORY_RELEASE_MS: "500", ADMISSION_WAIT_MS: "5000", IMAGES: bucket });
+    expect([served.res.status, served.res.headers.get("X-Image-Tried")]).toEqual([200, "jpg=transcode"]);
+    expect(served.image).toEqual({ format: "jpg", width: 100, height: 75 });
+    expect(whole.get(`${stem}.jpg`)).toBe(2);
+  });
+
+  it("a request waits for room once, not once per candidate", async () => {
+    const stem = `${uniquePrefix()}/once`;
+    await put(`${stem}.jpg`, await encode("jpg", noise(1600, 1200), { quality: 95, speed: 1 }));
+    drainIdle();
+    const gate = isolateGate(48 * MiB, 500);
+    const hog = gate.ticket();
+    // Room for reading the original (4 MB), none for any candidate's job.
+    await hog.ensure(40 * MiB, 0);
+    try {
+      const { res } = await call(`/${stem}_100_0.jpg?caplist=avif,webp,jpg`, {}, { MEMORY_BUDGET_MB: "48", MEMORY_RELEASE_MS: "500", ADMISSION_WAIT_MS: "600" });
+      expect(res.status).toBe(503);
+      expect(res.headers.get("X-Image-Tried")).toBe("avif=admission-timeout,webp=admission-timeout,jpg=admission-timeout");
+      // Server-Timing's `wait`: the worker's own count of the time spent waiting for room.
+      const waited = [...(res.headers.get("Server-Timing") ?? "").matchAll(/wait;dur=([\d.]+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+      expect(waited).toBeGreaterThanOrEqual(500);
+      expect(waited).toBeLessThan(1000);
+    } finally {
+      hog.release();
+    }
+  });
 });

@@ -113,6 +113,8 @@ export async function runChain(req: ImageRequestKey, candidates: FormatId[], ori
   try {
     return await walk(req, candidates, origin, deps, ticket);
   } finally {
+    // Every wait for room this request made (reading the original, each candidate's job).
+    if (ticket.waitedMs > 0) deps.timer.add?.("wait", ticket.waitedMs);
     ticket.release();
   }
 }
@@ -172,7 +174,7 @@ class Walk {
     this.production = new Production(
       // The original is held whole while it is decoded: its bytes are reserved in the memory
       // gate before they are read (storage/r2 `BeforeRead`).
-      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, (bytes) => ticket.ensure(bytes, deps.config.admissionWaitMs)),
+      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, (bytes) => ticket.ensure(bytes, this.waitLeft())),
       req.size,
       { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
       deps.timer,
@@ -224,6 +226,14 @@ class Walk {
         .catch((e) => this.deps.log("freshness check failed", e)),
     );
     return { source: "r2", body: opened.body, size: info.bytes, etag: info.etag };
+  }
+
+  /**
+   * What is left of the request's ADMISSION_WAIT_MS: one wait for room per request, not per
+   * candidate (Chrome's three candidates each waited 8 s, a 503 after 30 s).
+   */
+  waitLeft(): number {
+    return Math.max(0, this.deps.config.admissionWaitMs - this.ticket.waitedMs);
   }
 
   /** Whether an alpha-capable candidate is still to be tried. */
@@ -333,7 +343,7 @@ class Walk {
     inflight.set(key, entry);
     let done: Produced;
     try {
-      const bytes = await this.production.produce(this.ticket, format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs, waitMs: config.admissionWaitMs });
+      const bytes = await this.production.produce(this.ticket, format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs, waitMs: this.waitLeft() });
       done = { bytes, etag: await strongEtag(bytes), peakBytes: this.production.codecs.peakBytes };
       entry.result = done;
     } catch (e) {
@@ -474,7 +484,7 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
     if (decision.action !== "now") throw decision.reason;
     const mustCheckAlpha = !retry && !formatSpec(format).supportsAlpha && w.pendingAlphaCapable();
     // Checking transparency decodes: the decode is admitted first.
-    if (mustCheckAlpha && (await production.mayBeTransparent())) await production.admit(w.ticket, format, settings, config.admissionWaitMs);
+    if (mustCheckAlpha && (await production.mayBeTransparent())) await production.admit(w.ticket, format, settings, w.waitLeft());
     if (mustCheckAlpha && (await production.transparent())) return { kind: "hold" };
     return { kind: "served", delivery: await w.produce(format, w.stillPass ? config.cpuLimitMs : config.cpuBudgetMs) };
   } catch (e) {

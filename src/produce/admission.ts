@@ -285,6 +285,11 @@ export class MemoryGate {
     return out;
   }
 
+  /** @internal Counts `bytes` that `what` holds, let go by a job, until V8 has collected it. */
+  garbage(bytes: number, what: object): void {
+    if (bytes > 0) this.#leases.add({ bytes, until: Date.now() + this.releaseDelayMs, garbage: true, refs: [new WeakRef(what)] });
+  }
+
   /**
    * @internal Ends a job's leases. Its instances go back to the idle set while there is room
    * (codecs/resident); what else it measured (its JS buffers, instances not kept) counts as
@@ -337,6 +342,24 @@ export class Ticket {
     this.#waitedMs += waitedMs;
     this.#leases.push(lease);
     this.#held = bytes;
+  }
+
+  /**
+   * Gives back `bytes` of this job's reservation for `what`, which the job has let go: counted
+   * as garbage until V8 has collected it (or the release delay ends), no longer as the job's.
+   */
+  letGo(bytes: number, what: object): void {
+    if (this.#released) return;
+    const n = Math.min(bytes, this.#held);
+    let left = n;
+    for (const l of [...this.#leases].reverse()) {
+      const t = Math.min(l.bytes, left);
+      l.bytes -= t;
+      left -= t;
+      if (left <= 0) break;
+    }
+    this.#held -= n;
+    this.gate.garbage(n, what);
   }
 
   /** Time this job spent waiting for room (Server-Timing `wait`). */
