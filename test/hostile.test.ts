@@ -253,29 +253,30 @@ describe("stored bytes and the memory gate", () => {
     expect(Object.fromEntries(whole)).toEqual({});
   });
 
-  it("a production reserves the original's bytes in the gate before it reads them: with no room, nothing is read and the answer is a 503", async () => {
+  it("originals read before their job is priced stay within the reads' allowance: with none left, nothing is read and the answer is a 503", async () => {
     const stem = `${uniquePrefix()}/held`;
     const original = await encode("jpg", noise(1600, 1200), { quality: 95, speed: 1 });
     await put(`${stem}.jpg`, original);
     drainIdle();
     const vars = { MEMORY_BUDGET_MB: "48", MEMORY_RELEASE_MS: "500" };
     const gate = isolateGate(48 * MiB, 500);
-    const hog = gate.ticket();
-    await hog.ensure(47 * MiB, 0);
+    // Another request reading an original as large as the whole allowance (a third of the budget).
+    const other = await gate.reserveRead(16 * MiB, 0);
     const { bucket, whole } = countingReads(env.IMAGES);
     const refused = await call(`/${stem}_100_0.jpg?caplist=jpg`, {}, { ...vars, ADMISSION_WAIT_MS: "300", IMAGES: bucket });
     expect(refused.res.status).toBe(503);
     expect(refused.res.headers.get("Retry-After")).toMatch(/^\d+$/);
     expect(whole.get(`${stem}.jpg`)).toBeUndefined();
-    hog.release();
-    let reserved = 0;
-    const counted = countingReads(env.IMAGES, (k) => k === `${stem}.jpg` && (reserved = gate.usedBytes - idleBytes()));
+    other.release();
+    let reading = 0;
+    const counted = countingReads(env.IMAGES, (k) => k === `${stem}.jpg` && (reading = gate.readingBytes));
     const served = await call(`/${stem}_100_0.jpg?caplist=jpg`, {}, { ...vars, ADMISSION_WAIT_MS: "5000", IMAGES: counted.bucket });
     expect([served.res.status, served.res.headers.get("X-Image-Tried")]).toEqual([200, "jpg=transcode"]);
     expect(served.image).toEqual({ format: "jpg", width: 100, height: 75 });
     expect(counted.whole.get(`${stem}.jpg`)).toBe(1);
-    // When the body was read, at least its own bytes were counted as this request's.
-    expect(reserved).toBeGreaterThanOrEqual(original.byteLength);
+    // When the body was read, its bytes were counted in the reads' allowance; once the job was priced, no longer.
+    expect(reading).toBeGreaterThanOrEqual(original.byteLength);
+    expect(gate.readingBytes).toBe(0);
   });
 
   it("a job waiting for room lets its original go and reads it again once admitted", async () => {

@@ -132,17 +132,16 @@ export class Production {
   /**
    * Lets the original's bytes go while the job waits for room: a job waiting in the gate holds
    * nothing (40 concurrent requests for sizes of a 24 MP photo each held its 1.9 MB while
-   * waiting). Its reservation becomes garbage until V8 has collected the bytes (a young
-   * object: the next scavenge). Not once decoding began (its pixels hold what they need).
+   * waiting), and gives back its room to read (produce/admission `reserveRead`). Not once
+   * decoding began (its pixels hold what they need).
    */
   #letGo(ticket: Ticket): void {
     const loaded = this.#loaded;
     if (!loaded || this.#pixels || this.#dropped) return;
-    const bytes = loaded.image.bytes;
     this.#dropped = { ...loaded, image: { ...loaded.image, bytes: new ArrayBuffer(0) } };
     this.#loaded = undefined;
     this.#source = undefined;
-    ticket.letGo(loaded.sourceBytes, bytes);
+    ticket.letGo();
   }
 
   /** The original read again after it was let go; it must be the version the facts describe. */
