@@ -13,7 +13,9 @@ import { constantGif } from "./lib/gif.mjs";
 import { fmtMB, fmtMs, table } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory, workerdPids } from "../scripts/lib/wrangler.mjs";
 
+/** One request of an attack: issue 30's bound. Many at once: the memory budget (MEMORY_BUDGET_MB). */
 const GOAL = 64 * 2 ** 20;
+const BUDGET = 112 * 2 ** 20;
 const CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
 const CLK_TCK = 100;
 
@@ -84,6 +86,8 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
     ...(smoke ? [400] : [4000, 14000]).map((h) => ({ name: `GIF 64x64 screen, one 65535x${h} frame -> full size`, file: constantGif(64, 64, 65535, h), key: `a/frame${h}.gif`, paths: [`/a/frame${h}.gif?caplist=webp`] })),
     { name: `progressive JPEG ${side}x${side}, 1,200 scans -> 1200w`, file: withScans(progressive, 1200), key: "a/scans1200.jpg", paths: ["/a/scans1200_1200_0.jpg?caplist=jpg"] },
     { name: `progressive JPEG ${side}x${side}, 100 scans (the cap) -> 1200w`, file: withScans(progressive, 100), key: "a/scans100.jpg", paths: ["/a/scans100_1200_0.jpg?caplist=jpg"] },
+    // The same picture with libjpeg's own progression: what the decode costs without extra scans.
+    { name: `progressive JPEG ${side}x${side}, 10 scans (libjpeg's default) -> 1200w`, file: progressive, key: "a/scans10.jpg", paths: ["/a/scans10_1200_0.jpg?caplist=jpg"], baseline: true },
     { name: `${n(30)} concurrent as-is reads of a 24 MP original of ${(large.length / 2 ** 20).toFixed(1)} MiB`, file: large, key: "a/p24.jpg", paths: Array.from({ length: n(30) }, () => "/a/p24.jpg?caplist=jpg") },
     { name: `${n(60)} concurrent sizes of a 12 MP JPEG -> WebP`, file: p12, key: "a/p12.jpg", paths: Array.from({ length: n(60) }, (_, i) => `/a/p12_${300 + i}_0.jpg?caplist=webp`) },
     { name: `${n(40)} concurrent sizes of a 24 MP JPEG, Chrome's Accept`, file: p24, key: "a/p24b.jpg", paths: Array.from({ length: n(40) }, (_, i) => `/a/p24b_${400 + i}_0.jpg`), headers: { Accept: CHROME_ACCEPT } },
@@ -101,7 +105,7 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
     await push("w/small.jpg", await sharp(join(root, "samples/parrots.png")).jpeg().toBuffer());
     for (const f of ["webp", "avif", "jpg", "png"]) await (await fetch(`${worker.base}/w/small_64_0.jpg?caplist=${f}`)).arrayBuffer();
 
-    const attack = async (name, file, key, paths, headers = {}) => {
+    const attack = async (name, file, key, paths, headers = {}, baseline = false) => {
       const pushed = await push(key, file);
       await forceGc(worker.inspectorPort);
       const base = workerdMemory(worker.child.pid).rss;
@@ -123,17 +127,19 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
       const peak = workerdMemory(worker.child.pid).hwm - base;
       const statuses = Object.entries(results.reduce((m, r) => ({ ...m, [r.status]: (m[r.status] ?? 0) + 1 }), {})).map(([k, v]) => `${v} x ${k}`).join(", ");
       const slowest = Math.max(...results.map((r) => r.ms));
-      rows.push([name, `${(file.length / 1024).toFixed(0)} KiB`, pushed.status === 201 ? "201" : `${pushed.status} ${pushed.error}`, statuses, fmtMB(peak), peak <= GOAL ? "yes" : "NO", `${cpu.toFixed(1)} s`, fmtMs(slowest)]);
+      const goal = paths.length > 1 ? BUDGET : GOAL;
+      const verdict = baseline ? "(baseline)" : `${peak <= goal ? "yes" : "NO"} (${fmtMB(goal)})`;
+      rows.push([name, `${(file.length / 1024).toFixed(0)} KiB`, pushed.status === 201 ? "201" : `${pushed.status} ${pushed.error}`, statuses, fmtMB(peak), verdict, `${cpu.toFixed(1)} s`, fmtMs(slowest)]);
       log(`  attack ${name}: push ${pushed.status}, ${statuses}, peak RSS ${fmtMB(peak)}, CPU ${cpu.toFixed(1)} s`);
     };
 
-    for (const a of attacks) await attack(a.name, a.file, a.key, a.paths, a.headers);
+    for (const a of attacks) await attack(a.name, a.file, a.key, a.paths, a.headers, a.baseline);
   } finally {
     worker.stop();
   }
   return table(
     "9. Hostile input (issue 30), measured from outside",
-    ["attack", "file", "push", "answers", "peak RSS above post-GC baseline", "<= 64 MiB", "workerd CPU", "slowest answer"],
+    ["attack", "file", "push", "answers", "peak RSS above post-GC baseline", "within (one request: 64 MiB; many: the budget)", "workerd CPU", "slowest answer"],
     rows,
     "One wrangler dev with wrangler.toml's defaults, except MAX_UPLOAD_PIXELS and MAX_UPLOAD_DIMENSION at their maxima, so that shapes the push API refuses by default are stored and met on delivery. Codecs warmed by small jobs first; before each attack a GC is forced through the inspector and workerd's VmHWM reset; the attack's requests run at once. RSS and CPU are workerd's whole process: the local R2, Cache and Queue simulators run in it (the as-is reads include the R2 simulator's reads of the 24 MP file), and so does the queue consumer, which produces variants the requests deferred.",
   );

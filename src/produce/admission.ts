@@ -15,8 +15,7 @@
  * - garbage: what a finished job leaves to V8's next collection (its JS buffers, instances an
  *   error went through, instances there was no room to keep), for MEMORY_RELEASE_MS, since a
  *   Worker cannot force a collection (measured: 1.5-5 s). An idle instance the next job cannot
- *   use is dropped (becoming garbage) only when that job could not fit otherwise.
- *
+ *   use is dropped (becoming garbage) only when that job could not fit otherwise;
  * - apart from those, originals read before their job is priced (the price needs the header):
  *   at most REQUEST_RESERVE of the budget at once (`reserveRead`), so a read never drops a
  *   codec memory, and a job that must wait for room lets its original go and reads it again
