@@ -79,7 +79,18 @@ for (const name of SECRETS) {
   }
 }
 
-const bundled = await build({ entryPoints: [join(ROOT, "src/config.ts")], bundle: true, format: "esm", platform: "neutral", write: false, logLevel: "error" });
+// config.ts reaches the format registry, and through it the codecs' modules: their WASM and the
+// Node built-ins libheif-js names are never run here (only loadConfig is), so they bundle empty.
+const bundled = await build({
+  entryPoints: [join(ROOT, "src/config.ts")],
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  write: false,
+  logLevel: "error",
+  loader: { ".wasm": "empty" },
+  alias: { fs: join(ROOT, "src/codecs/empty-module.ts"), path: join(ROOT, "src/codecs/empty-module.ts"), crypto: join(ROOT, "src/codecs/empty-module.ts") },
+});
 const { loadConfig } = await import(`data:text/javascript;base64,${Buffer.from(bundled.outputFiles[0].text).toString("base64")}`);
 const where = envName ? `[env.${envName}]` : "the top level (wrangler dev)";
 try {
