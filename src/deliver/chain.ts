@@ -174,7 +174,7 @@ class Walk {
     this.production = new Production(
       // The original is held whole while it is decoded: its bytes are reserved in the memory
       // gate before they are read (storage/r2 `BeforeRead`).
-      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, (bytes) => ticket.reserveRead(bytes, this.waitLeft())),
+      () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, ticket.readRoom(() => this.waitLeft())),
       req.size,
       { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
       deps.timer,

@@ -69,7 +69,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
   if (!sourceKey) return { result: "skipped", reason: "no source recorded" };
   const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
   // The original is held whole while decoded: reserved in the memory gate before it is read.
-  const production = new Production(() => store.get(sourceKey, (bytes) => ticket.reserveRead(bytes, config.admissionWaitMs)), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes }, untimed);
+  const production = new Production(() => store.get(sourceKey, ticket.readRoom(() => config.admissionWaitMs)), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes }, untimed);
   try {
     const { image, plan } = await production.source();
     // A variant of an older original is stale, not improvable: written back after the purge of

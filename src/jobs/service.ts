@@ -130,7 +130,7 @@ export function jobService(deps: JobDeps) {
     async function produceSize(outputs: ImageRequestKey[], ticket: Ticket): Promise<void> {
       const production = new Production(
         // Held whole while decoded: reserved in the memory gate before it is read.
-        () => objects.get(input, (bytes) => ticket.reserveRead(bytes, config.admissionWaitMs)),
+        () => objects.get(input, ticket.readRoom(() => config.admissionWaitMs)),
         outputs[0].size,
         { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes },
         untimed,

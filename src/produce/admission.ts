@@ -37,6 +37,7 @@
  */
 
 import { bestIdle, evictOne, giveBack, idleBytes, kindOf, takeIdle, type InstanceScope, type Resident } from "../codecs/resident";
+import type { ReadRoom } from "../storage/r2";
 
 export class AdmissionTimeout extends Error {
   override name = "AdmissionTimeout";
@@ -184,15 +185,20 @@ export class MemoryGate {
    */
   async reserveRead(bytes: number, waitMs: number): Promise<{ waitedMs: number; release: () => void }> {
     const started = Date.now();
-    const allowance = this.capacityBytes * REQUEST_RESERVE;
-    while (this.#reading > 0 && this.#reading + bytes > allowance) {
+    let read;
+    while (!(read = this.tryReserveRead(bytes))) {
       if (Date.now() - started >= waitMs) throw new AdmissionTimeout(`no room to read ${(bytes / 2 ** 20).toFixed(1)} MiB within ${waitMs} ms`, false, Date.now() - started);
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
+    return { waitedMs: Date.now() - started, release: read.release };
+  }
+
+  /** `reserveRead` if there is room at once, else undefined. */
+  tryReserveRead(bytes: number): { release: () => void } | undefined {
+    if (this.#reading > 0 && this.#reading + bytes > this.capacityBytes * REQUEST_RESERVE) return undefined;
     this.#reading += bytes;
     let released = false;
     return {
-      waitedMs: Date.now() - started,
       release: () => {
         if (released) return;
         released = true;
@@ -390,10 +396,28 @@ export class Ticket {
 
   #read?: { release: () => void };
 
-  /** Room to read this job's original before it is priced (`MemoryGate.reserveRead`). */
+  /**
+   * Room to read this job's original before it is priced (`MemoryGate.reserveRead`), as the
+   * store asks for it: at once, or by waiting at most `waitMs()`.
+   */
+  readRoom(waitMs: () => number): ReadRoom {
+    return {
+      now: (bytes) => {
+        if (this.#needsNoRead()) return true;
+        this.#read = this.gate.tryReserveRead(bytes);
+        return this.#read !== undefined;
+      },
+      wait: (bytes) => this.reserveRead(bytes, waitMs()),
+    };
+  }
+
+  /** An admitted job reads its original within its price (read again after letting it go). */
+  #needsNoRead(): boolean {
+    return this.#released || this.#read !== undefined || this.#held > 0;
+  }
+
   async reserveRead(bytes: number, waitMs: number): Promise<void> {
-    // An admitted job reads its original within its price (read again after letting it go).
-    if (this.#released || this.#read || this.#held > 0) return;
+    if (this.#needsNoRead()) return;
     try {
       const r = await this.gate.reserveRead(bytes, waitMs);
       this.#waitedMs += r.waitedMs;

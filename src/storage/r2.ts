@@ -17,12 +17,16 @@ export interface StoredImage {
 }
 
 /**
- * Called with an object's length once R2 has found it, before its body is read: a reader that
- * holds the whole object reserves its memory here (produce/admission), so concurrent reads of
- * large objects wait for room instead of each taking it (issue 30: 30 concurrent reads of a
- * 24.6 MB original, RSS +1,348 MiB). Throwing cancels the read.
+ * Room to hold an object whole, asked with its length once R2 has found it, before its body is
+ * read: a reader that holds the whole object reserves its memory here (produce/admission), so
+ * concurrent reads of large objects wait for room instead of each taking it (issue 30: 30
+ * concurrent reads of a 24.6 MB original, RSS +1,348 MiB). `now` takes room if there is some at
+ * once; `wait` waits for it (and throws when it does not come in time).
  */
-export type BeforeRead = (bytes: number) => Promise<void>;
+export interface ReadRoom {
+  now(bytes: number): boolean;
+  wait(bytes: number): Promise<void>;
+}
 
 /** An object whose body is streamed, never held whole: `head`, its first bytes, are also the stream's first. */
 export interface StreamedObject {
@@ -32,12 +36,12 @@ export interface StreamedObject {
 }
 
 export interface ImageStore {
-  get(key: string, beforeRead?: BeforeRead): Promise<StoredImage | null>;
+  get(key: string, room?: ReadRoom): Promise<StoredImage | null>;
   /**
    * The full-size object of `stem` to transcode from: `preferredKey` when it exists, else the
    * stored `<stem>.<ext>` whose format ranks best as a source (lossless first).
    */
-  findOriginal(stem: string, preferredKey: string, beforeRead?: BeforeRead): Promise<StoredImage | null>;
+  findOriginal(stem: string, preferredKey: string, room?: ReadRoom): Promise<StoredImage | null>;
   /** Which object `findOriginal` would read, from heads and a list alone (no body is read). */
   locateOriginal(stem: string, preferredKey: string): Promise<ObjectInfo | null>;
   /**
@@ -179,16 +183,17 @@ function tryParse(key: string) {
 const isOriginal = (meta: Record<string, string> | undefined): boolean => meta?.producedBy === undefined || meta.producedBy === "origin";
 
 export function r2Store(bucket: R2Bucket): Storage {
-  const get = async (key: string, beforeRead?: BeforeRead): Promise<StoredImage | null> => {
-    const obj = await bucket.get(key);
+  const get = async (key: string, room?: ReadRoom): Promise<StoredImage | null> => {
+    let obj = await bucket.get(key);
     if (!obj) return null;
-    if (beforeRead) {
-      try {
-        await beforeRead(obj.size);
-      } catch (e) {
-        await obj.body.cancel();
-        throw e;
-      }
+    if (room && !room.now(obj.size)) {
+      // No body is left open while its reader waits for room (up to ADMISSION_WAIT_MS): an
+      // unread R2 stream per waiting request would hold its connection all that time. Read
+      // again once there is room: one more R2 read, only when reads contend.
+      await obj.body.cancel();
+      await room.wait(obj.size);
+      obj = await bucket.get(key);
+      if (!obj) return null;
     }
     // A written-back variant keeps the ETag it was first served with (its content hash), so a
     // client's validator stays good whichever tier serves it next.
@@ -207,11 +212,11 @@ export function r2Store(bucket: R2Bucket): Storage {
   };
   return {
     get,
-    async findOriginal(stem, preferredKey, beforeRead) {
-      const preferred = await get(preferredKey, beforeRead);
+    async findOriginal(stem, preferredKey, room) {
+      const preferred = await get(preferredKey, room);
       if (preferred && isOriginal(preferred.metadata)) return preferred;
       for (const { o } of await originalsOf(stem, preferredKey)) {
-        const found = await get(o.key, beforeRead);
+        const found = await get(o.key, room);
         if (found && isOriginal(found.metadata)) return found;
       }
       return null;
