@@ -107,6 +107,8 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
 
     const attack = async (name, file, key, paths, headers = {}, baseline = false) => {
       const pushed = await push(key, file);
+      // Attacks 8 s apart: the last one's kept-alive connections idle, not reused mid-close.
+      await new Promise((r) => setTimeout(r, 8000));
       await forceGc(worker.inspectorPort);
       const base = workerdMemory(worker.child.pid).rss;
       resetPeak(worker.child.pid);
@@ -119,7 +121,7 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
             await res.arrayBuffer();
             return { status: res.status, ms: performance.now() - started, peak: Number(res.headers.get("X-Image-Peak-Memory") ?? 0) };
           } catch (e) {
-            return { status: e.name === "TimeoutError" ? "unanswered" : e.message, ms: performance.now() - started };
+            return { status: e.name === "TimeoutError" ? "unanswered" : `${e.message} (${e.cause?.code ?? e.cause?.message ?? "?"})`, ms: performance.now() - started };
           }
         }),
       );
@@ -142,6 +144,6 @@ export async function attacksSection({ root, corpora, token, smoke, log }) {
     "9. Hostile input (issue 30), measured from outside",
     ["attack", "file", "push", "answers", "peak RSS above post-GC baseline", "within (one request: 64 MiB; many: the budget)", "largest job (X-Image-Peak-Memory)", "workerd CPU", "slowest answer"],
     rows,
-    "One wrangler dev with wrangler.toml's defaults, requests sent to the user worker's own address (wrangler dev's ProxyWorker drops some requests of such floods before they reach the worker: \`node scripts/dev-proxy-drops.mjs\`), except MAX_UPLOAD_PIXELS and MAX_UPLOAD_DIMENSION at their maxima, so that shapes the push API refuses by default are stored and met on delivery. Codecs warmed by small jobs first; before each attack a GC is forced through the inspector and workerd's VmHWM reset; the attack's requests run at once. A kept codec memory is reused by the next job, so a job after a larger one may add little RSS; the job's own high-water mark (X-Image-Peak-Memory) is shown beside it. RSS and CPU are workerd's whole process: the local R2, Cache and Queue simulators run in it (the as-is reads include the R2 simulator's reads of the 24 MP file), and so does the queue consumer, which produces variants the requests deferred.",
+    "One wrangler dev with wrangler.toml's defaults, requests sent to the user worker's own address (through wrangler dev's ProxyWorker some requests of such floods are never answered, nor passed to the worker: \`node scripts/dev-proxy-drops.mjs\`), attacks 8 s apart, except MAX_UPLOAD_PIXELS and MAX_UPLOAD_DIMENSION at their maxima, so that shapes the push API refuses by default are stored and met on delivery. Codecs warmed by small jobs first; before each attack a GC is forced through the inspector and workerd's VmHWM reset; the attack's requests run at once. A kept codec memory is reused by the next job, so a job after a larger one may add little RSS; the job's own high-water mark (X-Image-Peak-Memory) is shown beside it. RSS and CPU are workerd's whole process: the local R2, Cache and Queue simulators run in it (the as-is reads include the R2 simulator's reads of the 24 MP file), and so does the queue consumer, which produces variants the requests deferred.",
   );
 }

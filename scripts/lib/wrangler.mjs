@@ -8,10 +8,9 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 
 /**
  * `direct`: requests go to the user worker's own address (workerd's socket, read from wrangler's
- * debug log) rather than through wrangler dev's ProxyWorker. Measured with wrangler 4.86: after
- * 30 concurrent full-size reads of a 9 MB original, 13 of 60 concurrent requests sent through
- * the ProxyWorker never reached the worker (no log line, no answer in 60 s), where sent directly
- * all 60 were answered (`node scripts/dev-proxy-drops.mjs`).
+ * debug log) rather than through wrangler dev's ProxyWorker (wrangler 4.86), which, after a burst
+ * of large responses, leaves some requests of the next flood unanswered without ever passing them
+ * to the worker (`node scripts/dev-proxy-drops.mjs`).
  */
 export async function startWrangler({ port, script, name, vars = {}, persistTo, inspectorPort, direct = false }) {
   const args = [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistTo, "--log-level", direct ? "debug" : "warn"];
