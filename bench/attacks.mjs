@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { constantGif } from "./lib/gif.mjs";
+import { pngChunk } from "../scripts/lib/png-chunk.mjs";
 import { fmtMB, fmtMs, table } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory, workerdPids } from "../scripts/lib/wrangler.mjs";
 
@@ -29,23 +30,6 @@ function workerdCpu(rootPid) {
     } catch {}
   }
   return ticks / CLK_TCK;
-}
-
-function pngChunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-function crc32(b) {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
 }
 
 /** A 1x1 RGBA PNG whose one IDAT inflates to its row and then `tail` bytes of zeros. */
