@@ -15,7 +15,7 @@ import type { MemoryGate, Ticket } from "../produce/admission";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
-import { dropIfSourceChanged } from "../storage/freshness";
+import { dropIfSourceChanged, type MadeFrom } from "../storage/freshness";
 import type { ImageStore, ObjectInfo } from "../storage/r2";
 import { cacheKeyUrl, variantKey, type ImageRequestKey } from "../variants/key";
 
@@ -172,8 +172,8 @@ class Walk {
   ) {
     this.queue = [...candidates];
     this.production = new Production(
-      // The original is held whole while it is decoded: its bytes are reserved in the memory
-      // gate before they are read (storage/r2 `BeforeRead`).
+      // The original is held whole while it is decoded: room for its bytes is taken before they
+      // are read (storage/r2 `ReadRoom`, produce/admission `reserveRead`).
       () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, ticket.readRoom(() => this.waitLeft())),
       req.size,
       { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
@@ -181,51 +181,56 @@ class Walk {
     );
   }
 
-  #asIs?: Promise<ObjectInfo | null>;
-
   /**
-   * The original itself, streamed from R2, when a full-size request's candidate is its format
-   * and it was checked when pushed (our API stored its header's facts: format, size, limits).
-   * Nothing is decoded, so nothing is held: 30 concurrent as-is reads of a 24.6 MB original
-   * took 1,348 MiB when each read it whole (issue 30). The edge cache is filled from a second
-   * stream of the same version, read at the cache's own pace (a tee would buffer whatever the
-   * client is slower to take). Objects stored around the API go through production, which
-   * checks them.
+   * The original itself, streamed from R2, when a full-size request's candidate is the URL's own
+   * format and the object under the URL's key was checked when pushed (our API stored its
+   * header's facts: format, size, limits). Nothing is decoded, so nothing is held: 30 concurrent
+   * as-is reads of a 24.6 MB original took 1,348 MiB when each read it whole. Anything else (a
+   * sibling original, an object stored around the API) goes through production, which checks it.
    */
   async streamedOriginal(format: FormatId): Promise<Omit<Delivery, "format"> | null> {
-    if (this.req.size || this.stillPass) return null;
+    if (this.req.size || this.stillPass || format !== this.req.format) return null;
+    let opened;
     try {
-      return await this.#streamOriginal(format);
+      opened = await this.deps.timer.time("r2", () => this.deps.store.open(`${this.req.stem}.${this.req.extension}`, { headBytes: 64 }));
     } catch (e) {
       // R2 failing here is production's to report (it reads the original again).
       this.deps.log(`streaming the original of ${this.req.key} failed`, e);
       return null;
     }
-  }
-
-  async #streamOriginal(format: FormatId): Promise<Omit<Delivery, "format"> | null> {
-    const { store } = this.deps;
-    this.#asIs ??= this.deps.timer.time("r2", () => store.locateOriginal(this.req.stem, `${this.req.stem}.${this.req.extension}`));
-    const info = await this.#asIs;
-    if (!info || info.customMetadata.producedBy !== "origin" || info.customMetadata.format !== format) return null;
-    const opened = await store.stream(info.key, 64, info.etag);
-    // Replaced since it was located (or its bytes contradict it): production decides.
-    if (!opened || sniffFormat(opened.head) !== format) {
-      await opened?.body.cancel();
+    if (!opened) return null;
+    const { info, head, body } = opened;
+    if (info.customMetadata.producedBy !== "origin" || info.customMetadata.format !== format || sniffFormat(head) !== format) {
+      if (body instanceof ReadableStream) await body.cancel();
       return null;
     }
+    const writes = [this.cacheFromR2(format, info.key, info, info.etag, false), this.recordForPurge(format)];
+    this.confirmFresh(writes, { sourceKey: info.key, sourceEtag: info.etag, cacheUrls: [this.cacheUrl(format)] });
+    return { source: "r2", body, size: info.bytes, etag: info.etag };
+  }
+
+  /**
+   * Fills the edge cache from a second read of the stored object `key` (the version `info`
+   * names), at the cache's own pace: a tee would buffer whatever the client is slower to take.
+   */
+  cacheFromR2(format: FormatId, key: string, info: ObjectInfo, etag: string, provisional: boolean): Promise<unknown> {
     const cacheUrl = this.cacheUrl(format);
-    const fill = store
-      .stream(info.key, 0, info.etag)
-      .then((copy) => copy && this.deps.cache.put(cacheUrl, { stream: copy.body, size: info.bytes }, info.etag, formatSpec(format).mime))
+    const task = this.deps.store
+      .open(key, { headBytes: 0, etag: info.etag })
+      .then((copy) => copy && this.deps.cache.put(cacheUrl, { stream: copy.body as ReadableStream, size: info.bytes }, etag, formatSpec(format).mime, provisional))
       .catch((e) => this.deps.log("cache put failed", e));
-    const writes = [fill, this.recordForPurge(format)];
+    this.deps.background(task);
+    return task;
+  }
+
+  /** Once `writes` have landed, undoes them if the original they were made from has changed (storage/freshness). */
+  confirmFresh(writes: Promise<unknown>[], made: MadeFrom): void {
     this.deps.background(
       Promise.all(writes)
-        .then(() => dropIfSourceChanged(store, this.deps.cache, { sourceKey: info.key, sourceEtag: info.etag, cacheUrls: [cacheUrl] }))
+        .then(() => dropIfSourceChanged(this.deps.store, this.deps.cache, made))
+        .then((dropped) => dropped && this.deps.log(`a ${this.req.key} variant made from a replaced original is undone`))
         .catch((e) => this.deps.log("freshness check failed", e)),
     );
-    return { source: "r2", body: opened.body, size: info.bytes, etag: info.etag };
   }
 
   /**
@@ -267,14 +272,8 @@ class Walk {
    * checked again.
    */
   rememberProduced(format: FormatId, bytes: ArrayBuffer, etag: string, source: { key: string; etag: string }, provisional = false, writeBack?: { key: string; done: Promise<unknown> }): void {
-    const cacheUrl = this.cacheUrl(format);
-    const writes = [this.remember(format, bytes, etag, provisional), this.recordForPurge(format), writeBack?.done];
-    this.deps.background(
-      Promise.all(writes)
-        .then(() => dropIfSourceChanged(this.deps.store, this.deps.cache, { sourceKey: source.key, sourceEtag: source.etag, cacheUrls: [cacheUrl], r2Key: writeBack?.key }))
-        .then((dropped) => dropped && this.deps.log(`${format} of ${this.req.key} was made from a replaced original; its writes are undone`))
-        .catch((e) => this.deps.log("freshness check failed", e)),
-    );
+    const writes = [this.remember(format, bytes, etag, provisional), this.recordForPurge(format), writeBack?.done ?? Promise.resolve()];
+    this.confirmFresh(writes, { sourceKey: source.key, sourceEtag: source.etag, cacheUrls: [this.cacheUrl(format)], r2Key: writeBack?.key });
   }
 
   recordForPurge(format: FormatId): Promise<unknown> {
@@ -406,7 +405,7 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
   for (const key of keys) {
     let opened;
     try {
-      opened = await w.deps.timer.time("r2", () => w.deps.store.stream(key, 64));
+      opened = await w.deps.timer.time("r2", () => w.deps.store.open(key, { headBytes: 64, holdUpTo: HELD_BYTES }));
     } catch (e) {
       // R2 unavailable is never "not found": the candidate may still be produced, and if
       // nothing can be served the answer is a 503, not a 404.
@@ -415,40 +414,25 @@ async function storedTier(w: Walk, format: FormatId, retry: boolean): Promise<Ou
       continue;
     }
     if (!opened) continue;
-    if (sniffFormat(opened.head) !== format) {
+    const { info, head, body } = opened;
+    if (sniffFormat(head) !== format) {
       // Never send bytes that contradict their Content-Type: a broken image is worse than a fallback.
-      await opened.body.cancel();
+      if (body instanceof ReadableStream) await body.cancel();
       w.deps.log(`R2 object ${key} is not ${format}; skipped`);
       continue;
     }
-    const { info } = opened;
     const metadata = info.customMetadata;
     // A written-back variant keeps the ETag it was first served with (its content hash), so a
     // client's validator stays good whichever tier serves it next.
     const etag = metadata.etag ?? info.etag;
     const provisional = w.provisional(format, metadata);
     // Small objects are held (one read serves the client and the cache); larger ones are
-    // streamed to the client and read again for the cache, never held whole (issue 30).
-    let body: ReadableStream | ArrayBuffer = opened.body;
-    let cached: Promise<unknown>;
-    if (info.bytes <= HELD_BYTES) {
-      body = await new Response(opened.body).arrayBuffer();
-      cached = w.remember(format, body, etag, provisional);
-    } else {
-      const cacheUrl = w.cacheUrl(format);
-      cached = w.deps.store
-        .stream(key, 0, info.etag)
-        .then((copy) => copy && w.deps.cache.put(cacheUrl, { stream: copy.body, size: info.bytes }, etag, formatSpec(format).mime, provisional))
-        .catch((e) => w.deps.log("cache put failed", e));
-      w.deps.background(cached);
-    }
+    // streamed to the client and read again for the cache, never held whole.
+    const cached = body instanceof ArrayBuffer ? w.remember(format, body, etag, provisional) : w.cacheFromR2(format, key, info, etag, provisional);
     // A variant written back from an original that was replaced while this read it: the
-    // cache entry made of it is checked too (storage/freshness).
+    // cache entry made of it is checked too.
     const { sourceKey, sourceEtag } = metadata;
-    if (sourceKey && sourceEtag) {
-      const cacheUrl = w.cacheUrl(format);
-      w.deps.background(cached.then(() => dropIfSourceChanged(w.deps.store, w.deps.cache, { sourceKey, sourceEtag, cacheUrls: [cacheUrl], r2Key: key })).catch((e) => w.deps.log("freshness check failed", e)));
-    }
+    if (sourceKey && sourceEtag) w.confirmFresh([cached], { sourceKey, sourceEtag, cacheUrls: [w.cacheUrl(format)], r2Key: key });
     return { kind: "served", delivery: { source: "r2", body, size: info.bytes, etag, provisional } };
   }
   return { kind: "next", storeFailed };

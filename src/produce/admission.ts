@@ -407,7 +407,7 @@ export class Ticket {
         this.#read = this.gate.tryReserveRead(bytes);
         return this.#read !== undefined;
       },
-      wait: (bytes) => this.reserveRead(bytes, waitMs()),
+      wait: (bytes) => this.#reserveRead(bytes, waitMs()),
     };
   }
 
@@ -416,7 +416,7 @@ export class Ticket {
     return this.#released || this.#read !== undefined || this.#held > 0;
   }
 
-  async reserveRead(bytes: number, waitMs: number): Promise<void> {
+  async #reserveRead(bytes: number, waitMs: number): Promise<void> {
     if (this.#needsNoRead()) return;
     try {
       const r = await this.gate.reserveRead(bytes, waitMs);

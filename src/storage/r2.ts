@@ -28,11 +28,14 @@ export interface ReadRoom {
   wait(bytes: number): Promise<void>;
 }
 
-/** An object whose body is streamed, never held whole: `head`, its first bytes, are also the stream's first. */
-export interface StreamedObject {
+/**
+ * An object opened for serving: its body whole when it is at most `holdUpTo` bytes (one native
+ * read), else a stream never held whole; `head`, its first bytes, either way.
+ */
+export interface OpenedObject {
   info: ObjectInfo;
   head: Uint8Array;
-  body: ReadableStream<Uint8Array>;
+  body: ArrayBuffer | ReadableStream<Uint8Array>;
 }
 
 export interface ImageStore {
@@ -42,13 +45,12 @@ export interface ImageStore {
    * stored `<stem>.<ext>` whose format ranks best as a source (lossless first).
    */
   findOriginal(stem: string, preferredKey: string, room?: ReadRoom): Promise<StoredImage | null>;
-  /** Which object `findOriginal` would read, from heads and a list alone (no body is read). */
-  locateOriginal(stem: string, preferredKey: string): Promise<ObjectInfo | null>;
   /**
-   * The object's body as a stream, with its first `headBytes` read (fewer if it is shorter);
-   * null when absent, or when `etag` is given and the object is no longer that version.
+   * The object, whole when it is at most `holdUpTo` bytes, else as a stream whose first
+   * `headBytes` are read; null when absent, or when `etag` is given and the object is no
+   * longer that version.
    */
-  stream(key: string, headBytes: number, etag?: string): Promise<StreamedObject | null>;
+  open(key: string, o: { headBytes: number; holdUpTo?: number; etag?: string }): Promise<OpenedObject | null>;
   /** Stores `bytes` under `key` unless an object is already there; never overwrites. */
   putIfAbsent(key: string, bytes: ArrayBuffer, contentType: string, meta: Record<string, string>): Promise<boolean>;
   /**
@@ -199,37 +201,35 @@ export function r2Store(bucket: R2Bucket): Storage {
     // client's validator stays good whichever tier serves it next.
     return { key, bytes: await obj.arrayBuffer(), etag: obj.customMetadata?.etag ?? obj.httpEtag, metadata: obj.customMetadata ?? {} };
   };
-  /** Full-size siblings of `stem` that are originals, best source first (lossless first). */
-  const originalsOf = async (stem: string, except: string) => {
-    // One list call finds every full-size sibling; `<stem>.` cannot match size variants
-    // (`<stem>_W_H.ext`), and anything after the dot other than a bare extension is ignored.
-    const listed = await bucket.list({ prefix: `${stem}.`, limit: 100, include: ["customMetadata", "httpMetadata"] });
-    return listed.objects
-      .filter((o) => isOriginal(o.customMetadata))
-      .map((o) => ({ o, spec: formatFromExtension(o.key.slice(stem.length + 1)) }))
-      .filter((o): o is { o: R2Object; spec: FormatSpec } => !!o.spec && o.spec.canDecode && o.o.key !== except)
-      .sort((a, b) => a.spec.sourceRank - b.spec.sourceRank);
-  };
   return {
     get,
     async findOriginal(stem, preferredKey, room) {
       const preferred = await get(preferredKey, room);
       if (preferred && isOriginal(preferred.metadata)) return preferred;
-      for (const { o } of await originalsOf(stem, preferredKey)) {
+      // One list call finds every full-size sibling; `<stem>.` cannot match size variants
+      // (`<stem>_W_H.ext`), and anything after the dot other than a bare extension is ignored.
+      const listed = await bucket.list({ prefix: `${stem}.`, limit: 100, include: ["customMetadata"] });
+      const originals = listed.objects
+        .filter((o) => isOriginal(o.customMetadata))
+        .map((o) => ({ key: o.key, spec: formatFromExtension(o.key.slice(stem.length + 1)) }))
+        .filter((o): o is { key: string; spec: FormatSpec } => !!o.spec && o.key !== preferredKey)
+        .sort((a, b) => a.spec.sourceRank - b.spec.sourceRank);
+      for (const o of originals) {
+        if (!o.spec.canDecode) continue;
         const found = await get(o.key, room);
         if (found && isOriginal(found.metadata)) return found;
       }
       return null;
     },
-    async locateOriginal(stem, preferredKey) {
-      const preferred = await bucket.head(preferredKey);
-      if (preferred && isOriginal(preferred.customMetadata)) return info(preferred);
-      const best = (await originalsOf(stem, preferredKey))[0];
-      return best ? info(best.o) : null;
-    },
-    async stream(key, headBytes, etag) {
+    async open(key, { headBytes, holdUpTo = 0, etag }) {
       const obj = await bucket.get(key, etag ? { onlyIf: { etagMatches: etag.replace(/"/g, "") } } : undefined);
       if (!obj || !("body" in obj)) return null;
+      if (obj.size <= holdUpTo) {
+        const bytes = await obj.arrayBuffer();
+        return { info: info(obj), head: new Uint8Array(bytes, 0, Math.min(headBytes, bytes.byteLength)), body: bytes };
+      }
+      if (headBytes === 0) return { info: info(obj), head: new Uint8Array(0), body: obj.body };
+      // The first bytes are read to look at them, then handed on ahead of the rest.
       const reader = obj.body.getReader();
       const chunks: Uint8Array[] = [];
       let got = 0;
