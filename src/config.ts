@@ -106,7 +106,7 @@ export const DEFAULT_VARS = {
   WRITE_BACK_FORMATS: "avif",
   QUALITY_LEVEL: "85",
   QUALITY: "",
-  SPEED: "avif:8,webp:4,jpg:1",
+  SPEED: "avif:8,webp:4,jpg:0",
   REENCODE_FORMATS: "avif",
   REENCODE_SPEED: "avif:5,webp:6",
   REENCODE_QUALITY: "",

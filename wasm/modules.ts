@@ -5,7 +5,6 @@
  * through their `init(module)` functions.
  */
 import avifDec from "@jsquash/avif/codec/dec/avif_dec.wasm";
-import jpegEnc from "@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm";
 // @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
 import heif from "libheif-js/libheif-wasm/libheif.wasm";
@@ -24,7 +23,5 @@ import av1seq from "../codecs/av1seq/av1seq.wasm";
 import av1dec from "../codecs/av1dec/av1dec.wasm";
 // Our own resampler kernels (codecs/resize/), SIMD.
 import resize from "../codecs/resize/resize.wasm";
-// The SIMD build: workerd supports WASM SIMD, and libwebp's encoder is markedly faster with it.
-import webpEnc from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 
-export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, jpegEnc, png, resize, webp, webpAnim, webpEnc } as const;
+export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, png, resize, webp, webpAnim } as const;

@@ -6,14 +6,20 @@
 //     sensitivity per frequency band and colour channel; its score is the worst region's
 //     distance (lower is better), so it weighs local, visible damage (ringing, banding, colour
 //     bleeding) that an image-wide SSIM mean averages away.
+//   - SSIMULACRA 2 (libjxl 0.11.2's tool in ../shared/tools/ssimulacra2, when present): the
+//     perceptual metric the guide judges encoders by (90 visually lossless, 80 very high).
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { ssimOf } from "./stats.mjs";
 
 const BUTTERAUGLI = "/usr/bin/butteraugli";
+const SSIMULACRA2 = resolve(new URL("../..", import.meta.url).pathname, "../shared/tools/ssimulacra2/ssimulacra2");
+
+/** Whether SSIMULACRA 2's tool is beside the repo (../shared/tools/ssimulacra2, not in a bare clone). */
+export const hasSsimulacra2 = () => existsSync(SSIMULACRA2);
 
 /** Whether the butteraugli CLI is installed (`apt-get install butteraugli`). */
 export function hasButteraugli() {
@@ -57,6 +63,16 @@ export async function reference(pixels) {
         .toFile(cand);
       const out = execFileSync(BUTTERAUGLI, [path, cand], { encoding: "utf8" });
       return { ssim, butteraugli: Number(out.trim()) };
+    },
+    /** SSIMULACRA 2 of an encoded candidate (any format sharp decodes): higher is better. */
+    async ssimulacra2(encoded) {
+      const decoded = await rgba(Buffer.from(encoded));
+      const cand = join(dir, "cand2.png");
+      await sharp(Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length), { raw: { width: decoded.width, height: decoded.height, channels: 4 } })
+        .removeAlpha()
+        .png({ compressionLevel: 1 })
+        .toFile(cand);
+      return Number(execFileSync(SSIMULACRA2, [path, cand], { encoding: "utf8" }).trim());
     },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -140,11 +140,13 @@ typedef struct {
 } Enc;
 
 /*
- * Starts an encode of w x h RGBA. `optimize` builds Huffman tables for this image (smaller
- * files) but makes libjpeg keep every coefficient of the image until the end (2 bytes per
- * coefficient); without it the encoder holds only one MCU row, for full-size outputs.
+ * Starts an encode of w x h RGBA. `mode` 0: one baseline scan with the standard Huffman tables,
+ * the encoder holding only one MCU row (full-size outputs). 1: Huffman tables built for this
+ * image (smaller files), which makes libjpeg keep every coefficient of the image until the end
+ * (2 bytes per coefficient). 2: as 1, written as libjpeg's standard progressive scans
+ * (jpeg_simple_progression), smaller still: the web-size encode.
  */
-Enc *enc_start(int w, int h, int quality, int optimize) {
+Enc *enc_start(int w, int h, int quality, int mode) {
   Enc *s = calloc(1, sizeof(Enc));
   s->c.err = &s->e;
   errors(&s->e);
@@ -156,7 +158,8 @@ Enc *enc_start(int w, int h, int quality, int optimize) {
   s->c.in_color_space = JCS_EXT_RGBA;
   jpeg_set_defaults(&s->c);
   jpeg_set_quality(&s->c, quality, TRUE);
-  s->c.optimize_coding = optimize ? TRUE : FALSE;
+  s->c.optimize_coding = mode > 0 ? TRUE : FALSE;
+  if (mode == 2) jpeg_simple_progression(&s->c);
   s->c.dct_method = JDCT_ISLOW;
   jpeg_start_compress(&s->c, TRUE);
   return s;

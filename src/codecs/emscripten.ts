@@ -1,12 +1,9 @@
 /**
  * @module codecs/emscripten
- * Instances of the emscripten-built codecs with JS glue (mozjpeg, @jsquash/webp's encoder,
- * libavif's decoder). The encoders are resident (codecs/resident): an instance serves job after
- * job, since every allocation of an encode is freed when it returns. The decoder is fresh per
- * job: it runs for AVIF sources only, and its memory is the whole decoded image.
+ * Instances of the emscripten-built codecs with JS glue (libavif's decoder, @jsquash/avif). Each
+ * is fresh per job and owns its memory (the whole decoded image): it runs for AVIF sources only.
+ * Every encoder is one of our own builds, run in the job's shared memory (codecs/standalone).
  */
-
-import { currentScope, takeLent, type Resident } from "./resident";
 
 export interface EmscriptenModule {
   /** Emscripten refreshes this view whenever the memory grows, so it always spans all of it. */
@@ -38,9 +35,6 @@ interface Usage {
 interface DecoderModule extends EmscriptenModule {
   decode(data: ArrayBuffer, ...args: unknown[]): { data: ArrayLike<number>; width: number; height: number } | null;
 }
-interface EncoderModule extends EmscriptenModule {
-  encode(data: BufferSource, width: number, height: number, options: object): Uint8Array | null;
-}
 
 /**
  * A whole-image decode by a fresh instance (`args`: the embind `decode`'s extra arguments, whose
@@ -59,35 +53,4 @@ export async function decodeOnce(factory: unknown, wasm: WebAssembly.Module, byt
     usage.note(memoryBytes(mod), decoded);
     usage.retire(memoryBytes(mod));
   }
-}
-
-/**
- * A whole-image encode by the instance lent to the running job, or a fresh one; the file is
- * copied out before the instance goes back (codecs/resident).
- */
-export async function encodeOnce(factory: unknown, wasm: WebAssembly.Module, pixels: { data: Uint8ClampedArray; width: number; height: number }, options: object, usage: Usage): Promise<ArrayBuffer> {
-  // Read before the first await: the scope is only set for a codec call's synchronous start.
-  const scope = currentScope();
-  const lent = scope && (takeLent(scope, wasm) as (Resident & { mod: EncoderModule }) | undefined);
-  const resident = lent ?? residentOf(wasm, await instantiate<EncoderModule>(factory, wasm));
-  scope?.used.add(resident);
-  const mod = resident.mod;
-  let encoded = 0;
-  try {
-    const out = mod.encode(pixels.data, pixels.width, pixels.height, options);
-    if (!out) throw new Error("encoder returned nothing");
-    // A copy: the view points into the instance's memory, which the next job will reuse.
-    encoded = out.byteLength;
-    return out.slice().buffer;
-  } catch (e) {
-    resident.dirty = true;
-    throw e;
-  } finally {
-    usage.note(memoryBytes(mod), pixels.data.byteLength + encoded);
-    usage.retire(memoryBytes(mod));
-  }
-}
-
-function residentOf(module: WebAssembly.Module, mod: EncoderModule): Resident & { mod: EncoderModule } {
-  return { kind: module, mod, dirty: false, bytes: () => memoryBytes(mod), reset: () => true };
 }

@@ -18,7 +18,7 @@ interface JpegExports extends StandaloneExports {
   dec_out_height(d: number): number;
   dec_read(d: number, out: number, max: number): number;
   dec_close(d: number): void;
-  enc_start(w: number, h: number, quality: number, optimize: number): number;
+  enc_start(w: number, h: number, quality: number, mode: number): number;
   enc_write(e: number, rows: number, n: number): void;
   enc_finish(e: number): number;
   enc_size(e: number): number;
@@ -61,12 +61,18 @@ export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): R
 }
 
 /**
- * Encodes rows of RGBA as they come. `optimize` computes Huffman tables for this image (a few
- * percent smaller) but makes libjpeg keep all coefficients (2 bytes each) until the end.
+ * How libjpeg writes the file (codecs/jpeg/glue.c `enc_start`): `streamed`, one baseline scan
+ * with the standard Huffman tables, holding one MCU row (any size); `optimized`, Huffman tables
+ * built for the image; `progressive`, libjpeg's standard progression of scans with optimised
+ * tables, the smallest. The last two keep every coefficient (2 bytes each) until the end.
  */
-export function jpegRowEncoder(width: number, height: number, quality: number, optimize: boolean): RowEncoder {
+export type JpegCoding = "streamed" | "optimized" | "progressive";
+const CODING_MODE: Record<JpegCoding, number> = { streamed: 0, optimized: 1, progressive: 2 };
+
+/** Encodes rows of RGBA as they come, coded as `coding` says. */
+export function jpegRowEncoder(width: number, height: number, quality: number, coding: JpegCoding): RowEncoder {
   const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
-  const enc = e.enc_start(width, height, quality, optimize ? 1 : 0);
+  const enc = e.enc_start(width, height, quality, CODING_MODE[coding]);
   const band = e.malloc(width * 4 * BAND_ROWS);
   if (!band) throw new CodecError("out of memory");
   return {

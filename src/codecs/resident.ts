@@ -14,9 +14,11 @@
  * (measured: under 0.5 ms for libaom's 4.5 MB module once compiled), so it computes exactly what
  * a fresh instance would, even after an exception went through the last one. So a change of
  * codec (a JPEG after AVIFs) reuses the memory the last job grew instead of dropping it.
- * The emscripten-glue encoders (mozjpeg, @jsquash/webp) keep JS state beside their memory and
- * are resident as instances of their module, reused as they are: every allocation of an encode
- * is freed when it returns; one an exception went through is never reused.
+ * Every encoder and row decoder is one of those builds, so a job never needs a memory of a kind
+ * no idle one is: a codec with JS glue beside its memory (once mozjpeg and @jsquash/webp's
+ * encoder) could only reuse an instance of itself, and dropping an idle memory to make room for
+ * one left garbage that the next job waited for. A module that owns its memory is resident only
+ * as an instance of itself (its kind is its module); none is kept idle today.
  *
  * The memory gate decides which stay idle and lends them to the jobs it admits, so a job's
  * reservation counts only what it will add to them.

@@ -66,6 +66,32 @@ export function bandsOf(pixels: () => Uint8Array, width: number, height: number,
   };
 }
 
+/** What an encode reports of its memory (formats/spec `CodecUsage`). */
+interface Usage {
+  note(wasm: number, js?: number): void;
+  retire(wasm: number): void;
+}
+
+/**
+ * Encodes a whole RGBA image already in memory through a row encoder, a band at a time: the
+ * encoders of our own builds take rows, and run in the job's shared memory (codecs/resident).
+ */
+export function encodeWhole(enc: RowEncoder, pixels: { data: Uint8Array | Uint8ClampedArray; width: number; height: number }, usage: Usage): ArrayBuffer {
+  let out: ArrayBuffer | undefined;
+  try {
+    const stride = pixels.width * 4;
+    for (let y = 0; y < pixels.height; y += enc.bandRows) {
+      const n = Math.min(enc.bandRows, pixels.height - y);
+      enc.write(pixels.data.subarray(y * stride, (y + n) * stride), n);
+    }
+    out = enc.finish();
+    return out;
+  } finally {
+    usage.note(enc.memoryBytes, pixels.data.byteLength + (out?.byteLength ?? 0));
+    usage.retire(enc.memoryBytes);
+  }
+}
+
 /**
  * Where display pixel (x, y) comes from in a stored image of `W` x `H` under EXIF orientation
  * `o` (CIPA DC-008, tag 0x0112): 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90

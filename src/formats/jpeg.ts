@@ -2,23 +2,19 @@
  * @module formats/jpeg
  * JPEG (ITU T.81, JFIF), everything about it: magic bytes, header probe (size, EXIF
  * orientation, scan layout), codecs and their cost. Decoded by our libjpeg-turbo build at 1/1
- * to 1/8 scale in the DCT domain, a band of rows at a time (codecs/jpeg); encoded by mozjpeg
- * (@jsquash/jpeg) for web sizes and by our libjpeg-turbo build row by row above 4 MP.
+ * to 1/8 scale in the DCT domain, a band of rows at a time (codecs/jpeg); encoded by the same
+ * build a band of rows at a time: progressive up to 4 MP, one streamed scan above.
  */
-import jpegEncFactory from "@jsquash/jpeg/codec/enc/mozjpeg_enc.js";
-import { defaultOptions as jpegDefaults } from "@jsquash/jpeg/meta.js";
 import { wasmModules } from "../../wasm/modules";
-import type { EncodeOptions, Pixels } from "../codecs";
-import { encodeOnce } from "../codecs/emscripten";
-import { BAND_ROWS, jpegRowEncoder, openJpeg } from "../codecs/jpeg";
+import { jpegRowEncoder, openJpeg, type JpegCoding } from "../codecs/jpeg";
+import { encodeWhole } from "../codecs/rows";
 import { ascii, exifOrientation, HeaderError, need, u16be, type ImageHeader, type JpegLayout } from "./probe";
-import { linear, type CodecUsage, type FormatSpec } from "./spec";
+import type { FormatSpec } from "./spec";
 
 /**
- * Above this many output pixels JPEG is written by our libjpeg-turbo build a band at a time
- * (8.7 MiB of WASM for 12 MP) instead of mozjpeg (whole image: 199.6 MB for 12 MP). The price is
- * bytes: without mozjpeg's trellis quantisation and progressive scans the file is about a third
- * larger, so web sizes keep mozjpeg. Other formats' row encoders take over at the same size.
+ * Above this many output pixels a JPEG is written as one streamed baseline scan (8.7 MiB of WASM
+ * for 12 MP) instead of progressive scans, which keep every coefficient until the end (3 bytes a
+ * pixel at 4:2:0: 36 MiB for 12 MP). Other formats' row encoders take over at the same size.
  */
 export const JPEG_ROW_ENCODE_PIXELS = 4_000_000;
 
@@ -129,44 +125,25 @@ export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, sc
   return 1.02 * coefficients + 1.15 * (2e6 + sourceBytes + scaledWidth * 4 * 64);
 }
 
-/** libjpeg-turbo by rows: its buffers and the growing file (measured 8.7 MiB at 12 MP). */
-const rowEncoderMemory = (pixels: number) => 4e6 + 0.5 * pixels;
+/**
+ * How a JPEG of `pixels` is coded at `speed`. Up to JPEG_ROW_ENCODE_PIXELS, speed 0 (the
+ * default) writes progressive scans and speed 1 one scan, both with Huffman tables built for the
+ * image; at equal SSIMULACRA 2 (12 photos, against a mozjpeg baseline JPEG of the same pixels)
+ * progressive costs 1.048x mozjpeg's bytes and one optimised scan 1.083x (bench/results/jpeg-coding.md).
+ * Above, one streamed scan: the other two would keep every coefficient for a few percent.
+ */
+export const jpegCoding = (pixels: number, speed: number): JpegCoding =>
+  pixels > JPEG_ROW_ENCODE_PIXELS ? "streamed" : speed === 0 ? "progressive" : "optimized";
 
 /**
- * mozjpeg's instance peak, measured (bytes, 1/4/12/24 MP): 17.0M/66.8M/199.6M/398.7M; above
- * JPEG_ROW_ENCODE_PIXELS the row encoder writes the file instead.
+ * libjpeg-turbo by rows: its buffers and the growing file (measured 8.7 MiB at 12 MP streamed);
+ * coded whole, every coefficient besides (1.5 a pixel at 4:2:0, 2 bytes each; measured 7.4-8.4
+ * MiB for 1200x1600).
  */
-const MOZJPEG_MEMORY = { floor: 17.5e6, base: 2e6, perPixel: 16.8 };
+const rowEncoderMemory = (pixels: number) => 4e6 + (pixels > JPEG_ROW_ENCODE_PIXELS ? 0.5 : 3.5) * pixels;
 
-/**
- * mozjpeg at speed 1, the on-demand default: baseline. Its progressive mode searches scan
- * scripts, which more than doubles the encode (800x533: 89 vs 55 ms) for 1.7-2.4% of bytes; the
- * trellis-quantised coefficients are the same, so the quality is too. 4:2:0 chroma would be
- * faster still (34 ms) but, calibrated to the same butteraugli, costs 5-10% more bytes than
- * @jsquash's 4:2:2 (README "Quality").
- */
-const FAST = { progressive: false };
-
-/** Relative mozjpeg encode time by speed: 0 progressive (= 1, the reference), 1 baseline. */
-const SPEED_FACTOR = [1, 0.65];
-
-function jpegByRows(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): ArrayBuffer {
-  // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
-  const enc = jpegRowEncoder(pixels.width, pixels.height, opts.quality, false);
-  let out: ArrayBuffer | undefined;
-  try {
-    const stride = pixels.width * 4;
-    for (let y = 0; y < pixels.height; y += BAND_ROWS) {
-      const n = Math.min(BAND_ROWS, pixels.height - y);
-      enc.write(pixels.data.subarray(y * stride, (y + n) * stride), n);
-    }
-    out = enc.finish();
-    return out;
-  } finally {
-    usage.note(enc.memoryBytes, pixels.data.byteLength + (out?.byteLength ?? 0));
-    usage.retire(enc.memoryBytes);
-  }
-}
+/** Relative encode time by speed: 0 progressive (= 1), 1 one optimised scan. */
+const SPEED_FACTOR = [1, 0.6];
 
 export const jpeg: FormatSpec = {
   id: "jpg",
@@ -179,37 +156,32 @@ export const jpeg: FormatSpec = {
   canDecode: true,
   canEncode: true,
   sourceRank: 1,
-  // Speed 0: progressive, mozjpeg's smallest file (the quality reference); 1: baseline (FAST).
+  // Speed 0: progressive scans; 1: one scan (jpegCoding).
   maxSpeed: 1,
   // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   parseHeader: parseJpeg,
   codecs: {
     rows: (bytes, denom) => openJpeg(bytes, denom, MAX_JPEG_SCANS),
-    async encode(pixels, opts, usage) {
-      if (pixels.width * pixels.height > JPEG_ROW_ENCODE_PIXELS) return jpegByRows(pixels, opts, usage);
-      return encodeOnce(jpegEncFactory, wasmModules.jpegEnc, pixels, { ...jpegDefaults, ...(opts.speed === 0 ? {} : FAST), quality: opts.quality }, usage);
-    },
-    // Rows cannot be turned (a file is written top to bottom) and JPEG has no alpha. Not worth
-    // it below 4 MP: libjpeg-turbo's rows cost a third more bytes than mozjpeg.
+    encode: async (pixels, o, usage) => encodeWhole(jpegRowEncoder(pixels.width, pixels.height, o.quality, jpegCoding(pixels.width * pixels.height, o.speed)), pixels, usage),
+    // Rows cannot be turned (a file is written top to bottom) and JPEG has no alpha.
     rowEncoder: {
-      small: false,
+      small: true,
       takes: (orientation, alpha) => orientation === 1 && !alpha,
-      // Huffman optimisation would make libjpeg keep every coefficient (43.6 MiB at 12 MP) for 1%.
-      open: (w, h, _orientation, _alpha, o) => jpegRowEncoder(w, h, o.quality, false),
+      open: (w, h, _orientation, _alpha, o) => jpegRowEncoder(w, h, o.quality, jpegCoding(w * h, o.speed)),
     },
   },
   cost: {
     decodeMsPerMp: 30,
     structureMs: (h) => (Math.max(0, (h.jpeg?.scans ?? 1) - 12) * MS_PER_SCAN_MP * h.width * h.height) / 1e6,
-    encodeMsPerMp: 250,
+    encodeMsPerMp: 120,
     speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
-    encodeMemory: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? rowEncoderMemory(pixels) : linear(MOZJPEG_MEMORY, pixels)),
+    encodeMemory: (pixels) => rowEncoderMemory(pixels),
     streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg!), bandBytes: 0 }),
     rowEncoderMemory: (pixels) => rowEncoderMemory(pixels),
     instances: {
       rows: () => wasmModules.jpeg,
-      encode: (pixels) => (pixels > JPEG_ROW_ENCODE_PIXELS ? wasmModules.jpeg : wasmModules.jpegEnc),
+      encode: () => wasmModules.jpeg,
       rowEncoder: wasmModules.jpeg,
     },
   },

@@ -2,18 +2,17 @@
  * @module formats/webp
  * WebP (RFC 9649: the RIFF container, VP8 lossy and VP8L lossless bitstreams, animation),
  * everything about it: magic bytes, header probe, codecs and their cost. Stills are decoded by
- * our libwebp build straight to a scaled size (codecs/webp) and encoded by @jsquash/webp, or by
- * rows into our libwebp build for large outputs and when memory is short; animations are
+ * our libwebp build straight to a scaled size (codecs/webp) and encoded by rows into our libwebp
+ * build (a YUV picture filled a band at a time, codecs/webp webpRowEncoder); animations are
  * decoded and encoded frame by frame by our libwebp animation build (codecs/animation).
  */
-import webpEncFactory from "@jsquash/webp/codec/enc/webp_enc_simd.js";
-import { defaultOptions as webpDefaults } from "@jsquash/webp/meta.js";
 import { wasmModules } from "../../wasm/modules";
 import { firstFrame, openWebpAnimation, webpAnimationEncoder } from "../codecs/animation";
-import { encodeOnce } from "../codecs/emscripten";
+import { hasTransparency } from "../codecs/alpha";
+import { encodeWhole } from "../codecs/rows";
 import { openWebp, webpRowEncoder } from "../codecs/webp";
 import { ascii, exifOrientation, HeaderError, need, u16le, u24le, u32le, type ImageHeader } from "./probe";
-import { linear, type FormatSpec } from "./spec";
+import type { FormatSpec } from "./spec";
 
 function parseWebp(b: Uint8Array): ImageHeader {
   need(b, 30, "WebP chunk header");
@@ -136,6 +135,16 @@ const TOKEN_BYTES_PER_PIXEL = 16;
 /** Relative encode time by libwebp method 0..6 (4 = 1). */
 const METHOD_FACTOR = [0.4, 0.5, 0.6, 0.8, 1, 1.3, 1.8];
 
+/**
+ * libwebp's YUV 4:2:0 picture (1.5 bytes a pixel, 2.5 with alpha, whose coding costs more:
+ * ALPHA_BYTES_PER_PIXEL) and its low-memory encoder, whose partition writers start at
+ * libwebp's guess of the output size (frame_enc.c PreLoopInitialize, up to 50 bytes a
+ * macroblock at high quality): 42.0 MiB at 24 MP, 23.7 at 12 MP, so 0.33 bytes a pixel
+ * besides the picture, plus 15% for growth steps; at web sizes the token buffer besides.
+ */
+const webpRowMemory = (pixels: number, alpha: boolean) =>
+  1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0);
+
 export const webp: FormatSpec = {
   id: "webp",
   universal: false,
@@ -155,7 +164,11 @@ export const webp: FormatSpec = {
   codecs: {
     // An animation's still is its first frame.
     rows: (bytes, denom, expect) => (isAnimatedWebp(bytes) ? firstFrame(openWebpAnimation(bytes)) : openWebp(bytes, denom, expect)),
-    encode: (pixels, o, usage) => encodeOnce(webpEncFactory, wasmModules.webpEnc, pixels, { ...webpDefaults, quality: o.quality, method: o.speed }, usage),
+    // Whole images go through the row encoder too: the same libwebp settings as WebPEncode's
+    // defaults, so the same file byte for byte (12 photos at q87 method 4, against
+    // @jsquash/webp's), in the job's shared memory instead of an instance of its own.
+    encode: async (pixels, o, usage) =>
+      encodeWhole(webpRowEncoder(pixels.width, pixels.height, 1, hasTransparency(pixels), o.quality, o.speed, pixels.width * pixels.height > WEBP_TOKEN_PIXELS), pixels, usage),
     rowEncoder: {
       small: true,
       takes: () => true,
@@ -170,18 +183,10 @@ export const webp: FormatSpec = {
     decodeMsPerMp: 40,
     encodeMsPerMp: 160,
     speedFactor: (speed) => METHOD_FACTOR[speed] ?? 1,
-    // @jsquash/webp's instance peak, measured (bytes, 1/4/12/24 MP): 16.8M/46.3M/138.5M/276.8M.
-    encodeMemory: (pixels) => linear({ floor: 17.5e6, base: 2e6, perPixel: 11.7 }, pixels),
+    // The whole image goes through the row encoder (codecs.encode).
+    encodeMemory: (pixels, alpha) => webpRowMemory(pixels, alpha),
     streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedWebpMemory(header, sourceBytes, scaledWidth), bandBytes: 0 }),
-    /**
-     * libwebp's YUV 4:2:0 picture (1.5 bytes a pixel, 2.5 with alpha, whose coding costs more:
-     * ALPHA_BYTES_PER_PIXEL) and its low-memory encoder, whose partition writers start at
-     * libwebp's guess of the output size (frame_enc.c PreLoopInitialize, up to 50 bytes a
-     * macroblock at high quality): 42.0 MiB at 24 MP, 23.7 at 12 MP, so 0.33 bytes a pixel
-     * besides the picture, plus 15% for growth steps; at web sizes the token buffer besides.
-     */
-    rowEncoderMemory: (pixels, _longSide, alpha) =>
-      1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0),
+    rowEncoderMemory: (pixels, _longSide, alpha) => webpRowMemory(pixels, alpha),
     // WebPAnimDecoder: a copy of the file and two canvases; the frames come out composited.
     frameDecoder: (sourceBytes, canvasPixels) => ({ decoderBytes: 1.15 * (2e6 + sourceBytes + 8 * canvasPixels), canvasBytes: 0 }),
     /**
@@ -194,7 +199,7 @@ export const webp: FormatSpec = {
     animationEncodeMsPerMp: 460,
     instances: {
       rows: (animated) => (animated ? wasmModules.webpAnim : wasmModules.webp),
-      encode: () => wasmModules.webpEnc,
+      encode: () => wasmModules.webpAnim,
       rowEncoder: wasmModules.webpAnim,
       frames: wasmModules.webpAnim,
       animationEncoder: wasmModules.webpAnim,

@@ -323,7 +323,7 @@ export class MemoryGate {
       const r = bestIdle(kind, part.bytes, chosen);
       if (!r) continue;
       // An instance so much larger than the part that the job could never fit with it (the
-      // 71 MiB decoder of a 24 MP progressive JPEG lent to a 12 MP job beside mozjpeg) is not
+      // 71 MiB decoder of a 24 MP progressive JPEG lent to a 12 MP thumbnail) is not
       // lent: the job gets a fresh one, and the large one may be dropped to make room.
       const over = Math.max(0, r.bytes() - part.bytes);
       if (bytes + excess + over > this.capacityBytes) continue;

@@ -9,8 +9,8 @@ export const QUALITY_LEVELS = [75,80,85,90] as const;
 export type QualityLevel = (typeof QUALITY_LEVELS)[number];
 
 export const QUALITY_LADDER: Record<QualityLevel, { jpg: number; avifFast: number; avifSlow: number; webp: number }> = {
-  75: { jpg: 75, avifFast: 64, avifSlow: 60, webp: 78 },
+  75: { jpg: 73, avifFast: 64, avifSlow: 60, webp: 78 },
   80: { jpg: 80, avifFast: 73, avifSlow: 69, webp: 83 },
   85: { jpg: 85, avifFast: 80, avifSlow: 76, webp: 87 },
-  90: { jpg: 90, avifFast: 90, avifSlow: 90, webp: 96 },
+  90: { jpg: 92, avifFast: 90, avifSlow: 90, webp: 96 },
 };
