@@ -51,6 +51,20 @@ describe("negotiation through the worker", () => {
     }
   });
 
+  it("an app with no Accept, or curl's */*, gets the format its URL's suffix names (issue 32)", async () => {
+    for (const format of ["avif", "webp"] as const) {
+      for (const headers of [{}, { Accept: BROWSERS.curl }] as Record<string, string>[]) {
+        const { res, image } = await call(`/${stem}_320_240.${format}`, { headers });
+        expect(res.status).toBe(200);
+        expect(res.headers.get("Content-Type")).toBe(`image/${format}`);
+        expect(image).toEqual({ format, width: 320, height: 240 });
+      }
+    }
+    // A browser's image/* alone still gets what every client decodes.
+    const { image } = await call(`/${stem}_320_240.webp`, { headers: { Accept: "image/*" } });
+    expect(image).toEqual({ format: "jpg", width: 320, height: 240 });
+  });
+
   it("a caplist decides alone: no Vary, Accept ignored, aliases and case accepted", async () => {
     const { res, image } = await call(`/${stem}.jpg?caplist=WEBP,jpeg`, { headers: { Accept: BROWSERS.chrome } });
     expect(res.status).toBe(200);

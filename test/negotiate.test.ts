@@ -60,9 +60,14 @@ describe("negotiation from Accept", () => {
     expect(byAccept("text/html", "heic").candidates).toEqual(["jpg", "png"]);
   });
 
-  it("serves only the URL's format when there is no Accept (okhttp, Glide, Coil)", () => {
+  it("serves only the URL's format when there is no Accept (okhttp, Glide, Coil) or a bare */* (curl)", () => {
     expect(byAccept(null)).toEqual({ candidates: ["jpg"], byAccept: true });
     expect(byAccept("", "png").candidates).toEqual(["png"]);
+    expect(byAccept(null, "avif").candidates).toEqual(["avif"]);
+    expect(byAccept("*/*", "avif").candidates).toEqual(["avif"]);
+    expect(byAccept("*/*;q=0.8", "webp").candidates).toEqual(["webp"]);
+    // A browser's navigation names other types: the wildcard rule stays.
+    expect(byAccept("text/html,*/*;q=0.8", "webp").candidates).toEqual(["jpg", "png"]);
   });
 
   it("joins several Accept lines as Headers.get does", () => {

@@ -49,9 +49,13 @@ function fromCaplist(caplist: string, priority: readonly FormatId[]): FormatId[]
  * through a wildcard gets JPEG, then PNG (for a transparent source), never its own format.
  */
 function fromAccept(accept: string | null, urlFormat: FormatId, priority: readonly FormatId[]): FormatId[] {
-  // okhttp, Glide and Coil send no Accept: they asked for a URL and get its format.
+  // okhttp, Glide and Coil send no Accept, and curl, Node's fetch and most HTTP libraries send
+  // a bare `*/*`: none says anything of images, so they asked for a URL and get its format
+  // (`_320_240.avif` answers AVIF). Browsers always name image types or `image/*`, so the
+  // wildcard rule below still applies to them.
   if (accept === null || accept.trim() === "") return priority.filter((f) => f === urlFormat);
   const ranges = parseAccept(accept);
+  if (ranges.length > 0 && ranges.every((r) => r.range === "*/*" && r.q > 0)) return priority.filter((f) => f === urlFormat);
   const url = formatSpec(urlFormat);
   const accepted = (f: FormatId) => {
     const spec = formatSpec(f);
