@@ -10,7 +10,7 @@ import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { wasmModules } from "../wasm/modules";
-import { CodecSession } from "../src/codecs";
+import { CodecSession } from "../src/produce/codec-session";
 import { avifSequenceEncoder } from "../src/codecs/av1seq";
 import { decodeOnce } from "../src/codecs/emscripten";
 import { playCount, shownDelayMs } from "../src/codecs/gif";

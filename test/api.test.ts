@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { decode } from "../src/codecs";
+import { decode } from "../src/produce/codec-session";
 import { bytesEqual, call, encodeTo, fixture, gradient, uniquePrefix, type Fetched } from "./helpers";
 
 const TOKEN = "test-token-0123456789abcdef";

@@ -10,7 +10,7 @@ import avifEncWasm from "@jsquash/avif/codec/enc/avif_enc.wasm";
 import { defaultOptions as avifDefaults } from "@jsquash/avif/meta.js";
 import { describe, expect, it } from "vitest";
 import { av1SequenceInfo } from "../src/bitstream";
-import { decode, encode, type Pixels } from "../src/codecs";
+import { decode, encode, type Pixels } from "../src/produce/codec-session";
 import { instantiate, type EmscriptenModule } from "../src/codecs/emscripten";
 import { primaryItem } from "../src/formats/isobmff";
 import { readHeader } from "../src/headers";

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CodecSession } from "../src/codecs";
+import { CodecSession } from "../src/produce/codec-session";
 import type { FormatId } from "../src/formats";
 import { primaryItem } from "../src/formats/isobmff";
 import { readHeader } from "../src/headers";

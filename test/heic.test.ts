@@ -5,7 +5,7 @@
 import { env } from "cloudflare:test";
 import libheif from "libheif-js/libheif-wasm/libheif.js";
 import { describe, expect, it } from "vitest";
-import { decode, type Pixels } from "../src/codecs";
+import { decode, type Pixels } from "../src/produce/codec-session";
 import { resample } from "../src/produce/resample";
 import { wasmModules } from "../wasm/modules";
 import { call, encodeTo, fixture, gradient, put, uniquePrefix, until } from "./helpers";

@@ -5,7 +5,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { expect, inject } from "vitest";
 import worker from "../src/index";
-import { decode, encode, type Pixels } from "../src/codecs";
+import { decode, encode, type Pixels } from "../src/produce/codec-session";
 import { drainIdle } from "../src/codecs/resident";
 import type { FormatId } from "../src/formats";
 import { readHeader } from "../src/headers";

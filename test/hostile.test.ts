@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CodecSession, decode, encode } from "../src/codecs";
+import { CodecSession, decode, encode } from "../src/produce/codec-session";
 import { openJpeg } from "../src/codecs/jpeg";
 import { animationPixels, readHeader } from "../src/headers";
 import { formatSpec } from "../src/formats";

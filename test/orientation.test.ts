@@ -4,7 +4,7 @@
  * (irot/imir), each compared pixel by pixel with the upright reference after the worker.
  */
 import { describe, expect, it } from "vitest";
-import { decode, type Pixels } from "../src/codecs";
+import { decode, type Pixels } from "../src/produce/codec-session";
 import { call, encodeTo, fixture, put, uniquePrefix } from "./helpers";
 
 /** Mean absolute difference per channel (RGB) between two same-sized images. */

@@ -6,7 +6,7 @@
 import pngDecodeReference, { init as initPngDecode } from "@jsquash/png/decode.js";
 import { describe, expect, it } from "vitest";
 import { wasmModules } from "../wasm/modules";
-import { CodecSession } from "../src/codecs";
+import { CodecSession } from "../src/produce/codec-session";
 import { readHeader } from "../src/headers";
 import { openPng, pngDecodeBytes } from "../src/codecs/png";
 import { call, fixture, put, uniquePrefix } from "./helpers";

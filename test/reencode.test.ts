@@ -6,7 +6,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { decode } from "../src/codecs";
+import { decode } from "../src/produce/codec-session";
 import { SSIM_TOLERANCE } from "../src/jobs/reencode";
 import { meanSsim } from "../src/produce/ssim";
 import { call, decodedImage, fixture, gradient, put, uniquePrefix, until } from "./helpers";

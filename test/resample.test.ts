@@ -6,7 +6,7 @@
  * same bytes as the whole-image call.
  */
 import { describe, expect, it } from "vitest";
-import { decode, type Pixels } from "../src/codecs";
+import { decode, type Pixels } from "../src/produce/codec-session";
 import { resample, Resampler } from "../src/produce/resample";
 import { fixture } from "./helpers";
 

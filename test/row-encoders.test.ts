@@ -6,7 +6,7 @@
  * libavif decodes to the exact size with no visible seams, and WebP keeps an alpha gradient.
  */
 import { describe, expect, it } from "vitest";
-import { decode, type Pixels } from "../src/codecs";
+import { decode, type Pixels } from "../src/produce/codec-session";
 import { readHeader } from "../src/headers";
 import { call, fixture, put, uniquePrefix } from "./helpers";
 

@@ -7,7 +7,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { wasmModules } from "../wasm/modules";
-import { CodecSession } from "../src/codecs";
+import { CodecSession } from "../src/produce/codec-session";
 import { drainIdle, idleBytes, idleCount } from "../src/codecs/resident";
 import { MemoryGate } from "../src/produce/admission";
 import worker from "../src/index";

@@ -6,7 +6,7 @@
 import webpDecFactory from "@jsquash/webp/codec/dec/webp_dec.js";
 import webpDecModule from "@jsquash/webp/codec/dec/webp_dec.wasm";
 import { describe, expect, it } from "vitest";
-import { CodecSession } from "../src/codecs";
+import { CodecSession } from "../src/produce/codec-session";
 import { instantiate } from "../src/codecs/emscripten";
 import { readHeader } from "../src/headers";
 import { streamedWebpMemory } from "../src/produce/budget";

@@ -1,7 +1,7 @@
 /**
  * @module codecs/av1dec
  * Animated AVIF sources frame by frame: the image sequence's sample tables are read here
- * (formats/isobmff `imageSequence`), each sample goes to our libaom decoder build
+ * (formats/isobmff `imageSequence`, handed over by formats/avif), each sample goes to our libaom decoder build
  * (codecs/av1dec/), and the decoded picture, with the alpha track's as its alpha, becomes the
  * RGBA canvas in the same WASM memory. AV1 frames are whole pictures (no disposal or blending
  * as in GIF): the canvas is the frame. Only libaom's reference frames, one sample and one
@@ -9,9 +9,7 @@
  */
 import { wasmModules } from "../../wasm/modules";
 import { av1SequenceSize } from "../bitstream";
-import { imageSequence, type SequenceSample } from "../formats/isobmff";
-import type { CodecUsage } from "../formats/spec";
-import type { Pixels } from "./index";
+import type { CodecUsage, Pixels } from "./index";
 import type { AnimationDecoder } from "./animation";
 import { CodecError, instantiateStandalone, type StandaloneExports } from "./standalone";
 
@@ -28,9 +26,30 @@ interface DecExports extends StandaloneExports {
 /** What a coded picture may add to the track's size: alignment to coding blocks (as for items). */
 const CODED_SLACK = 64;
 
-export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
+/** One coded sample of a track: where it lies in the file. */
+export interface SequenceSample {
+  offset: number;
+  size: number;
+}
+
+/**
+ * An AV1 image sequence as its container declares it (formats/isobmff `imageSequence` reads it):
+ * the colour track's size, samples and durations, the alpha track's samples, the loop count and
+ * the H.273 matrix and range of the sample entry (-1: the bitstream decides).
+ */
+export interface Av1Sequence {
+  width: number;
+  height: number;
+  samples: SequenceSample[];
+  durationsMs: number[];
+  alpha?: SequenceSample[];
+  loop: number;
+  matrix: number;
+  fullRange: number;
+}
+
+export function openAvifSequence(bytes: ArrayBuffer, seq: Av1Sequence | null): AnimationDecoder {
   const file = new Uint8Array(bytes);
-  const seq = imageSequence(file);
   if (!seq) throw new CodecError("not an AV1 image sequence (no av01 picture track)");
   const { width, height, samples, alpha, durationsMs } = seq;
   if (!width || !height) throw new CodecError("image sequence: no size in its sample entry");
@@ -115,8 +134,8 @@ export function openAvifSequence(bytes: ArrayBuffer): AnimationDecoder {
  * format gets (as for GIF and WebP animations). libavif 0.11 (@jsquash) refuses some
  * sequences browsers play (one with an audio track: "decoder returned nothing").
  */
-export function avifSequenceStill(bytes: ArrayBuffer, usage: CodecUsage): Pixels {
-  const dec = openAvifSequence(bytes);
+export function avifSequenceStill(bytes: ArrayBuffer, seq: Av1Sequence | null, usage: CodecUsage): Pixels {
+  const dec = openAvifSequence(bytes, seq);
   try {
     const frame = dec.next();
     if (!frame) throw new CodecError("image sequence: no frame");

@@ -14,7 +14,7 @@
  * needs no irot/imir (which some decoders ignore): the pixels are upright. Only a band of one
  * tile's source rows and one tile of RGBA are held, besides the coded tiles.
  */
-import type { CodecUsage } from "../formats/spec";
+import type { CodecUsage } from "./index";
 import { av1SequenceInfo } from "../bitstream";
 import { hasTransparency } from "./alpha";
 import { av1StillCoder, type CodedAv1 } from "./av1seq";

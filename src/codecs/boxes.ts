@@ -5,7 +5,6 @@
  * both write: an AV1 item's `av1C`, its colour, and a `meta` of one image with its alpha.
  */
 import { av1SequenceInfo } from "../bitstream";
-import { ALPHA_URN } from "../formats/isobmff";
 import { CodecError } from "./standalone";
 
 /** ISO/IEC 14496-12 4.2: a box (size, type, payload). */
@@ -57,6 +56,8 @@ export function av1Config(sequenceHeader: Uint8Array, monochrome: boolean): Uint
 export const NCLX_SRGB = box("colr", ascii("nclx"), fields([1, 2], [13, 2], [6, 2], [0x80, 1]));
 
 /** The alpha plane's auxiliary type as `auxC` and `auxi` carry it: a NUL-terminated string. */
+/** AVIF 1.1 / MIAF: the auxiliary type of an alpha plane (written here, read by formats/isobmff). */
+export const ALPHA_URN = "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
 export const ALPHA_AUX_TYPE = new Uint8Array([...ascii(ALPHA_URN), 0]);
 
 /** One coded AV1 image in the file: its `av1C`, where its bytes start and how many. */

@@ -12,7 +12,7 @@ import { AVIF_TILE, avifGridEncoder, avifStillEncode } from "../codecs/avif";
 import { avifSequenceStill, openAvifSequence } from "../codecs/av1dec";
 import { avifSequenceEncoder } from "../codecs/av1seq";
 import { decodeOnce } from "../codecs/emscripten";
-import { isobmffBrandFormat, parseIsobmff, sequenceSummary } from "./isobmff";
+import { imageSequence, isobmffBrandFormat, parseIsobmff, sequenceSummary } from "./isobmff";
 import { ascii } from "./probe";
 import type { SequenceShape } from "./probe";
 import { linear, type FormatSpec } from "./spec";
@@ -69,7 +69,8 @@ export const avif: FormatSpec = {
   codecs: {
     // An image sequence's still is its first frame (our decoder, as its animation is); any
     // other AVIF through libavif (the embind decode's second argument: 8 bits per channel out).
-    decode: async (bytes, usage) => (isSequence(new Uint8Array(bytes)) ? avifSequenceStill(bytes, usage) : decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage)),
+    decode: async (bytes, usage) =>
+      isSequence(new Uint8Array(bytes)) ? avifSequenceStill(bytes, imageSequence(new Uint8Array(bytes)), usage) : decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage),
     encode: async (pixels, o, usage) => avifStillEncode(pixels, o, usage),
     // A grid of opaque tiles, each turned upright before coding.
     rowEncoder: {
@@ -79,7 +80,7 @@ export const avif: FormatSpec = {
     },
     // An AV1 image sequence (animated AVIF) decoded frame by frame by our libaom decoder
     // build, its alpha track included.
-    frames: openAvifSequence,
+    frames: (bytes) => openAvifSequence(bytes, imageSequence(new Uint8Array(bytes))),
     // An AV1 image sequence (animated AVIF) by our libaom build, lossy only; transparency as
     // an alpha track.
     animationEncoder: (w, h, loop, o) => avifSequenceEncoder(w, h, loop, o),

@@ -4,6 +4,8 @@
  * which of the two a file is (its brands), its primary item's size, alpha, transforms and
  * grid band, and the coded sizes of its items checked against the declared ones.
  */
+import type { SequenceSample } from "../codecs/av1dec";
+import { ALPHA_URN } from "../codecs/boxes";
 import { av1SequenceSize, hevcConfigSize, type CodedSize } from "../bitstream";
 import { ascii, HeaderError, need, u16be, u32be, type ImageHeader, type Rect } from "./probe";
 import type { FormatId } from "./spec";
@@ -329,10 +331,6 @@ function associatedProperties(b: Uint8Array, ipma: Box, itemId: number): number[
 }
 
 /** One sample (a temporal unit) of a track: where its bytes are in the file. */
-export interface SequenceSample {
-  offset: number;
-  size: number;
-}
 
 /**
  * An image sequence (AVIF 1.1 section 7, HEIF section 7, on ISO/IEC 14496-12 tracks): the
@@ -353,8 +351,6 @@ export interface ImageSequence {
   fullRange: number;
 }
 
-/** AVIF 1.1 / MIAF: the auxiliary type of an alpha plane (read here, written by codecs/av1seq). */
-export const ALPHA_URN = "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha";
 
 interface Track {
   id: number;

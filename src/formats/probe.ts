@@ -4,7 +4,7 @@
  * readers. Each format module (formats/<name>.ts) reads its own header with these; `headers`
  * dispatches by magic bytes.
  */
-import type { FormatId } from "./spec";
+import type { FormatId } from "./id";
 
 export interface ImageHeader {
   format: FormatId;

@@ -4,15 +4,14 @@
  * bytes and header probe, its codecs and what they cost. The registry (formats/index) lists
  * the modules; nothing else switches on a format's name.
  */
-import type { EncodeOptions, Pixels } from "../codecs";
+import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
 import type { RowDecoder, RowEncoder } from "../codecs/rows";
+import type { FormatId } from "./id";
 import type { ImageHeader, SequenceShape } from "./probe";
 
-export type FormatId = "avif" | "heic" | "webp" | "jpg" | "png" | "gif";
-
-/** An animation's encode settings: a still's, plus whether to code losslessly and keep transparency. */
-export type AnimationOptions = EncodeOptions & { lossless?: boolean; alpha?: boolean };
+export type { AnimationOptions, CodecUsage } from "../codecs";
+export type { FormatId } from "./id";
 
 export interface FormatSpec {
   readonly id: FormatId;
@@ -67,12 +66,6 @@ export interface FormatSpec {
  * of live WASM and JS bytes, `retire` an instance the job is done with, `persist` a module-wide
  * instance that outlives the job.
  */
-export interface CodecUsage {
-  note(wasm: number, js?: number): void;
-  retire(wasm: number): void;
-  persist(wasm: number): void;
-}
-
 export interface FormatCodecs {
   /**
    * A decoder handing over rows (formats with `rowScales`), at 1/`denom` scale; `expect` is

@@ -4,7 +4,7 @@
  * resize, encode. Each stage runs at most once per request, so when AVIF fails and the chain
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
-import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmallRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "../codecs";
+import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmallRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "./codec-session";
 import type { RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";

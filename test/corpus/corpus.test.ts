@@ -9,7 +9,7 @@ import { inject } from "vitest";
 import { formatFromExtension } from "../../src/formats";
 import pngDecodeReference, { init as initPngDecode } from "@jsquash/png/decode.js";
 import { wasmModules } from "../../wasm/modules";
-import { CodecSession } from "../../src/codecs";
+import { CodecSession } from "../../src/produce/codec-session";
 import { BOMBS } from "./sample";
 import { bytesEqual, call, encodeTo, gradient, put, uniquePrefix } from "../helpers";
 
