@@ -243,23 +243,23 @@ describe("lookup chain", () => {
     expect(jpg.image).toEqual({ format: "jpg", width: 301, height: 200 });
   });
 
-  it("writes on-demand JPEGs baseline by default (SPEED jpg:1) and progressive with jpg:0, both 4:2:2", async () => {
+  it("writes on-demand JPEGs progressive by default (SPEED jpg:0) and in one scan with jpg:1, both 4:2:0", async () => {
     const stem = `${uniquePrefix()}/scan`;
     await put(`${stem}.png`, await encodeTo("png", gradient(320, 200)));
     // The frame marker after SOI names the coding process (T.81 B.1.1.3): SOF0/1 baseline and
-    // extended sequential, SOF2 progressive. mozjpeg writes SOF0 or SOF2.
+    // extended sequential, SOF2 progressive. libjpeg writes SOF0 or SOF2.
     // The frame header (B.2.2) gives each component's sampling factors: luma 2x2 is 4:2:0, 2x1 4:2:2.
     const sof = (b: ArrayBuffer) => {
       const u = new Uint8Array(b);
       for (let i = 2; i + 3 < u.length; i += 2 + ((u[i + 2] << 8) | u[i + 3])) if (u[i + 1] >= 0xc0 && u[i + 1] <= 0xc2) return { process: u[i + 1] - 0xc0, luma: u[i + 11].toString(16) };
       return null;
     };
-    const fast = await call(`/${stem}_160_0.png?caplist=jpg`);
-    expect(fast.image).toEqual({ format: "jpg", width: 160, height: 100 });
-    expect(sof(fast.body)).toEqual({ process: 0, luma: "21" });
-    const small = await call(`/${stem}_161_0.png?caplist=jpg`, {}, { SPEED: "avif:8,webp:4,jpg:0" });
-    expect(small.image).toEqual({ format: "jpg", width: 161, height: 101 });
-    expect(sof(small.body)).toEqual({ process: 2, luma: "21" });
+    const small = await call(`/${stem}_160_0.png?caplist=jpg`);
+    expect(small.image).toEqual({ format: "jpg", width: 160, height: 100 });
+    expect(sof(small.body)).toEqual({ process: 2, luma: "22" });
+    const fast = await call(`/${stem}_161_0.png?caplist=jpg`, {}, { SPEED: "avif:8,webp:4,jpg:1" });
+    expect(fast.image).toEqual({ format: "jpg", width: 161, height: 101 });
+    expect(sof(fast.body)).toEqual({ process: 0, luma: "22" });
     const bad = await call(`/${stem}_162_0.png?caplist=jpg`, {}, { SPEED: "jpg:2" });
     expect(bad.res.status).toBe(500);
     expect(JSON.parse(new TextDecoder().decode(bad.body)).message).toContain("SPEED: expected jpg between 0 and 1");
