@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { wasmModules } from "../wasm/modules";
 import { CodecSession } from "../src/produce/codec-session";
 import { drainIdle, idleBytes, idleCount } from "../src/codecs/resident";
-import { MemoryGate } from "../src/produce/admission";
+import { isolateGate, MemoryGate } from "../src/produce/admission";
 import worker from "../src/index";
 import { bytesEqual, call, encodeTo, faultyBucket, fixture, gradient, ORIGIN, put, uniquePrefix } from "./helpers";
 
@@ -134,6 +134,26 @@ describe("a stream of requests", () => {
       // Server-Timing names any wait for memory.
       expect(res.headers.get("Server-Timing")).not.toMatch(/wait;/);
     }
+  });
+
+  it("a finished job's own buffers are freed at once: the next job never waits for V8 to collect them", async () => {
+    drainIdle();
+    const stem = `${uniquePrefix()}/wide`;
+    // A transparent 2000x1500 picture as JPEG at about its own size: the whole output is made
+    // in JS and flattened (12 MB each) before the encoder takes it, so the job's own buffers
+    // weigh as much as its codec memories.
+    await put(`${stem}.png`, await encodeTo("png", gradient(2000, 1500, 128)));
+    // Garbage counts for a minute and a job may wait one second: unless the first job's
+    // buffers are returned when it ends, the second does not fit beside them (a 503).
+    const vars = { MEMORY_BUDGET_MB: "36", MEMORY_RELEASE_MS: "60000", ADMISSION_WAIT_MS: "1000" };
+    for (const width of [1999, 1998, 1997]) {
+      const { res, image } = await call(`/${stem}_${width}_0.png?caplist=jpg`, {}, vars);
+      expect(res.status, res.headers.get("X-Image-Tried") ?? "").toBe(200);
+      expect(image).toEqual({ format: "jpg", width, height: Math.round((1500 * width) / 2000) });
+      expect(res.headers.get("Server-Timing")).not.toMatch(/wait;/);
+    }
+    const gate = isolateGate(36 * MiB, 60_000);
+    expect(gate.garbageBytes).toBeLessThan(4 * MiB);
   });
 
   it("a request arriving during a long production is answered before it ends", async () => {

@@ -12,10 +12,12 @@
  * - each admitted job's prediction. Its codec parts come out of the idle memories the gate
  *   lends it at admission, so a job adds only what they must grow by, plus its JS buffers: a
  *   stream of jobs, even of other codecs, reuses the same memory and never waits on garbage;
- * - garbage: what a finished job leaves to V8's next collection (its JS buffers, instances an
- *   error went through, instances there was no room to keep), for MEMORY_RELEASE_MS, since a
- *   Worker cannot force a collection (measured: 1.5-5 s). An idle instance the next job cannot
- *   use is dropped (becoming garbage) only when that job could not fit otherwise;
+ * - garbage: what a finished job leaves to V8's next collection (instances an error went
+ *   through, instances there was no room to keep, JS buffers it could not free), for
+ *   MEMORY_RELEASE_MS, since a Worker cannot force a collection (measured: 1.5-5 s). The job's
+ *   own buffers (its original, its pixels) are not garbage: they are detached when it ends,
+ *   which returns their memory at once (produce/codec-session `free`). An idle instance the
+ *   next job cannot use is dropped (becoming garbage) only when that job could not fit otherwise;
  * - apart from those, originals read before their job is priced (the price needs the header):
  *   at most REQUEST_RESERVE of the budget at once (`reserveRead`), so a read never drops a
  *   codec memory, and a job that must wait for room lets its original go and reads it again
@@ -121,6 +123,8 @@ export interface JobMemory {
   readonly peakBytes: number;
   /** What holds the job's JS buffers, weakly (its production): collected, they are too. */
   readonly holder?: WeakRef<object>;
+  /** Returns the memory of the job's own JS buffers at once (detached); the bytes freed. */
+  free?(): number;
 }
 
 /** One codec instance a job will use, as predicted (produce/budget `Cost.parts`). */
@@ -345,12 +349,15 @@ export class MemoryGate {
     for (const l of leases) this.#leases.delete(l);
     let kept = 0;
     let measured = 0;
+    let freed = 0;
     for (const job of jobs) {
       measured += job.peakBytes;
       kept += giveBack(job.instances, (b) => idleBytes() + b <= IDLE_SHARE * this.capacityBytes);
+      freed += job.free?.() ?? 0;
     }
-    // A job that ran no codec (refused, or served by another request) measured nothing.
-    const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept));
+    // A job that ran no codec (refused, or served by another request) measured nothing. Its
+    // own buffers are freed at once (detached): only what it could not free is garbage.
+    const left = Math.min(held, Math.max(0, (jobs.length ? measured : held) - kept - freed));
     // The job's buffers, and instances it did not give back, go with what holds them (its
     // production); a session with no holder stands for itself.
     if (left > 0) this.#leases.add({ bytes: left, until: now + this.releaseDelayMs, garbage: true, refs: jobs.length ? jobs.map((j) => j.holder ?? new WeakRef(j)) : undefined });

@@ -113,10 +113,16 @@ export class Production {
     if (this.#dropped) {
       const facts = this.#dropped;
       this.#dropped = undefined;
-      this.#source = this.#reloadSource(facts).then((s) => (this.#loaded = s));
+      this.#source = this.#reloadSource(facts).then((s) => this.#owned(s));
     }
-    this.#source ??= this.#loadSource().then((s) => (this.#loaded = s));
+    this.#source ??= this.#loadSource().then((s) => this.#owned(s));
     return this.#source;
+  }
+
+  /** A source just read: its bytes are this job's own until `passthrough` hands them out. */
+  #owned(s: Source): Source {
+    this.codecs.own(s.image.bytes);
+    return (this.#loaded = s);
   }
 
   /** The source's facts (header, plan, length), without reading a let-go original again. */
@@ -213,7 +219,10 @@ export class Production {
     const { image, header, plan } = await this.source();
     const shown = displaySize(header);
     // Orientation metadata travels with the bytes and clients apply it, as they would to the original.
-    return header.format === format && isIdentity(plan, shown.width, shown.height) ? image : null;
+    if (!(header.format === format && isIdentity(plan, shown.width, shown.height))) return null;
+    // Served (and cached) as they are: no longer the job's own to free.
+    this.codecs.share(image.bytes);
+    return image;
   }
 
   /**
@@ -348,6 +357,7 @@ export class Production {
   pixels(): Promise<Pixels> {
     this.#pixels ??= this.#makePixels().then((p) => {
       this.#pixelsReady = true;
+      this.codecs.own(p.data.buffer);
       return p;
     });
     return this.#pixels;
@@ -394,7 +404,10 @@ export class Production {
   /** Row decoders (JPEG scaled, HEIC by tiles): bands streamed into the resampler; the full-size RGBA never exists. */
   async #streamedPixels(image: StoredImage, header: ImageHeader): Promise<Pixels> {
     let { pixels: out, ops } = await this.#streamRows(image, header, "decode");
-    for (const o of ops) out = orient(out, o);
+    for (const o of ops) {
+      this.codecs.own(out.data.buffer);
+      out = orient(out, o);
+    }
     return out;
   }
 
@@ -444,6 +457,8 @@ export class Production {
               failed = "decode";
             },
           }));
+          // Its band (the whole output without an encoder: owned as the pixels) is the job's own.
+          if (writer) this.codecs.own(resampler.out.buffer);
           const note = () => this.codecs.note(dec.memoryBytes + (enc?.memoryBytes ?? 0), dec.jsBytes + resampler.bytes + (enc?.jsBytes ?? 0));
           const stride = dec.width * 4;
           const turns = new Turns();
@@ -519,7 +534,11 @@ export class Production {
       }
       this.codecs.note(0, pixels.data.byteLength + out.data.byteLength);
     }
-    for (const o of ops) out = orient(out, o);
+    this.codecs.own(pixels.data.buffer);
+    for (const o of ops) {
+      this.codecs.own(out.data.buffer);
+      out = orient(out, o);
+    }
     return out;
   }
 
@@ -608,7 +627,10 @@ export class Production {
       return this.#streamRows(image, header, "encode", { format, opts, alpha: header.hasAlpha && formatSpec(format).supportsAlpha });
     }
     let pixels = await this.pixels();
-    if (!formatSpec(format).supportsAlpha && (await this.transparent())) pixels = flatten(pixels, this.limits.background);
+    if (!formatSpec(format).supportsAlpha && (await this.transparent())) {
+      pixels = flatten(pixels, this.limits.background);
+      this.codecs.own(pixels.data.buffer);
+    }
     try {
       return await this.timer.time("encode", () => this.codecs.encode(format, pixels, opts));
     } catch (e) {
