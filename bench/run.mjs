@@ -818,7 +818,7 @@ async function writeReport() {
   const machine = [
     `- Machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}`,
     `- Node ${process.version}; wrangler ${pkg("wrangler")}; workerd ${pkg("workerd")}; sharp ${pkg("sharp")} (libvips ${sharp.versions.vips}, aom ${sharp.versions.aom}, webp ${sharp.versions.webp}, mozjpeg ${sharp.versions.mozjpeg})`,
-    `- Worker codecs: our libjpeg-turbo 2.1.5 build (JPEG decode), our libaom 3.6.0 SIMD build (AVIF encode, animated AVIF decode), @jsquash/avif ${pkg("@jsquash/avif")} (AVIF decode), webp ${pkg("@jsquash/webp")}, jpeg ${pkg("@jsquash/jpeg")} (JPEG encode), png ${pkg("@jsquash/png")}, libheif-js ${pkg("libheif-js")}`,
+    `- Worker codecs: our libjpeg-turbo 2.1.5 build (JPEG decode and encode), our libwebp 1.2.4 builds (WebP decode, encode, animation), our libaom 3.6.0 SIMD build (AVIF encode, animated AVIF decode), @jsquash/avif ${pkg("@jsquash/avif")} (AVIF decode), @jsquash/png ${pkg("@jsquash/png")}, libheif-js ${pkg("libheif-js")}; the JPEG reference: mozjpeg (@jsquash/jpeg ${pkg("@jsquash/jpeg")})`,
     `- Date: ${new Date().toISOString()}; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s${SMOKE ? " (smoke mode: tiny inputs, numbers not meaningful)" : ""}`,
   ].join("\n");
   const howTo = [
