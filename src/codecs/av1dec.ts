@@ -38,12 +38,15 @@ export interface SequenceSample {
  * the H.273 matrix and range of the sample entry (-1: the bitstream decides).
  */
 export interface Av1Sequence {
+  /** The colour track's sample entry size (VisualSampleEntry width and height). */
   width: number;
   height: number;
   samples: SequenceSample[];
   durationsMs: number[];
   alpha?: SequenceSample[];
+  /** Plays (WebP ANIM semantics): 0 forever. */
   loop: number;
+  /** H.273 MatrixCoefficients and full-range flag from the sample entry's `colr` nclx, or -1 (the bitstream decides). */
   matrix: number;
   fullRange: number;
 }

@@ -4,7 +4,7 @@
  * which of the two a file is (its brands), its primary item's size, alpha, transforms and
  * grid band, and the coded sizes of its items checked against the declared ones.
  */
-import type { SequenceSample } from "../codecs/av1dec";
+import type { Av1Sequence, SequenceSample } from "../codecs/av1dec";
 import { ALPHA_URN } from "../codecs/boxes";
 import { av1SequenceSize, hevcConfigSize, type CodedSize } from "../bitstream";
 import { ascii, HeaderError, need, u16be, u32be, type ImageHeader, type Rect } from "./probe";
@@ -330,26 +330,13 @@ function associatedProperties(b: Uint8Array, ipma: Box, itemId: number): number[
   return [];
 }
 
-/** One sample (a temporal unit) of a track: where its bytes are in the file. */
-
 /**
  * An image sequence (AVIF 1.1 section 7, HEIF section 7, on ISO/IEC 14496-12 tracks): the
  * colour track's samples and how long each shows, the alpha track's samples (an `auxv` track
- * referring to it by `auxl`, its `auxi` naming the alpha URN), the loop and the colour signal.
+ * referring to it by `auxl`, its `auxi` naming the alpha URN), the loop and the colour signal;
+ * the shape the AV1 sequence decoder takes (codecs/av1dec).
  */
-export interface ImageSequence {
-  /** The colour track's sample entry size (VisualSampleEntry width and height). */
-  width: number;
-  height: number;
-  samples: SequenceSample[];
-  durationsMs: number[];
-  alpha?: SequenceSample[];
-  /** Plays (WebP ANIM semantics): 0 forever. */
-  loop: number;
-  /** H.273 MatrixCoefficients and full-range flag from the sample entry's `colr` nclx, or -1 (the bitstream decides). */
-  matrix: number;
-  fullRange: number;
-}
+export type ImageSequence = Av1Sequence;
 
 
 interface Track {
