@@ -8,12 +8,15 @@ import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { decode } from "../src/produce/codec-session";
 import { SSIM_TOLERANCE } from "../src/jobs/reencode";
+import { drainIdle } from "../src/codecs/resident";
+import { isolateGate } from "../src/produce/admission";
 import { meanSsim } from "../src/produce/ssim";
 import { call, decodedImage, fixture, gradient, put, uniquePrefix, until } from "./helpers";
 
 // The suite's config counts no views (REENCODE_MIN_REQUESTS is huge in vitest.config.ts), so no
 // other test's AVIF is re-encoded behind its back; these requests count from the second view.
 const COUNTING = { REENCODE_MIN_REQUESTS: "2" };
+const MiB = 2 ** 20;
 
 async function onDemandAvif(): Promise<{ key: string; path: string; first: Awaited<ReturnType<typeof call>> }> {
   const stem = `${uniquePrefix()}/parrots`;
@@ -86,6 +89,24 @@ describe("slow background re-encode (issue 16)", () => {
     expect(after!.customMetadata).toMatchObject({ reencoded: "kept" });
     expect(after!.customMetadata!.reencodeNote).toMatch(/^lower quality: SSIM/);
     expect(new Uint8Array(await after!.arrayBuffer())).toEqual(new Uint8Array(first.body));
+  });
+
+  it("a re-encode with no room now is skipped, not retried: the queue's next messages go first, and the variant stays unmarked", async () => {
+    const { key, first } = await onDemandAvif();
+    // Requests hold the whole budget of this isolate's gate (the consumer shares it).
+    drainIdle();
+    const gate = isolateGate(96 * MiB, 0);
+    const held = gate.ticket();
+    await held.ensure(96 * MiB, 0);
+    try {
+      // consume() asserts the message was acked, not handed back for a retry.
+      await consume(key, { MEMORY_BUDGET_MB: "96", MEMORY_RELEASE_MS: "0" });
+    } finally {
+      held.release();
+    }
+    const stored = await env.IMAGES.get(key);
+    expect(stored!.customMetadata?.reencoded).toBeUndefined();
+    expect(new Uint8Array(await stored!.arrayBuffer())).toEqual(new Uint8Array(first.body));
   });
 
   it("an origin's own variant is never re-encoded", async () => {

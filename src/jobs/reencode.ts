@@ -9,7 +9,7 @@
  */
 import type { Config } from "../config";
 import { formatSpec } from "../formats";
-import { isolateGate } from "../produce/admission";
+import { backgroundShare, isolateGate } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import { retriedInBackground } from "../produce/verdicts";
 import { meanSsim } from "../produce/ssim";
@@ -83,7 +83,13 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     const pixelsOut = plan.width * plan.height;
     // (WebP's decoder, our libwebp build at full size: its file copy and RGBA, bounded by 32 MB at re-encode sizes.)
     const verify = 2 * (formatSpec(req.format).cost.decodeMemory?.(pixelsOut) ?? 32e6) + 8 * pixelsOut;
-    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs, extraBytes: verify });
+    // A re-encode is an improvement, never owed: one that would need more than background work
+    // may hold beside requests (the thumbnail of a 24 MP progressive photo: its coefficients,
+    // the slow encoder and two verification decodes, 60-107 MiB) would run only when the
+    // isolate is idle, and was retried behind every other message of the queue meanwhile (the
+    // soak: async jobs still queued two minutes after the traffic stopped). It keeps its fast
+    // encode instead.
+    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: backgroundShare(config.memoryBudgetBytes) - verify, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs, extraBytes: verify });
     if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });
     const reference = await production.pixels();
     const ssimBefore = meanSsim(reference, await production.codecs.decode(req.format, stored.bytes));
@@ -107,6 +113,9 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     await cache.delete(cacheKeyUrl(origin, config.cacheGeneration, req.stem, req.size, req.format));
     return { result: "replaced", before: stored.bytes.byteLength, after: bytes.byteLength, ssimBefore, ssimAfter };
   } catch (e) {
+    // No room now: skipped, not retried (the queue's next messages, async jobs among them, go
+    // first); a later view in this or another isolate may queue it again.
+    if (e instanceof ProductionError && e.verdict === "admission-timeout") return { result: "skipped", reason: `no room now: ${e.message}` };
     if (!(e instanceof ProductionError) || retriedInBackground(e.verdict)) throw e;
     // A source that cannot be decoded or encoded now will not be later either; nor will one
     // predicted over the background's budgets.

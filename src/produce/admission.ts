@@ -90,6 +90,9 @@ const IDLE_SHARE = 0.75;
  * predicted at 10-25 MiB (produce/budget), a third of the default 112 MiB is 37 MiB.
  */
 const REQUEST_RESERVE = 1 / 3;
+
+/** The most background jobs may hold while requests run: the budget less the requests' reserve. */
+export const backgroundShare = (capacityBytes: number): number => capacityBytes * (1 - REQUEST_RESERVE);
 /** At most one nudge this often. */
 const NUDGE_MS = 250;
 
@@ -300,7 +303,7 @@ export class MemoryGate {
    */
   #limit(bytes: number, background: boolean): number {
     if (!background) return this.capacityBytes;
-    const shared = this.capacityBytes * (1 - REQUEST_RESERVE);
+    const shared = backgroundShare(this.capacityBytes);
     if (bytes <= shared) return shared;
     const now = Date.now();
     const alone = [...this.#leases].every((l) => l.garbage || l.until <= now) && this.#queue.every((w) => w.background);
