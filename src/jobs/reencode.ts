@@ -88,8 +88,10 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
     // the slow encoder and two verification decodes, 60-107 MiB) would run only when the
     // isolate is idle, and was retried behind every other message of the queue meanwhile (the
     // soak: async jobs still queued two minutes after the traffic stopped). It keeps its fast
-    // encode instead.
-    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: backgroundShare(config.memoryBudgetBytes) - verify, cpuMs: config.backgroundCpuBudgetMs, waitMs: config.admissionWaitMs, extraBytes: verify });
+    // encode instead. Nor does it wait for room: every view of a thumbnail may queue one, and
+    // the consumer takes one message at a time, so a second of waiting each let them pile up
+    // ahead of the async jobs (the soak again: ~490 in 10 minutes).
+    const bytes = await production.produce(ticket, req.format, settings, { memoryBytes: backgroundShare(config.memoryBudgetBytes) - verify, cpuMs: config.backgroundCpuBudgetMs, waitMs: 0, extraBytes: verify });
     if (bytes.byteLength >= stored.bytes.byteLength) return await mark({ result: "kept", reason: `not smaller: ${bytes.byteLength} bytes vs ${stored.bytes.byteLength}` });
     const reference = await production.pixels();
     const ssimBefore = meanSsim(reference, await production.codecs.decode(req.format, stored.bytes));
