@@ -4,6 +4,7 @@
  * respond. Routes choose no formats and touch no storage directly.
  */
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { apiRoutes } from "./api/routes";
 import type { JobService } from "./jobs/service";
 import { demoPage } from "./demo/page";
@@ -36,6 +37,11 @@ export function jsonError(err: AppError): Response {
 
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
+/** The query options an image URL may carry; anything else is a 400 (`unknown_option`). */
+const QUERY_OPTIONS = ["caplist", "sig", "v"];
+/** What a page's script may read of an image response besides the CORS-safelisted headers. */
+const EXPOSED_HEADERS = ["Content-Length", "ETag", "Server-Timing", "X-Image-Source", "X-Image-Tried", "X-Image-Peak-Memory"];
+
 export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
   const app = new Hono();
   const checkSize = sizePolicy(config);
@@ -47,6 +53,12 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
     return jsonError(new AppError(500, "internal", "The image service failed on this request."));
   });
   app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
+
+  // Images are public: any page may fetch them or draw them on a canvas (CORS, WHATWG Fetch
+  // 3.2), and a preflight OPTIONS is answered. Not the push API: its bearer tokens belong to
+  // origins' servers, never to browsers.
+  const imageCors = cors({ origin: "*", allowMethods: ["GET", "HEAD"], exposeHeaders: EXPOSED_HEADERS, maxAge: 86400 });
+  app.use("*", (c, next) => (c.req.path === "/_api" || c.req.path.startsWith("/_api/") ? next() : imageCors(c, next)));
 
   // Reserved for the origin API: never served as an image, whatever R2 holds.
   app.route("/_api", apiRoutes({ config, store, cache, jobs }));
@@ -77,6 +89,14 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
       key = decodeURIComponent(url.pathname.slice(1));
     } catch {
       throw badRequest("bad_key", "The image key has malformed percent-encoding.");
+    }
+    // An option this service does not take would be ignored without a word, and the client
+    // sent the original's megabytes where it meant a thumbnail (`?w=300`, a habit from other
+    // image services): it is a 400 naming the options there are.
+    for (const name of new Set(url.searchParams.keys())) {
+      if (!QUERY_OPTIONS.includes(name)) {
+        throw badRequest("unknown_option", `Unknown query option "${name}". This service takes ${QUERY_OPTIONS.map((o) => `"${o}"`).join(", ")} (caplist: the formats the client decodes; sig: a URL signature; v: ignored, for cache busting); a size goes in the path, as in /covers/a1_300_0.jpg.`);
+      }
     }
     const request = parseImageKey(key, config.maxDimension);
     await checkSize(`/${key}`, request.size, url.searchParams.get("sig"));

@@ -72,6 +72,37 @@ describe("negotiation through the worker", () => {
     expect(image).toEqual({ format: "webp", width: 640, height: 480 });
   });
 
+  it("an option it does not take is a 400 naming the ones there are, not the original's megabytes (issue 32)", async () => {
+    for (const query of ["w=300", "width=300&format=webp", "q=50", "caplist=webp&w=300"]) {
+      const { res, body } = await call(`/${stem}.jpg?${query}`, { headers: { Origin: "https://app.example.net" } });
+      expect(res.status, query).toBe(400);
+      // A page's script can read why.
+      expect(res.headers.get("Access-Control-Allow-Origin")).toBe("*");
+      expect(res.headers.get("Content-Type")).toMatch(/^application\/json/);
+      const json = JSON.parse(new TextDecoder().decode(body));
+      expect(json.error).toBe("unknown_option");
+      expect(json.message).toContain('"caplist"');
+    }
+    // v is a cache-busting parameter: accepted and ignored.
+    const { res, image } = await call(`/${stem}_320_240.jpg?caplist=webp&v=3`);
+    expect(res.status).toBe(200);
+    expect(image).toEqual({ format: "webp", width: 320, height: 240 });
+  });
+
+  it("images are served to any page (CORS), a preflight is answered, the push API is not opened to browsers (issue 32)", async () => {
+    const { res, image } = await call(`/${stem}_320_240.jpg?caplist=webp`, { headers: { Origin: "https://app.example.net" } });
+    expect(res.status).toBe(200);
+    expect(image).toEqual({ format: "webp", width: 320, height: 240 });
+    expect(res.headers.get("Access-Control-Allow-Origin")).toBe("*");
+    expect(res.headers.get("Access-Control-Expose-Headers")).toContain("X-Image-Source");
+    const pre = await call(`/${stem}_320_240.jpg`, { method: "OPTIONS", headers: { Origin: "https://app.example.net", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "accept" } });
+    expect(pre.res.status).toBe(204);
+    expect(pre.res.headers.get("Access-Control-Allow-Origin")).toBe("*");
+    expect(pre.res.headers.get("Access-Control-Allow-Methods")).toBe("GET,HEAD");
+    const api = await call(`/_api/objects/${stem}.jpg`, { headers: { Origin: "https://app.example.net" } });
+    expect(api.res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
   it("a caplist with no known format is a 400 with a JSON body and no long caching", async () => {
     const { res, body } = await call(`/${stem}.jpg?caplist=jxl,bmp`);
     expect(res.status).toBe(400);
