@@ -26,8 +26,10 @@ function init() {
  * An instance of one of our own builds (codecs/<name>/<name>.wasm, emscripten STANDALONE_WASM
  * with IMPORTED_MEMORY) in a fresh memory, with the imports src/codecs/standalone gives it.
  */
+const compiled = new Map();
 function standalone(name) {
-  const module = new WebAssembly.Module(readFileSync(new URL(`../../codecs/${name}/${name}.wasm`, import.meta.url)));
+  if (!compiled.has(name)) compiled.set(name, new WebAssembly.Module(readFileSync(new URL(`../../codecs/${name}/${name}.wasm`, import.meta.url))));
+  const module = compiled.get(name);
   const memory = new WebAssembly.Memory({ initial: 32, maximum: 16384 });
   const view = () => new DataView(memory.buffer);
   const fail = (what) => () => {
