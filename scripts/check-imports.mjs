@@ -3,7 +3,8 @@
 // - No import circle among src/ modules, type imports included (a circle makes every module in it
 //   depend on all the others: a change to one re-checks, re-bundles and re-reads the lot).
 // - The layers point one way: codecs/ import only codecs/, wasm/ and src/bitstream (they know
-//   nothing of formats, HTTP, R2 or config); formats/ import no stage of the request.
+//   nothing of formats, HTTP, R2 or config); formats/ import no stage of the request; config.ts
+//   reaches no codec and no WASM (`npm run check:config` bundles it alone before a deploy).
 // Exits 1 naming each circle or forbidden import.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -75,6 +76,21 @@ for (const [from, tos] of edges) {
     if (under(from, "formats") && (STAGES.some((s) => under(to, s)) || to === join(SRC, "config.ts"))) {
       problems.push(`${rel(from)} imports ${rel(to)}: a format module knows no stage of the request`);
     }
+  }
+}
+
+// Everything config.ts reaches, transitively: none of it may be a codec, a format module or WASM.
+const reached = new Set();
+const pending = [join(SRC, "config.ts")];
+while (pending.length) {
+  const f = pending.pop();
+  if (reached.has(f)) continue;
+  reached.add(f);
+  pending.push(...(edges.get(f) ?? []));
+}
+for (const f of reached) {
+  if (under(f, "codecs") || f.startsWith(join(ROOT, "wasm") + "/") || (under(f, "formats") && f !== join(SRC, "formats/id.ts"))) {
+    problems.push(`config.ts reaches ${rel(f)}: the config check must bundle without codecs (import formats/id instead)`);
   }
 }
 

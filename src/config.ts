@@ -5,7 +5,7 @@
  * expected (sharp's style: "Expected ... but received ...").
  */
 import { ConfigError } from "./errors";
-import { ALL_FORMATS, formatFromToken, formatSpec, type FormatId } from "./formats";
+import { FORMAT_IDS, formatName, formatNameFromToken, type FormatId } from "./formats/id";
 import { QUALITY_LADDER, QUALITY_LEVELS, type QualityLevel } from "./produce/quality-ladder";
 
 export interface EncodeSettings {
@@ -152,8 +152,8 @@ function formatList(vars: ConfigVars, name: VarName, opts: { encodable?: boolean
   const raw = read(vars, name);
   const out: FormatId[] = [];
   for (const token of raw.split(",").map((t) => t.trim()).filter(Boolean)) {
-    const spec = formatFromToken(token);
-    if (!spec) throw new ConfigError(`${name}: expected formats among ${ALL_FORMATS.join(", ")} but received "${token}"`);
+    const spec = formatNameFromToken(token);
+    if (!spec) throw new ConfigError(`${name}: expected formats among ${FORMAT_IDS.join(", ")} but received "${token}"`);
     if (opts.encodable && !spec.canEncode) {
       throw new ConfigError(`${name}: "${token}" has no encoder, so it cannot be produced on demand`);
     }
@@ -177,7 +177,7 @@ function perFormat(vars: ConfigVars, name: VarName, min: number, max: number): M
   const out = new Map<FormatId, number>();
   for (const pair of read(vars, name).split(",").map((t) => t.trim()).filter(Boolean)) {
     const [fmt, value] = pair.split(":").map((s) => s.trim());
-    const spec = fmt ? formatFromToken(fmt) : undefined;
+    const spec = fmt ? formatNameFromToken(fmt) : undefined;
     const n = Number(value);
     if (!spec || !/^\d+$/.test(value ?? "") || n < min || n > max) {
       throw new ConfigError(`${name}: expected "format:integer" pairs with integers between ${min} and ${max} but received "${pair}"`);
@@ -240,7 +240,7 @@ function apiTokens(vars: ConfigVars): string[] {
 /** Each encoder's speed within what it takes (its format module's `maxSpeed`: WebP's method 0-6, JPEG 0-1). */
 function checkSpeeds(name: string, settings: Partial<Record<FormatId, EncodeSettings>>): void {
   for (const [id, s] of Object.entries(settings) as [FormatId, EncodeSettings][]) {
-    const max = formatSpec(id).maxSpeed;
+    const max = formatName(id).maxSpeed;
     if (max !== undefined && s.speed > max) throw new ConfigError(`${name}: expected ${id} between 0 and ${max} but received ${s.speed}`);
   }
 }
@@ -260,7 +260,7 @@ export function loadConfig(vars: ConfigVars): Config {
   const speed = perFormat(vars, "SPEED", 0, 10);
   const defaultSpeed = perFormat(DEFAULT_VARS, "SPEED", 0, 10);
   const encode = {} as Record<FormatId, EncodeSettings>;
-  for (const id of ALL_FORMATS) {
+  for (const id of FORMAT_IDS) {
     encode[id] = {
       quality: quality.get(id) ?? ladder[id] ?? 80,
       speed: speed.get(id) ?? defaultSpeed.get(id) ?? 0,

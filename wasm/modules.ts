@@ -8,20 +8,20 @@ import avifDec from "@jsquash/avif/codec/dec/avif_dec.wasm";
 // @ts-expect-error the package ships a .wasm.d.ts for instance exports; wrangler gives a Module
 import png from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm";
 import heif from "libheif-js/libheif-wasm/libheif.wasm";
-// Our own libjpeg-turbo build (codecs/jpeg/, `npm run build:codecs`): scaled, row-streaming.
-import jpeg from "../codecs/jpeg/jpeg.wasm";
-// Our own libwebp build (codecs/webp/): decoded straight to a scaled size.
-import webp from "../codecs/webp/webp.wasm";
-// Our own giflib build (codecs/gif/): frame by frame.
-import gif from "../codecs/gif/gif.wasm";
-// Our own libwebp animation build (codecs/webpanim/): WebPAnimEncoder and WebPAnimDecoder, SIMD.
-import webpAnim from "../codecs/webpanim/webpanim.wasm";
-// Our own libaom build (codecs/av1seq/), SIMD: AVIF stills and grid tiles (all-intra), and AV1
+// Our own libjpeg-turbo build (native/jpeg/, `npm run build:native`): scaled, row-streaming.
+import jpeg from "../native/jpeg/jpeg.wasm";
+// Our own libwebp build (native/webp/): decoded straight to a scaled size.
+import webp from "../native/webp/webp.wasm";
+// Our own giflib build (native/gif/): frame by frame.
+import gif from "../native/gif/gif.wasm";
+// Our own libwebp animation build (native/webpanim/): WebPAnimEncoder and WebPAnimDecoder, SIMD.
+import webpAnim from "../native/webpanim/webpanim.wasm";
+// Our own libaom build (native/av1seq/), SIMD: AVIF stills and grid tiles (all-intra), and AV1
 // image sequences frame by frame (animated AVIF).
-import av1seq from "../codecs/av1seq/av1seq.wasm";
-// Our own libaom decoder build (codecs/av1dec/), SIMD: animated AVIF sources, frame by frame.
-import av1dec from "../codecs/av1dec/av1dec.wasm";
-// Our own resampler kernels (codecs/resize/), SIMD.
-import resize from "../codecs/resize/resize.wasm";
+import av1seq from "../native/av1seq/av1seq.wasm";
+// Our own libaom decoder build (native/av1dec/), SIMD: animated AVIF sources, frame by frame.
+import av1dec from "../native/av1dec/av1dec.wasm";
+// Our own resampler kernels (native/resize/), SIMD.
+import resize from "../native/resize/resize.wasm";
 
 export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, png, resize, webp, webpAnim } as const;

@@ -23,7 +23,7 @@ function init() {
 }
 
 /**
- * An instance of one of our own builds (codecs/<name>/<name>.wasm, emscripten STANDALONE_WASM
+ * An instance of one of our own builds (native/<name>/<name>.wasm, emscripten STANDALONE_WASM
  * with IMPORTED_MEMORY) in a fresh memory, with the imports src/codecs/standalone gives it.
  */
 const compiled = new Map();

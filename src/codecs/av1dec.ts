@@ -2,7 +2,7 @@
  * @module codecs/av1dec
  * Animated AVIF sources frame by frame: the image sequence's sample tables are read here
  * (formats/isobmff `imageSequence`, handed over by formats/avif), each sample goes to our libaom decoder build
- * (codecs/av1dec/), and the decoded picture, with the alpha track's as its alpha, becomes the
+ * (native/av1dec/), and the decoded picture, with the alpha track's as its alpha, becomes the
  * RGBA canvas in the same WASM memory. AV1 frames are whole pictures (no disposal or blending
  * as in GIF): the canvas is the frame. Only libaom's reference frames, one sample and one
  * canvas are held, never the animation.

@@ -1,7 +1,7 @@
 /**
  * @module codecs/av1seq
  * Animated AVIF: an AV1 image sequence (AVIF 1.1 section 7, `avis`) coded frame by frame by our
- * libaom build (codecs/av1seq/), with inter prediction between frames, in a file this module
+ * libaom build (native/av1seq/), with inter prediction between frames, in a file this module
  * writes: `ftyp` avis, a `meta` whose primary item is the first frame (so still-only decoders
  * show it), and a `moov` with one `pict` track whose samples are the frames (ISO/IEC 14496-12
  * sample tables; AV1-ISOBMFF for `av01`/`av1C`). Only the coded frames are kept, a few KiB each;
@@ -111,9 +111,9 @@ const MAX_STILL_SPEED = 9;
 
 /**
  * Still images coded one at a time by one instance of our libaom build in all-intra mode, set
- * as libavif sets it for a single image (codecs/av1seq/glue.c), so the bitstream is the one
+ * as libavif sets it for a single image (native/av1seq/glue.c), so the bitstream is the one
  * @jsquash/avif would write at the same quality and speed, from libaom's x86 SIMD kernels
- * compiled to WASM SIMD (codecs/build.sh) instead of its portable C: measured in Node on an
+ * compiled to WASM SIMD (native/build.sh) instead of its portable C: measured in Node on an
  * 800x533 photo at q64 cpu-used 8, 135-148 ms against @jsquash/avif's 298-338 ms, 14.3 MiB of
  * memory against 23.1, 16.8 KB against 17.1. `quality`: AVIF quality 0-100 (libavif's
  * mapping to a quantizer, the alpha image's too); `speed`: cpu-used.

@@ -1,6 +1,6 @@
 /**
  * @module codecs/gif
- * GIF through our giflib build (codecs/gif/): read one frame at a time (the file's bytes stay
+ * GIF through our giflib build (native/gif/): read one frame at a time (the file's bytes stay
  * in JS and are pulled by the decoder), composited here on one canvas the way browsers show
  * it (GIF89a sections 20 and 23): the canvas starts transparent; a frame's pixels replace the
  * canvas's except where they are its transparent index; indices beyond the colour table are

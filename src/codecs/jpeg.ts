@@ -1,6 +1,6 @@
 /**
  * @module codecs/jpeg
- * JPEG through our libjpeg-turbo build (codecs/jpeg/): decoded at 1/1, 1/2, 1/4 or 1/8 scale in
+ * JPEG through our libjpeg-turbo build (native/jpeg/): decoded at 1/1, 1/2, 1/4 or 1/8 scale in
  * the DCT domain and handed over a band of rows at a time; encoded a band of rows at a time.
  * This is what keeps a 24 MP camera JPEG's job at the size of its output (libvips'
  * shrink-on-load): at 1/4 scale a 6000x4000 photo decodes to 1500x1000 rows, never to 96 MB
@@ -61,7 +61,7 @@ export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): R
 }
 
 /**
- * How libjpeg writes the file (codecs/jpeg/glue.c `enc_start`): `streamed`, one baseline scan
+ * How libjpeg writes the file (native/jpeg/glue.c `enc_start`): `streamed`, one baseline scan
  * with the standard Huffman tables, holding one MCU row (any size); `optimized`, Huffman tables
  * built for the image; `progressive`, libjpeg's standard progression of scans with optimised
  * tables, the smallest. The last two keep every coefficient (2 bytes each) until the end.

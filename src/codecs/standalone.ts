@@ -1,6 +1,6 @@
 /**
  * @module codecs/standalone
- * Instances of our own codec builds (codecs/<name>/, `npm run build:codecs`): emscripten
+ * Instances of our own codec builds (native/<name>/, `npm run build:native`): emscripten
  * `STANDALONE_WASM` modules with no generated JS glue, so their imports are the few below, and
  * `IMPORTED_MEMORY`: each runs in a memory we hand it, resident (codecs/resident) and shared by
  * all of them, one job after another.
@@ -19,7 +19,7 @@ export class CodecError extends Error {
 }
 
 /**
- * A fresh memory's pages: the largest `INITIAL_MEMORY` in codecs/build.sh (2 MB, libaom's), so
+ * A fresh memory's pages: the largest `INITIAL_MEMORY` in native/build.sh (2 MB, libaom's), so
  * that every module can be instantiated in any memory. A module's own limits cannot be read
  * from JS (no type reflection), and instantiation fails on a smaller one.
  */
@@ -55,7 +55,7 @@ function sharedMemory(): SharedMemory {
  * standard ones (giflib's `js_read`).
  */
 export function instantiateStandalone<E extends StandaloneExports>(module: WebAssembly.Module, env: Record<string, (...args: never[]) => unknown> = {}): E {
-  if (kindOf(module) !== SHARED_MEMORY) throw new Error("a codec module that defines its own memory: rebuild it with codecs/build.sh (IMPORTED_MEMORY)");
+  if (kindOf(module) !== SHARED_MEMORY) throw new Error("a codec module that defines its own memory: rebuild it with native/build.sh (IMPORTED_MEMORY)");
   const { memory } = acquire(module, sharedMemory);
   const view = () => new DataView(memory.buffer);
   const imports = {

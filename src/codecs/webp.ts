@@ -1,6 +1,6 @@
 /**
  * @module codecs/webp
- * WebP stills through our libwebp build (codecs/webp/): decoded straight to 1/1, 1/2, 1/4 or
+ * WebP stills through our libwebp build (native/webp/): decoded straight to 1/1, 1/2, 1/4 or
  * 1/8 of their size by libwebp's own rescaler, which runs row by row inside the decoder, so
  * only the scaled RGBA is ever whole (the pipeline crops and resamples it to the exact output,
  * as for JPEG). A lossy 24 MP photo asked at 1200w decodes into 1500x1000 pixels.
@@ -69,12 +69,12 @@ interface WebpRowsExports extends StandaloneExports {
 const ENCODE_ERROR = ["ok", "out of memory", "out of memory (bitstream)", "null parameter", "invalid configuration", "bad dimension", "partition 0 overflow", "partition overflow", "bad write", "file too big", "user abort"];
 
 /**
- * A still WebP written from rows (our libwebp encoder build, codecs/webpanim/): a `width` x
+ * A still WebP written from rows (our libwebp encoder build, native/webpanim/): a `width` x
  * `height` image of stored rows shown under EXIF orientation `orientation`, which libwebp's
  * YUV picture takes in display orientation as the rows arrive. 1.5 bytes a pixel (2.5 with
  * `alpha`) instead of RGBA's 4, and no whole RGBA image anywhere. `lowMemory` drops libwebp's
  * token buffer (about 19 bytes per output byte) at the price of a second analysis pass: 1.4-2x
- * the encode time at method 4 (codecs/webpanim/glue.c), the same bytes within 0.2%.
+ * the encode time at method 4 (native/webpanim/glue.c), the same bytes within 0.2%.
  */
 export function webpRowEncoder(width: number, height: number, orientation: number, alpha: boolean, quality: number, method: number, lowMemory: boolean): RowEncoder {
   const e = instantiateStandalone<WebpRowsExports>(wasmModules.webpAnim);

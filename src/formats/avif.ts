@@ -16,6 +16,7 @@ import { imageSequence, isobmffBrandFormat, parseIsobmff, sequenceSummary } from
 import { ascii } from "./probe";
 import type { SequenceShape } from "./probe";
 import { linear, type FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 /**
  * Relative encode time by libaom cpu-used 0..10 (8 = 1). Measured with our all-intra build in
@@ -53,17 +54,13 @@ const sequenceDecoderMemory = (pixels: number, seq: SequenceShape) => 3e6 + 4 * 
 const isSequence = (b: Uint8Array) => ascii(b, 8, 4) === "avis" && sequenceSummary(b) !== null;
 
 export const avif: FormatSpec = {
-  id: "avif",
+  ...FORMAT_NAMES.avif,
   universal: false,
   mime: "image/avif",
   mimeAliases: [],
-  extensions: ["avif"],
   supportsAlpha: true,
   canDecode: true,
-  canEncode: true,
   sourceRank: 3,
-  // libaom's cpu-used 0-10.
-  maxSpeed: 10,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "avif",
   parseHeader: (b) => parseIsobmff(b, "avif"),
   codecs: {

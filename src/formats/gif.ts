@@ -10,6 +10,7 @@ import { firstFrame } from "../codecs/animation";
 import { openGif } from "../codecs/gif";
 import { ascii, need, u16le, type ImageHeader } from "./probe";
 import type { FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 /**
  * GIF89a: the logical screen descriptor (section 18) gives the canvas; the blocks after it
@@ -82,15 +83,13 @@ function parseGif(b: Uint8Array): ImageHeader {
 }
 
 export const gif: FormatSpec = {
-  id: "gif",
+  ...FORMAT_NAMES.gif,
   universal: true,
   rowScales: [1],
   mime: "image/gif",
   mimeAliases: [],
-  extensions: ["gif"],
   supportsAlpha: true,
   canDecode: true,
-  canEncode: false,
   sourceRank: 5,
   sniff: (b) => b.length >= 6 && (ascii(b, 0, 6) === "GIF89a" || ascii(b, 0, 6) === "GIF87a"),
   parseHeader: parseGif,

@@ -9,6 +9,7 @@ import { openHeic } from "../codecs/heic";
 import { isobmffBrandFormat, parseIsobmff } from "./isobmff";
 import { ascii } from "./probe";
 import type { FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 /**
  * libheif-js decoding tile by tile: its 16.25 MiB initial memory holds the file and one tile's
@@ -20,15 +21,13 @@ export function streamedHeicMemory(sourceBytes: number, width: number, bandHeigh
 }
 
 export const heic: FormatSpec = {
-  id: "heic",
+  ...FORMAT_NAMES.heic,
   universal: false,
   rowScales: [1],
   mime: "image/heic",
   mimeAliases: ["image/heif"],
-  extensions: ["heic", "heif"],
   supportsAlpha: true,
   canDecode: true,
-  canEncode: false,
   sourceRank: 4,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "heic",
   parseHeader: (b) => parseIsobmff(b, "heic"),

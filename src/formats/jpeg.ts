@@ -10,6 +10,7 @@ import { jpegRowEncoder, openJpeg, type JpegCoding } from "../codecs/jpeg";
 import { encodeWhole } from "../codecs/rows";
 import { ascii, exifOrientation, HeaderError, need, u16be, type ImageHeader, type JpegLayout } from "./probe";
 import type { FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 /**
  * Above this many output pixels a JPEG is written as one streamed baseline scan (8.7 MiB of WASM
@@ -72,7 +73,7 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
  * 1,200 tiny refinement scans took 31 s of CPU; encoders write up to about a dozen (libjpeg's
  * default progression 10, mozjpeg's optimised ones fewer than 70). libjpeg-turbo's own
  * guidance for untrusted input is to cap scans (djpeg -maxscans, TJPARAM_SCANLIMIT); our
- * decoder applies the same cap (codecs/jpeg/glue.c).
+ * decoder applies the same cap (native/jpeg/glue.c).
  */
 export const MAX_JPEG_SCANS = 100;
 
@@ -146,18 +147,14 @@ const rowEncoderMemory = (pixels: number) => 4e6 + (pixels > JPEG_ROW_ENCODE_PIX
 const SPEED_FACTOR = [1, 0.6];
 
 export const jpeg: FormatSpec = {
-  id: "jpg",
+  ...FORMAT_NAMES.jpg,
   universal: true,
   rowScales: [8, 4, 2, 1],
   mime: "image/jpeg",
   mimeAliases: ["image/jpg", "image/pjpeg"],
-  extensions: ["jpg", "jpeg"],
   supportsAlpha: false,
   canDecode: true,
-  canEncode: true,
   sourceRank: 1,
-  // Speed 0: progressive scans; 1: one scan (jpegCoding).
-  maxSpeed: 1,
   // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   parseHeader: parseJpeg,

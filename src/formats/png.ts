@@ -9,6 +9,7 @@ import { wasmModules } from "../../wasm/modules";
 import { openPng, pngDecodeBytes } from "../codecs/png";
 import { ascii, exifOrientation, HeaderError, need, u32be, type ImageHeader } from "./probe";
 import { linear, type FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 function parsePng(b: Uint8Array): ImageHeader {
   // PNG spec 5.3: IHDR must be the first chunk, 13 bytes long.
@@ -48,15 +49,13 @@ function pngEncoder(): Promise<{ memory: WebAssembly.Memory }> {
 }
 
 export const png: FormatSpec = {
-  id: "png",
+  ...FORMAT_NAMES.png,
   universal: true,
   rowScales: [1],
   mime: "image/png",
   mimeAliases: [],
-  extensions: ["png"],
   supportsAlpha: true,
   canDecode: true,
-  canEncode: true,
   sourceRank: 0,
   // PNG spec 5.2: the signature 89 50 4E 47 0D 0A 1A 0A.
   sniff: (b) => b.length >= 8 && ascii(b, 1, 3) === "PNG" && b[0] === 0x89 && b[4] === 0x0d,

@@ -7,20 +7,18 @@
 import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
 import type { RowDecoder, RowEncoder } from "../codecs/rows";
-import type { FormatId } from "./id";
+import type { FormatName } from "./id";
 import type { ImageHeader, SequenceShape } from "./probe";
 
 export type { AnimationOptions, CodecUsage } from "../codecs";
 export type { FormatId } from "./id";
 
-export interface FormatSpec {
-  readonly id: FormatId;
+/** Its name facts (formats/id: id, extensions, canEncode, maxSpeed) and everything else. */
+export interface FormatSpec extends FormatName {
   /** The media type sent in Content-Type and matched in Accept. */
   readonly mime: string;
   /** Other media types clients use for the same format (matched in Accept only). */
   readonly mimeAliases: readonly string[];
-  /** Canonical extension first: it is the one used to name variants in R2. */
-  readonly extensions: readonly string[];
   readonly supportsAlpha: boolean;
   /**
    * Every image client decodes it (JPEG, PNG). A URL in any other format matched only through
@@ -29,11 +27,6 @@ export interface FormatSpec {
   readonly universal: boolean;
   /** A WASM decoder is bundled. */
   readonly canDecode: boolean;
-  /**
-   * A WASM encoder is bundled. HEIC has none (no HEVC encoder ships as WASM under a usable
-   * licence), so a HEIC is only ever served when an origin produced it.
-   */
-  readonly canEncode: boolean;
   /**
    * The decoder streams rows (our own builds: codecs/rows.ts), at these downscale factors:
    * libjpeg's DCT scales 1/1 to 1/8 for JPEG, libwebp's rescaler at the same steps for WebP,
@@ -57,8 +50,6 @@ export interface FormatSpec {
   readonly codecs: FormatCodecs;
   /** What its codecs cost, for produce/budget's predictions. */
   readonly cost: FormatCost;
-  /** The highest encoder speed setting it takes (SPEED, REENCODE_SPEED), when it is encoded. */
-  readonly maxSpeed?: number;
 }
 
 /**

@@ -13,6 +13,7 @@ import { encodeWhole } from "../codecs/rows";
 import { openWebp, webpRowEncoder } from "../codecs/webp";
 import { ascii, exifOrientation, HeaderError, need, u16le, u24le, u32le, type ImageHeader } from "./probe";
 import type { FormatSpec } from "./spec";
+import { FORMAT_NAMES } from "./id";
 
 function parseWebp(b: Uint8Array): ImageHeader {
   need(b, 30, "WebP chunk header");
@@ -122,7 +123,7 @@ const ALPHA_BYTES_PER_PIXEL = 17;
 
 /**
  * Outputs up to this many pixels (1920x1080) are encoded with libwebp's token buffer: one
- * analysis pass over the macroblocks instead of two (codecs/webpanim/glue.c), measured in Node
+ * analysis pass over the macroblocks instead of two (native/webpanim/glue.c), measured in Node
  * at q87 method 4: 800x533 in 52 instead of 86 ms, 1200x900 in 160 instead of 240 ms, with the
  * bytes of libwebp's default mode (the same file sharp writes). The buffer holds about 19 bytes
  * per output byte: 0.6 MiB for a 34 KB photo at 800w, but 31 MiB for 1080p of random noise
@@ -146,18 +147,14 @@ const webpRowMemory = (pixels: number, alpha: boolean) =>
   1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0);
 
 export const webp: FormatSpec = {
-  id: "webp",
+  ...FORMAT_NAMES.webp,
   universal: false,
   rowScales: [8, 4, 2, 1],
   mime: "image/webp",
   mimeAliases: [],
-  extensions: ["webp"],
   supportsAlpha: true,
   canDecode: true,
-  canEncode: true,
   sourceRank: 2,
-  // libwebp's method 0-6.
-  maxSpeed: 6,
   // RFC 9649 2.5: "RIFF", the file size, "WEBP".
   sniff: (b) => b.length >= 12 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP",
   parseHeader: parseWebp,

@@ -5,7 +5,7 @@
  * (codecs/) know nothing of the registry, HTTP, R2 or config: they take bytes or pixels and
  * options, and report the memory they used.
  *
- * Our own builds (codecs/jpeg, webp, webpanim, gif, av1seq, av1dec, resize), every encoder
+ * Our own builds (native/jpeg, webp, webpanim, gif, av1seq, av1dec, resize), every encoder
  * among them, run in resident memories (codecs/resident): a job uses the memories the memory
  * gate lent it, or fresh ones, and gives them all back when it ends. PNG's wasm-bindgen encoder
  * keeps a single module-wide instance (it cannot be instantiated twice), so its memory is

@@ -2,7 +2,7 @@
  * @module produce/resample
  * Lanczos3 resampling, streaming row by row. @jsquash/resize copies the whole image into a WASM
  * memory that never shrinks (measured: 312 MB held after one 12 MP job); here the only large
- * buffers are the caller's source and the destination, plus a small WASM memory (codecs/resize,
+ * buffers are the caller's source and the destination, plus a small WASM memory (native/resize,
  * our own SIMD kernels: 4.2x faster than the plain JS loops they replaced, 12 MP at 1/2 scale
  * to 1200w in 75 ms instead of 318 in Node) holding a ring of as many horizontally-filtered
  * rows as the vertical kernel spans.
@@ -12,7 +12,7 @@ import type { Pixels } from "../codecs";
 import { instantiateStandalone, type StandaloneExports } from "../codecs/standalone";
 import { wasmModules } from "../../wasm/modules";
 
-/** codecs/resize: the two inner loops in WASM SIMD (an RGBA pixel is one f32x4). */
+/** native/resize: the two inner loops in WASM SIMD (an RGBA pixel is one f32x4). */
 interface ResizeExports extends StandaloneExports {
   resize_hfilter(src: number, srcWidth: number, outWidth: number, start: number, count: number, weights: number, taps: number, scratch: number, dst: number): void;
   resize_vfilter(ring: number, rows: number, weights: number, n: number, width: number, out: number): void;

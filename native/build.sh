@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# `npm run build:codecs`: rebuilds every .wasm under codecs/ from scratch, from Debian's source
-# packages and our own glue (codecs/<name>/glue.c), with Debian's emscripten. Needs root (apt)
+# `npm run build:native`: rebuilds every .wasm under native/ from scratch, from Debian's source
+# packages and our own glue (native/<name>/glue.c), with Debian's emscripten. Needs root (apt)
 # or the packages already installed. The built .wasm files and each library's licence are
 # committed; the libraries' sources never are.
-#   codecs/jpeg/jpeg.wasm   libjpeg-turbo (Debian bookworm 2.1.5): scaled, row-streaming decode;
+#   native/jpeg/jpeg.wasm   libjpeg-turbo (Debian bookworm 2.1.5): scaled, row-streaming decode;
 #                           row-streaming encode
-#   codecs/webp/webp.wasm   libwebp (Debian bookworm 1.2.4): decode straight to a scaled size
-#   codecs/webpanim/webpanim.wasm  libwebp + libwebpmux + libwebpdemux (1.2.4), SIMD: animated
+#   native/webp/webp.wasm   libwebp (Debian bookworm 1.2.4): decode straight to a scaled size
+#   native/webpanim/webpanim.wasm  libwebp + libwebpmux + libwebpdemux (1.2.4), SIMD: animated
 #                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
 #                           WebP encoded from rows (a YUV picture filled band by band)
-#   codecs/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
-#   codecs/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only, SIMD: AVIF stills
+#   native/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
+#   native/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only, SIMD: AVIF stills
 #                           and grid tiles (all-intra), AV1 image sequences (animated AVIF)
-#   codecs/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
+#   native/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
 #                           sources frame by frame, YCbCr to RGBA in our glue
-#   codecs/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
+#   native/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
@@ -51,7 +51,7 @@ build_jpeg() {
   (cd "$src/build-wasm" &&
     emcmake cmake .. -DWITH_SIMD=0 -DENABLE_SHARED=0 -DSIZE_T=4 -DWITH_TURBOJPEG=0 -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-O3 >/dev/null &&
     emmake make -j"$(nproc)" jpeg-static >/dev/null)
-  # A standalone module (no emscripten JS glue): src/codecs/wasm-instance.ts provides its few
+  # A standalone module (no emscripten JS glue): src/codecs/standalone.ts provides its few
   # imports. The initial memory is small so a thumbnail's decoder stays small.
   emcc -O3 "$here/jpeg/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libjpeg.a" \
     -o "$here/jpeg/jpeg.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
@@ -60,7 +60,7 @@ build_jpeg() {
     2> >(grep -v 'undefined symbol: js_throw' >&2)
   cp "$src/LICENSE.md" "$here/jpeg/LICENSE.md"
   cp "$src/README.ijg" "$here/jpeg/README.ijg"
-  echo "built codecs/jpeg/jpeg.wasm ($(stat -c %s "$here/jpeg/jpeg.wasm") bytes) from $(basename "$src")"
+  echo "built native/jpeg/jpeg.wasm ($(stat -c %s "$here/jpeg/jpeg.wasm") bytes) from $(basename "$src")"
 }
 
 # libwebp's command-line tools are never built: only its libraries.
@@ -79,7 +79,7 @@ build_webp() {
     -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_has_animation,_dec_decode,_dec_pixels,_dec_stride,_dec_close
   cp "$src/COPYING" "$here/webp/COPYING"
   cp "$src/PATENTS" "$here/webp/PATENTS"
-  echo "built codecs/webp/webp.wasm ($(stat -c %s "$here/webp/webp.wasm") bytes) from $(basename "$src")"
+  echo "built native/webp/webp.wasm ($(stat -c %s "$here/webp/webp.wasm") bytes) from $(basename "$src")"
 }
 
 build_webpanim() {
@@ -98,7 +98,7 @@ build_webpanim() {
     -sEXPORTED_FUNCTIONS=_malloc,_free,_anim_enc_new,_anim_enc_canvas,_anim_enc_add,_anim_enc_finish,_anim_enc_data,_anim_enc_size,_anim_enc_error,_anim_enc_free,_anim_dec_new,_anim_dec_width,_anim_dec_height,_anim_dec_loop,_anim_dec_frames,_anim_dec_next,_anim_dec_pixels,_anim_dec_timestamp,_anim_dec_free,_rows_enc_new,_rows_enc_band,_rows_enc_write,_rows_enc_finish,_rows_enc_data,_rows_enc_size,_rows_enc_error,_rows_enc_free
   cp "$src/COPYING" "$here/webpanim/COPYING"
   cp "$src/PATENTS" "$here/webpanim/PATENTS"
-  echo "built codecs/webpanim/webpanim.wasm ($(stat -c %s "$here/webpanim/webpanim.wasm") bytes) from $(basename "$src")"
+  echo "built native/webpanim/webpanim.wasm ($(stat -c %s "$here/webpanim/webpanim.wasm") bytes) from $(basename "$src")"
 }
 
 build_gif() {
@@ -110,7 +110,7 @@ build_gif() {
     -sEXPORTED_FUNCTIONS=_malloc,_free,_gif_open,_gif_width,_gif_height,_gif_background,_gif_loop,_gif_error,_gif_next,_gif_frame_left,_gif_frame_top,_gif_frame_width,_gif_frame_height,_gif_frame_indices,_gif_frame_palette,_gif_frame_disposal,_gif_frame_transparent,_gif_frame_delay,_gif_frame_row_ok,_gif_close \
     2> >(grep -v 'undefined symbol: js_read' >&2)
   cp "$src/COPYING" "$here/gif/COPYING"
-  echo "built codecs/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
+  echo "built native/gif/gif.wasm ($(stat -c %s "$here/gif/gif.wasm") bytes) from $(basename "$src")"
 }
 
 aom_source() {
@@ -121,16 +121,16 @@ aom_source() {
 
 # One libaom module: `aom_module NAME BUILD_DIR SIMD EXPORTS CMAKE_FLAGS...` builds libaom in
 # BUILD_DIR with the flags every build shares (single-threaded, static dispatch) plus
-# CMAKE_FLAGS, and links codecs/NAME/glue.c into codecs/NAME/NAME.wasm. SIMD=0: libaom's
+# CMAKE_FLAGS, and links native/NAME/glue.c into native/NAME/NAME.wasm. SIMD=0: libaom's
 # portable C only. SIMD=1: libaom's x86 SSE2-SSE4.1 intrinsics, which emscripten's SSE headers
 # map to WASM SIMD (AVX2 and SSE4.2's CRC32 have no WASM mapping in emscripten 3.1.6). Its x86
 # assembly (nasm) cannot become WASM: each .asm is assembled for real only to list the
-# functions it defines (nm), codecs/aom-simd/noasm stands in for nasm in the build, and
-# codecs/aom-simd/rtcd-noasm.mjs points libaom's dispatch headers from those functions to their
+# functions it defines (nm), native/aom-simd/noasm stands in for nasm in the build, and
+# native/aom-simd/rtcd-noasm.mjs points libaom's dispatch headers from those functions to their
 # C or intrinsics versions. One line of libaom is changed in the unpacked source: its x87
 # precision control (inline x86 assembly) is left out under emscripten, where there is no x87.
 # libaom's internal errors longjmp back to the API call; without emscripten's JS glue there is
-# no longjmp (SUPPORT_LONGJMP=0), so the glue's longjmp throws to JS (codecs/aom-throw.h).
+# no longjmp (SUPPORT_LONGJMP=0), so the glue's longjmp throws to JS (native/aom-throw.h).
 aom_module() {
   local name="$1" dir="$2" simd="$3" exports="$4"; shift 4
   local src; src="$(aom_source)"
@@ -155,7 +155,7 @@ aom_module() {
     done) | sort -u > "$AOM_ASM_SYMBOLS"
     rm -f "$obj"
     [ -s "$AOM_ASM_SYMBOLS" ] || { echo "no assembly symbols listed for $name" >&2; exit 1; }
-    # Generated again by make, through the filter (codecs/aom-simd/rtcd-perl).
+    # Generated again by make, through the filter (native/aom-simd/rtcd-perl).
     rm -f "$src/$dir"/config/*_rtcd.h
   fi
   (cd "$src/$dir" && emmake make -j"$(nproc)" aom >/dev/null)
@@ -172,7 +172,7 @@ aom_module() {
     if (bad.length) { console.error("unresolved in " + process.argv[1] + ": " + bad.join(" ")); process.exit(1); }' "$here/$name/$name.wasm"
   cp "$src/LICENSE" "$here/$name/LICENSE"
   cp "$src/PATENTS" "$here/$name/PATENTS"
-  echo "built codecs/$name/$name.wasm ($(stat -c %s "$here/$name/$name.wasm") bytes) from $(basename "$src")"
+  echo "built native/$name/$name.wasm ($(stat -c %s "$here/$name/$name.wasm") bytes) from $(basename "$src")"
 }
 
 build_av1seq() {
@@ -194,7 +194,7 @@ build_resize() {
     -o "$here/resize/resize.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=256KB -sTOTAL_STACK=64KB -sMAXIMUM_MEMORY=1GB \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_resize_hfilter,_resize_vfilter
-  echo "built codecs/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
+  echo "built native/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
 }
 
 for codec in ${CODECS:-jpeg webp webpanim gif av1seq av1dec resize}; do "build_$codec"; done

@@ -1,4 +1,4 @@
-// Our glue over giflib (Debian bookworm 5.2.1, not kept here; codecs/build.sh fetches it): a
+// Our glue over giflib (Debian bookworm 5.2.1, not kept here; native/build.sh fetches it): a
 // GIF read one frame at a time, so only the current frame's colour indices are ever held
 // (never every frame, as DGifSlurp would). The file's bytes stay in JS: giflib pulls them
 // through `js_read`, so a 14 MB GIF is not copied into this memory. Compositing (disposal, transparency,

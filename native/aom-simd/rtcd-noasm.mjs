@@ -3,7 +3,7 @@
 // `#define fn fn_<flavor>` naming an assembly-only function falls back to the best lower flavor
 // written in C intrinsics (which emscripten maps to WASM SIMD), or to C; and the CPU probe
 // (aom_ports/x86.h, inline x86 assembly) goes, since static dispatch never reads its flags.
-// Usage: perl rtcd.pl ... | node rtcd-noasm.mjs ASM_SYMBOLS_FILE (codecs/aom-simd/rtcd-perl)
+// Usage: perl rtcd.pl ... | node rtcd-noasm.mjs ASM_SYMBOLS_FILE (native/aom-simd/rtcd-perl)
 import { readFileSync } from "node:fs";
 const listed = new Set(readFileSync(process.argv[2], "utf8").split("\n").filter(Boolean));
 // C wrappers whose loops call assembly helpers (convolve.h FUN_CONV_1D over aom_filter_block1d*;
