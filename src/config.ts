@@ -6,6 +6,7 @@
  */
 import { ConfigError } from "./errors";
 import { FORMAT_IDS, formatName, formatNameFromToken, type FormatId } from "./formats/id";
+import { isPrivateHost } from "./net";
 import { QUALITY_LADDER, QUALITY_LEVELS, type QualityLevel } from "./produce/quality-ladder";
 
 export interface EncodeSettings {
@@ -13,6 +14,18 @@ export interface EncodeSettings {
   quality: number;
   /** AVIF: libaom cpu-used 0 (slowest) - 10; WebP: method 0 (fastest) - 6. Unused by JPEG/PNG. */
   speed: number;
+}
+
+export interface OriginConfig {
+  /** The base URL, ending in `/`: a key `covers/a1.jpg` is fetched from `<base>covers/a1.jpg`. */
+  base: string;
+  /**
+   * Extensions tried, in order, after the URL's own when the origin has no file of that name
+   * (a `_W_H.avif` URL names the output format, not the original's).
+   */
+  extensions: string[];
+  /** The longest one origin fetch may take, headers and body. */
+  timeoutMs: number;
 }
 
 export interface Config {
@@ -88,6 +101,11 @@ export interface Config {
   callbackRetryBaseSeconds: number;
   /** Accept notify_url hosts on loopback and private networks (tests, a local origin in dev). */
   callbackPrivateHosts: boolean;
+  /**
+   * The pull-through origin (ORIGIN_URL): where an original missing from R2 is fetched, checked
+   * as a push is, and stored. Null: every original must be pushed.
+   */
+  origin: OriginConfig | null;
   /** Callback deliveries before giving up (recorded in the job's state). */
   callbackMaxAttempts: number;
   /**
@@ -136,6 +154,10 @@ export const DEFAULT_VARS = {
   CALLBACK_MAX_ATTEMPTS: "6",
   CALLBACK_PRIVATE_HOSTS: "off",
   JOB_MAX_DELIVERIES: "5",
+  ORIGIN_URL: "",
+  ORIGIN_EXTENSIONS: "jpg,png,webp",
+  ORIGIN_TIMEOUT_MS: "8000",
+  ORIGIN_PRIVATE_HOSTS: "off",
 } as const;
 
 type VarName = keyof typeof DEFAULT_VARS;
@@ -245,6 +267,32 @@ function checkSpeeds(name: string, settings: Partial<Record<FormatId, EncodeSett
   }
 }
 
+function origin(vars: ConfigVars): OriginConfig | null {
+  const raw = read(vars, "ORIGIN_URL");
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`ORIGIN_URL: expected an http(s) URL like https://images.example.com/media/ but received "${raw}"`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`ORIGIN_URL: expected an http(s) URL but received "${raw}"`);
+  if (url.username || url.password || url.search || url.hash) throw new ConfigError(`ORIGIN_URL: expected a base URL with no credentials, query or fragment but received "${raw}"`);
+  // The operator names the origin, but a loopback or cloud-metadata address is almost always a
+  // mistake (or a copied dev value); tests and a local origin in dev say so explicitly.
+  if (!onOff(vars, "ORIGIN_PRIVATE_HOSTS") && isPrivateHost(url.hostname)) {
+    throw new ConfigError(`ORIGIN_URL: "${url.hostname}" is a loopback, private or metadata address; set ORIGIN_PRIVATE_HOSTS = "on" to allow it`);
+  }
+  const extensions = read(vars, "ORIGIN_EXTENSIONS").split(",").map((t) => t.trim()).filter(Boolean);
+  for (const ext of extensions) {
+    const name = formatNameFromToken(ext);
+    if (!name || ext !== ext.toLowerCase()) throw new ConfigError(`ORIGIN_EXTENSIONS: expected lower-case extensions among ${FORMAT_IDS.join(", ")} (or jpeg, heif) but received "${ext}"`);
+  }
+  if (new Set(extensions).size !== extensions.length) throw new ConfigError("ORIGIN_EXTENSIONS: an extension is listed twice");
+  const base = url.href.endsWith("/") ? url.href : `${url.href}/`;
+  return { base, extensions, timeoutMs: integer(vars, "ORIGIN_TIMEOUT_MS", 100, 60_000) };
+}
+
 export function loadConfig(vars: ConfigVars): Config {
   const priority = formatList(vars, "FORMAT_PRIORITY", { nonEmpty: true });
   const onDemand = new Set(formatList(vars, "ON_DEMAND_FORMATS", { encodable: true }));
@@ -331,5 +379,6 @@ export function loadConfig(vars: ConfigVars): Config {
     callbackPrivateHosts: onOff(vars, "CALLBACK_PRIVATE_HOSTS"),
     // Below the consumer's max_retries in wrangler.toml, so the job, not the platform, decides.
     jobMaxDeliveries: integer(vars, "JOB_MAX_DELIVERIES", 1, 9),
+    origin: origin(vars),
   };
 }

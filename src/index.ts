@@ -11,6 +11,7 @@ import { AppError, ConfigError } from "./errors";
 import type { JobMessage } from "./jobs/model";
 import { jobService, type JobService } from "./jobs/service";
 import { edgeCache } from "./storage/cache";
+import { pullThrough } from "./storage/origin";
 import { r2Store } from "./storage/r2";
 
 export interface Env extends ConfigVars {
@@ -27,7 +28,9 @@ function servicesFor(env: Env): { app: Hono; jobs: JobService } {
     const config = loadConfig(env);
     const cache = edgeCache(caches.default, config.edgeTtl);
     // The only use of the bucket binding: everything else reaches R2 through this store.
-    const store = r2Store(env.IMAGES);
+    // With ORIGIN_URL, an original missing from R2 is pulled from the origin (storage/origin).
+    const r2 = r2Store(env.IMAGES);
+    const store = config.origin ? pullThrough(r2, config.origin, config) : r2;
     const jobs = jobService({ config, store, cache, queue: env.JOBS, log });
     const app = createApp({ config, store, cache, jobs });
     built = { env, app, jobs };

@@ -54,5 +54,7 @@ declare module "vitest" {
     fixtures: Record<FixtureName, string>;
     /** Loopback callback receiver: POST /cb/<tag> records, GET /received/<tag> lists. */
     callbackUrl: string;
+    /** Loopback stand-in for an origin web server (ORIGIN_URL): PUT /files/<path> sets, GET /files/<path> answers, GET /count/<path> counts. */
+    originUrl: string;
   }
 }

@@ -21,7 +21,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("fixtures", fixtures);
   const receiver = await callbackReceiver();
   project.provide("callbackUrl", receiver.url);
-  return () => receiver.close();
+  const origin = await originServer();
+  project.provide("originUrl", origin.url);
+  return async () => {
+    await receiver.close();
+    await origin.close();
+  };
 }
 
 /**
@@ -56,5 +61,57 @@ async function callbackReceiver(): Promise<{ url: string; close: () => Promise<v
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise((done) => server.close(() => done())),
+  };
+}
+
+/**
+ * A stand-in for a web server holding originals (ORIGIN_URL), on loopback. `PUT /files/<path>`
+ * sets what `GET /files/<path>` answers: the PUT's body, with its Content-Type, and the status
+ * (`X-Answer-Status`), delay before answering (`X-Answer-Delay-Ms`) and Location
+ * (`X-Answer-Location`) it names; a path never PUT answers 404. `GET /count/<path>` says how
+ * many GETs of `/files/<path>` it has answered (or not yet).
+ */
+async function originServer(): Promise<{ url: string; close: () => Promise<void> }> {
+  const files = new Map<string, { body: Buffer; type: string; status: number; delayMs: number; location?: string }>();
+  const counts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    const [, kind] = url.split("/");
+    const path = url.slice(kind.length + 2);
+    if (req.method === "PUT" && kind === "files") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => {
+        const h = (name: string) => req.headers[name] as string | undefined;
+        files.set(path, { body: Buffer.concat(chunks), type: h("content-type") ?? "application/octet-stream", status: Number(h("x-answer-status") ?? 200), delayMs: Number(h("x-answer-delay-ms") ?? 0), location: h("x-answer-location") });
+        res.writeHead(204, { Connection: "close" }).end();
+      });
+      return;
+    }
+    if (req.method === "GET" && kind === "count") {
+      res.writeHead(200, { "Content-Type": "application/json", Connection: "close" }).end(JSON.stringify({ count: counts.get(path) ?? 0 }));
+      return;
+    }
+    if (req.method === "GET" && kind === "files") {
+      counts.set(path, (counts.get(path) ?? 0) + 1);
+      const file = files.get(path);
+      if (!file) {
+        res.writeHead(404, { "Content-Type": "text/html", Connection: "close" }).end("<html><body>Not Found</body></html>");
+        return;
+      }
+      const timer = setTimeout(() => {
+        const headers: Record<string, string> = { "Content-Type": file.type, "Content-Length": String(file.body.length), ETag: `"v-${file.body.length}"`, "Last-Modified": "Mon, 07 Dec 2026 10:00:00 GMT", Connection: "close" };
+        if (file.location) headers.Location = file.location;
+        res.writeHead(file.status, headers).end(file.body);
+      }, file.delayMs);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
+    res.writeHead(400, { Connection: "close" }).end();
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
   };
 }

@@ -7,13 +7,14 @@ import { Hono } from "hono";
 import type { Config } from "../config";
 import { AppError, badRequest } from "../errors";
 import { formatSpec } from "../formats";
-import { animationPixels, HEADER_PROBE_BYTES, HeaderError, readHeader, sniffFormat, type ImageHeader } from "../headers";
+import { HEADER_PROBE_BYTES, readHeader } from "../headers";
 import type { VariantCache } from "../storage/cache";
 import type { ObjectInfo, Storage } from "../storage/r2";
 import { parseImageKey, validateKey, variantKey, type ImageRequestKey } from "../variants/key";
 import { publicView } from "../jobs/model";
 import type { JobService } from "../jobs/service";
 import { validateJob } from "../jobs/validate";
+import { checkImage, readLimited } from "../storage/accept";
 import { bearerAuth } from "./auth";
 import { purgeStale } from "./purge";
 
@@ -69,37 +70,6 @@ function checkedLength(parsed: ImageRequestKey, key: string): ImageRequestKey {
   return parsed;
 }
 
-/**
- * Reads the body, refusing it from Content-Length before reading when it is declared too
- * large, and while reading when it is not declared (chunked) or lies.
- */
-async function readLimited(req: Request, max: number): Promise<Uint8Array> {
-  const tooLarge = () => new AppError(413, "payload_too_large", `The body exceeds ${max} bytes.`);
-  const declared = req.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > max) throw tooLarge();
-  if (!req.body) throw badRequest("empty_body", "The body is empty: send the image bytes.");
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  if (total === 0) throw badRequest("empty_body", "The body is empty: send the image bytes.");
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 /**
  * The image inside a `multipart/form-data` body (RFC 7578), what `curl -F file=@photo.jpg`
@@ -121,51 +91,6 @@ async function imageFromMultipart(bytes: Uint8Array, contentType: string): Promi
   return image;
 }
 
-/** The bytes must be the format the extension names, with a readable, bounded header. */
-function checkImage(bytes: Uint8Array, key: ImageRequestKey, config: Config): ImageHeader {
-  const sniffed = sniffFormat(bytes);
-  if (!sniffed) {
-    throw new AppError(
-      415,
-      "unsupported_media_type",
-      "The body is not an AVIF, HEIC, WebP, JPEG, PNG or GIF image. Send the image bytes as the body (curl --data-binary @photo.jpg) or as one multipart file part (curl -F file=@photo.jpg).",
-    );
-  }
-  if (sniffed !== key.format) {
-    throw new AppError(415, "format_mismatch", `The body is ${formatSpec(sniffed).mime} but the key's extension names ${formatSpec(key.format).mime}.`);
-  }
-  let header: ImageHeader | null;
-  try {
-    header = readHeader(bytes);
-  } catch (e) {
-    if (e instanceof HeaderError) throw new AppError(422, "bad_image", `The image header is truncated or unparseable (${e.message}).`);
-    throw e;
-  }
-  if (!header) throw new AppError(422, "bad_image", "The image header is truncated or unparseable.");
-  if (header.width > config.maxUploadDimension || header.height > config.maxUploadDimension || header.width * header.height > config.maxUploadPixels) {
-    throw new AppError(
-      422,
-      "image_too_large",
-      `${header.width}x${header.height} exceeds the limits of ${config.maxUploadDimension} per side and ${config.maxUploadPixels} pixels.`,
-    );
-  }
-  if (!header.animated && animationPixels(header) > config.maxUploadPixels) {
-    throw new AppError(422, "image_too_large", `A frame of ${animationPixels(header)} pixels exceeds the ${header.width}x${header.height} image's limit of ${config.maxUploadPixels} pixels.`);
-  }
-  // An animation is decoded frame by frame, each frame a canvas: refused from its header when
-  // it has more frames than MAX_ANIMATION_FRAMES (a 40,000-frame GIF of 1x1 images) or more
-  // pixels over all frames than an upload may have.
-  if (header.animated && header.animation) {
-    const { frames } = header.animation;
-    if (frames > config.maxAnimationFrames) {
-      throw new AppError(422, "too_many_frames", `The animation has ${frames} frames; at most ${config.maxAnimationFrames} are accepted.`);
-    }
-    if (animationPixels(header) > config.maxUploadPixels) {
-      throw new AppError(422, "image_too_large", `The animation has ${animationPixels(header)} pixels over its ${frames} frames; at most ${config.maxUploadPixels} are accepted.`);
-    }
-  }
-  return header;
-}
 
 /**
  * `*` or a list of entity-tags (RFC 9110 8.8.3: `W/`? DQUOTE *etagc DQUOTE, etagc being
@@ -245,7 +170,7 @@ export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
 
   api.put("/objects/*", async (c) => {
     const key = pushKey(keyAfter(c.req.url, "/_api/objects/"));
-    const raw = await readLimited(c.req.raw, config.maxUploadBytes);
+    const raw = await readLimited(c.req.raw.body, c.req.header("Content-Length") ?? null, config.maxUploadBytes);
     const contentType = c.req.header("Content-Type") ?? "";
     const bytes = /^multipart\/form-data\s*;/i.test(contentType) ? await imageFromMultipart(raw, contentType) : raw;
     const header = checkImage(bytes, key, config);
@@ -305,7 +230,7 @@ export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
   api.post("/jobs", async (c) => {
     let body: unknown;
     try {
-      body = JSON.parse(new TextDecoder().decode(await readLimited(c.req.raw, 256 * 1024)));
+      body = JSON.parse(new TextDecoder().decode(await readLimited(c.req.raw.body, c.req.header("Content-Length") ?? null, 256 * 1024)));
     } catch (e) {
       if (e instanceof AppError && e.code === "payload_too_large") throw e;
       throw badRequest("bad_job", "The body must be a JSON object.");

@@ -40,6 +40,12 @@ export function respond(config: Config, { result, byAccept, ifNoneMatch, serverT
       const body = { error: "temporarily_unavailable", message: "The image is being produced or storage is unavailable; try again shortly.", candidates: result.tried };
       return new Response(JSON.stringify(body), { status: 503, headers });
     }
+    // The pull-through origin has a file under this name, but it is no image we take (an HTML
+    // error page, a file over the upload limits): a 422 that says so, not a 404 hiding it.
+    if (result.tried.some((t) => t.verdict === "origin-rejected")) {
+      const body = { error: "origin_not_image", message: "The origin's file for this image is not an image this service accepts (see ORIGIN_URL in the docs: magic bytes, header and upload limits).", candidates: result.tried };
+      return new Response(JSON.stringify(body), { status: 422, headers });
+    }
     const body = {
       error: "not_found",
       message: "No candidate format could be served for this image.",

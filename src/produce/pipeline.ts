@@ -8,7 +8,7 @@ import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmal
 import type { RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
-import type { StoredImage } from "../storage/r2";
+import { SourceRejected, type StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
 import { AdmissionTimeout, type Ticket } from "./admission";
@@ -171,7 +171,9 @@ export class Production {
     } catch (e) {
       // No room yet to hold the original (the loader reserves it before reading): temporary.
       if (e instanceof AdmissionTimeout) throw admissionError(e);
-      // A storage fault is temporary, never "no source".
+      // The origin's file is there but is no image we take: final, and said so (a 422).
+      if (e instanceof SourceRejected) throw new ProductionError("origin-rejected", e.message);
+      // A storage fault (R2, or the origin down or slow) is temporary, never "no source".
       throw new ProductionError("store-error", `reading the original failed: ${(e as Error).message}`);
     }
     if (!image) throw new ProductionError("no-source", "no original stored for this stem");

@@ -26,6 +26,8 @@ export const VERDICTS = {
   "admission-timeout": { temporary: true, code: 1013 },
   /** Over the background CPU budget too: never produced. */
   "over-cpu-limit": { temporary: false, code: 1014 },
+  /** The pull-through origin's file is not an image, or is over the upload limits (a 422, not a 404). */
+  "origin-rejected": { temporary: false, code: 1015 },
 } as const satisfies Record<string, { temporary: boolean; code: number }>;
 
 export type VerdictName = keyof typeof VERDICTS;

@@ -38,11 +38,25 @@ export interface OpenedObject {
   body: ArrayBuffer | ReadableStream<Uint8Array>;
 }
 
+/**
+ * Thrown by `findOriginal` when an original exists but may not be stored or served (the pull-through
+ * origin's file is not an image, or is over the upload limits): final, unlike a storage fault.
+ * Its message is safe to show a client.
+ */
+export class SourceRejected extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceRejected";
+  }
+}
+
 export interface ImageStore {
   get(key: string, room?: ReadRoom): Promise<StoredImage | null>;
   /**
    * The full-size object of `stem` to transcode from: `preferredKey` when it exists, else the
-   * stored `<stem>.<ext>` whose format ranks best as a source (lossless first).
+   * stored `<stem>.<ext>` whose format ranks best as a source (lossless first); with a
+   * pull-through origin (storage/origin), else the origin's. Throws SourceRejected when the
+   * original found may not be used, and any other error when storage or the origin failed.
    */
   findOriginal(stem: string, preferredKey: string, room?: ReadRoom): Promise<StoredImage | null>;
   /**
