@@ -15,6 +15,14 @@ if (!key || !target) {
   process.exit(2);
 }
 const url = new URL(target, "http://placeholder.invalid");
+// A signature covers the variant's options as its canonical path names them (docs/api.md
+// "Options"): `/a1.jpg?w=300&h=300&fit=pad` is signed as `/a1_300_300-pad.jpg`. Sign that path
+// (and use it as the URL, or keep the query: the worker folds it to the same name).
+const options = [...url.searchParams.keys()].filter((k) => !["caplist", "v", "sig"].includes(k));
+if (options.length) {
+  console.error(`sign the variant's canonical path instead of query options (${options.join(", ")}): e.g. /covers/a1_300_300-pad-q60.jpg; see docs/api.md "Options"`);
+  process.exit(2);
+}
 const path = decodeURIComponent(url.pathname);
 const sig = createHmac("sha256", key).update(path).digest("base64url");
 url.searchParams.set("sig", sig);

@@ -18,6 +18,7 @@ import { negotiate } from "./negotiate";
 import type { VariantCache } from "./storage/cache";
 import type { Storage } from "./storage/r2";
 import { parseImageKey } from "./variants/key";
+import { resolveOptions } from "./variants/options";
 import { sizePolicy } from "./variants/policy";
 
 export interface AppDeps {
@@ -37,8 +38,6 @@ export function jsonError(err: AppError): Response {
 
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
-/** The query options an image URL may carry; anything else is a 400 (`unknown_option`). */
-const QUERY_OPTIONS = ["caplist", "sig", "v"];
 /** What a page's script may read of an image response besides the CORS-safelisted headers. */
 const EXPOSED_HEADERS = ["Content-Length", "ETag", "Server-Timing", "X-Image-Source", "X-Image-Tried", "X-Image-Peak-Memory"];
 
@@ -90,23 +89,33 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
     } catch {
       throw badRequest("bad_key", "The image key has malformed percent-encoding.");
     }
-    // An option this service does not take would be ignored without a word, and the client
-    // sent the original's megabytes where it meant a thumbnail (`?w=300`, a habit from other
-    // image services): it is a 400 naming the options there are.
-    for (const name of new Set(url.searchParams.keys())) {
-      if (!QUERY_OPTIONS.includes(name)) {
-        throw badRequest("unknown_option", `Unknown query option "${name}". This service takes ${QUERY_OPTIONS.map((o) => `"${o}"`).join(", ")} (caplist: the formats the client decodes; sig: a URL signature; v: ignored, for cache busting); a size goes in the path, as in /covers/a1_300_0.jpg.`);
-      }
-    }
-    const request = parseImageKey(key, config.maxDimension);
-    await checkSize(`/${key}`, request.size, url.searchParams.get("sig"));
+    const path = parseImageKey(key, config.maxDimension);
+    const header = (name: string) => c.req.header(name) ?? null;
+    const resolved = resolveOptions(path, url.searchParams, { dpr: header("Sec-CH-DPR"), width: header("Sec-CH-Width"), viewportWidth: header("Sec-CH-Viewport-Width"), saveData: header("Save-Data") }, {
+      maxDimension: config.maxDimension,
+      qualityLevel: config.qualityLevel,
+      background: config.flattenBackground,
+    });
+    // The policy judges the variant the URL names (its options included: a signature covers
+    // them, so a signed URL cannot be re-sized by editing its query); hints only scale it.
+    const signed = resolved.signedSize && (resolved.signedSize.width || resolved.signedSize.height) ? resolved.signedSize : null;
+    await checkSize(resolved.signedPath, signed, url.searchParams.get("sig"));
+    const request = resolved.request;
     const caplists = url.searchParams.getAll("caplist");
     const accept = c.req.header("Accept") ?? null;
     let negotiation;
     try {
-      negotiation = negotiate({ caplist: caplists.length ? caplists.join(",") : null, accept, urlFormat: request.format }, config.priority);
+      if (resolved.format) {
+        // `format=`: that format, inside the caplist's rules when there is one.
+        const listed = caplists.length ? negotiate({ caplist: caplists.join(","), accept: null, urlFormat: request.format }, config.priority).candidates : null;
+        if (listed && !listed.includes(resolved.format)) throw new AppError(406, "not_acceptable", `format=${resolved.format} is not in the caplist.`);
+        if (!config.priority.includes(resolved.format)) throw new AppError(406, "not_acceptable", `${resolved.format} is not served here (FORMAT_PRIORITY).`);
+        negotiation = { candidates: [resolved.format], byAccept: false };
+      } else {
+        negotiation = negotiate({ caplist: caplists.length ? caplists.join(",") : null, accept, urlFormat: request.format }, config.priority);
+      }
     } catch (e) {
-      if (e instanceof AppError && caplists.length === 0) {
+      if (e instanceof AppError && caplists.length === 0 && !resolved.format) {
         throw new AppError(e.status, e.code, e.publicMessage, e.details, { Vary: "Accept" });
       }
       throw e;
@@ -130,6 +139,7 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
     return respond(config, {
       result,
       byAccept: negotiation.byAccept,
+      vary: resolved.vary,
       ifNoneMatch: c.req.header("If-None-Match") ?? null,
       serverTiming: timer.header(),
     });

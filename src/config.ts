@@ -45,6 +45,8 @@ export interface Config {
   maxDimension: number;
   /** Sources above this many pixels (read from the header) are never decoded. */
   maxSourcePixels: number;
+  /** QUALITY_LEVEL: the quality level (a mozjpeg JPEG quality) every default quality derives from. */
+  qualityLevel: number;
   /** Cache-Control sent with successful image responses. */
   cacheControl: string;
   /** How long the edge cache keeps a variant, in seconds. */
@@ -346,6 +348,7 @@ export function loadConfig(vars: ConfigVars): Config {
   if (!cacheControl) throw new ConfigError("CACHE_CONTROL: expected a Cache-Control value but received an empty string");
   return {
     priority,
+    qualityLevel,
     onDemand,
     writeBack,
     encode,
@@ -381,4 +384,40 @@ export function loadConfig(vars: ConfigVars): Config {
     jobMaxDeliveries: integer(vars, "JOB_MAX_DELIVERIES", 1, 9),
     origin: origin(vars),
   };
+}
+
+/**
+ * A format's on-demand quality at a quality level (a mozjpeg JPEG quality, as QUALITY_LEVEL):
+ * the calibrated ladder's, linear between its rungs (75-90), proportional below them and
+ * towards 100 above. What a URL's `quality` option (variants/options) asks for.
+ */
+export function ladderQuality(level: number, format: FormatId): number {
+  if (format === "png" || format === "gif" || format === "heic") return 100;
+  const field = format === "avif" ? "avifFast" : format;
+  const at = (l: QualityLevel) => QUALITY_LADDER[l][field];
+  const levels = [...QUALITY_LEVELS].sort((a, b) => a - b);
+  const lo = levels[0];
+  const hi = levels[levels.length - 1];
+  let q: number;
+  if (level <= lo) q = (at(lo) * level) / lo;
+  else if (level >= hi) q = at(hi) + ((100 - at(hi)) * (level - hi)) / (100 - hi);
+  else {
+    const i = levels.findIndex((l) => l >= level);
+    const [a, b] = [levels[i - 1], levels[i]];
+    q = at(a) + ((at(b) - at(a)) * (level - a)) / (b - a);
+  }
+  return Math.max(1, Math.min(100, Math.round(q)));
+}
+
+/** The encode settings of `format` for a variant: its own quality level when it names one. */
+export function encodeFor(config: Config, format: FormatId, variant: { quality?: number } | null): EncodeSettings {
+  const settings = config.encode[format];
+  return variant?.quality === undefined ? settings : { ...settings, quality: ladderQuality(variant.quality, format) };
+}
+
+/** The pad and flatten colour of a variant: its own `background` when it names one. */
+export function backgroundFor(config: Config, variant: { background?: string } | null): readonly [number, number, number] {
+  const hex = variant?.background;
+  if (!hex) return config.flattenBackground;
+  return [parseInt(hex.slice(0, 2), 16), parseInt(hex.slice(2, 4), 16), parseInt(hex.slice(4, 6), 16)];
 }

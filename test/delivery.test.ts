@@ -73,7 +73,7 @@ describe("negotiation through the worker", () => {
   });
 
   it("an option it does not take is a 400 naming the ones there are, not the original's megabytes (issue 32)", async () => {
-    for (const query of ["w=300", "width=300&format=webp", "q=50", "caplist=webp&w=300"]) {
+    for (const query of ["size=300", "resize=300&format=webp", "blur=50", "caplist=webp&crop=1"]) {
       const { res, body } = await call(`/${stem}.jpg?${query}`, { headers: { Origin: "https://app.example.net" } });
       expect(res.status, query).toBe(400);
       // A page's script can read why.
@@ -82,6 +82,7 @@ describe("negotiation through the worker", () => {
       const json = JSON.parse(new TextDecoder().decode(body));
       expect(json.error).toBe("unknown_option");
       expect(json.message).toContain('"caplist"');
+      expect(json.message).toContain('"width/w"');
     }
     // v is a cache-busting parameter: accepted and ignored.
     const { res, image } = await call(`/${stem}_320_240.jpg?caplist=webp&v=3`);

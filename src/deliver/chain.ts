@@ -8,7 +8,7 @@
  * chain only orders the work: deferred candidates are queued once another is served, or the
  * best of them is produced within the platform's CPU limit when nothing else can be.
  */
-import type { Config } from "../config";
+import { backgroundFor, encodeFor, type Config } from "../config";
 import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
 import type { MemoryGate, Ticket } from "../produce/admission";
@@ -176,7 +176,7 @@ class Walk {
       // are read (storage/r2 `ReadRoom`, produce/admission `reserveRead`).
       () => deps.store.findOriginal(req.stem, `${req.stem}.${req.extension}`, ticket.readRoom(() => this.waitLeft())),
       req.size,
-      { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: deps.config.flattenBackground, memoryBudgetBytes: deps.config.memoryBudgetBytes },
+      { maxSourcePixels: deps.config.maxSourcePixels, maxAnimationFrames: deps.config.maxAnimationFrames, background: backgroundFor(deps.config, req.size), memoryBudgetBytes: deps.config.memoryBudgetBytes },
       deps.timer,
     );
   }
@@ -326,7 +326,7 @@ class Walk {
    */
   async produce(format: FormatId, cpuMs: number): Promise<Omit<Delivery, "format">> {
     const { config, store } = this.deps;
-    const settings = config.encode[format];
+    const settings = encodeFor(config, format, this.req.size);
     // The source's ETag is part of the key: a replaced original is never answered from here.
     // (Loaded already: passthrough() read it.) No await before the map is consulted and set.
     const key = `${this.cacheUrl(format)}@${this.production.loaded?.image.etag}`;
@@ -364,9 +364,11 @@ class Walk {
     }
     // Written back (every re-encode format is), it becomes a candidate for the slow re-encode;
     // the edge cache says so.
-    const provisional = config.reencode.formats.has(format);
+    const provisional = config.reencode.formats.has(format) && this.req.size?.quality === undefined;
     let writeBack: { key: string; done: Promise<unknown> } | undefined;
-    if (config.writeBack.has(format)) {
+    // A variant at its own quality level is not written back: the slow re-encode of written-back
+    // variants works at the configured level, and would replace it with another.
+    if (config.writeBack.has(format) && this.req.size?.quality === undefined) {
       const wbKey = variantKey(this.req.stem, this.req.size, format);
       // How it was made, so the re-encode knows what it replaces and from which source version.
       const meta = { producedBy: "on-demand", sourceKey: image.key, sourceEtag: image.etag, etag, quality: String(settings.quality), speed: String(settings.speed) };
@@ -443,7 +445,7 @@ async function produceTier(w: Walk, format: FormatId, retry: boolean): Promise<O
   const { config } = w.deps;
   if (!config.onDemand.has(format)) return { kind: "next" };
   const { production } = w;
-  const settings = config.encode[format];
+  const settings = encodeFor(config, format, w.req.size);
   try {
     const streamed = await w.streamedOriginal(format);
     if (streamed) return { kind: "served", delivery: streamed };

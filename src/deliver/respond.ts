@@ -17,6 +17,8 @@ export const RETRY_AFTER_SECONDS = 10;
 export interface RespondInput {
   result: ChainResult;
   byAccept: boolean;
+  /** Request headers besides Accept the variant depended on (variants/options: Client Hints, Save-Data). */
+  vary?: readonly string[];
   ifNoneMatch: string | null;
   serverTiming: string;
 }
@@ -25,11 +27,22 @@ export function triedHeader(tried: Verdict[]): string {
   return tried.map((t) => `${t.format}=${t.verdict}`).join(",");
 }
 
-export function respond(config: Config, { result, byAccept, ifNoneMatch, serverTiming }: RespondInput): Response {
+/**
+ * The Client Hints a page's browser should send with its image requests (RFC 8942; sent on
+ * every response, as browsers take them from subresources' origins too once opted in).
+ */
+export const ACCEPT_CH = "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width";
+
+export function respond(config: Config, { result, byAccept, vary = [], ifNoneMatch, serverTiming }: RespondInput): Response {
   const headers = new Headers({ "X-Image-Tried": triedHeader(result.tried), "Server-Timing": serverTiming });
   // RFC 9110 12.5.5: a response chosen by Accept must say so, 304s and 404s included, or a
   // shared cache may hand a Chrome AVIF to Safari 15.
-  if (byAccept) headers.set("Vary", "Accept");
+  // The hints a variant depended on are named too, so a cache keys on them (RFC 8942 2.2).
+  const varied = [...(byAccept ? ["Accept"] : []), ...vary];
+  if (varied.length) headers.set("Vary", varied.join(", "));
+  headers.set("Accept-CH", ACCEPT_CH);
+  // Any page may read this response's Server-Timing (W3C Resource Timing, Timing-Allow-Origin).
+  headers.set("Timing-Allow-Origin", "*");
   const d = result.delivery;
   if (!d) {
     headers.set("Cache-Control", ERROR_CACHE_CONTROL);

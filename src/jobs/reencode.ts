@@ -7,7 +7,7 @@
  * the new bytes are smaller and score no lower SSIM against the very pixels both were encoded
  * from. Either way the stored variant is marked, so it is never re-encoded twice.
  */
-import type { Config } from "../config";
+import { backgroundFor, type Config } from "../config";
 import { formatSpec } from "../formats";
 import { backgroundShare, isolateGate } from "../produce/admission";
 import { Production, ProductionError, type Timer } from "../produce/pipeline";
@@ -69,7 +69,7 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
   if (!sourceKey) return { result: "skipped", reason: "no source recorded" };
   const ticket = isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs).ticket("background");
   // The original is held whole while decoded: reserved in the memory gate before it is read.
-  const production = new Production(() => store.get(sourceKey, ticket.readRoom(() => config.admissionWaitMs)), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes }, untimed);
+  const production = new Production(() => store.get(sourceKey, ticket.readRoom(() => config.admissionWaitMs)), req.size, { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: backgroundFor(config, req.size), memoryBudgetBytes: config.memoryBudgetBytes }, untimed);
   try {
     const { image, plan } = await production.source();
     // A variant of an older original is stale, not improvable: written back after the purge of

@@ -5,7 +5,7 @@
  * since a consumer invocation has its own CPU limit), stored in R2 with its metadata, and
  * reported; then the origin's notify_url is called back, with retries through the queue.
  */
-import type { Config } from "../config";
+import { backgroundFor, encodeFor, type Config } from "../config";
 import { AppError } from "../errors";
 import { formatSpec } from "../formats";
 import { isolateGate, type Ticket } from "../produce/admission";
@@ -13,7 +13,7 @@ import { Production, ProductionError, type Timer } from "../produce/pipeline";
 import type { VariantCache } from "../storage/cache";
 import { dropIfSourceChanged } from "../storage/freshness";
 import type { Storage } from "../storage/r2";
-import { cacheKeyUrl, parseImageKey, type ImageRequestKey } from "../variants/key";
+import { cacheKeyUrl, parseImageKey, sizeSuffix, type ImageRequestKey } from "../variants/key";
 import { reencode } from "./reencode";
 import { codeOf, retriedInBackground } from "../produce/verdicts";
 import { jobStore, OUTPUT_CODES, type JobMessage, type JobRequest, type JobState, type OutputResult } from "./model";
@@ -98,7 +98,8 @@ export function jobService(deps: JobDeps) {
     const bySize = new Map<string, ImageRequestKey[]>();
     for (const { key } of request.output_files) {
       const out = parseImageKey(key, Number.MAX_SAFE_INTEGER);
-      const size = out.size ? `${out.size.width}x${out.size.height}` : "full";
+      // One production per variant shape: size and every option that changes the pixels.
+      const size = out.size ? sizeSuffix({ ...out.size, quality: undefined }) : "full";
       bySize.set(size, [...(bySize.get(size) ?? []), out]);
     }
     const producedBy = msgId.startsWith("deferred:") ? "on-demand" : "job";
@@ -132,7 +133,7 @@ export function jobService(deps: JobDeps) {
         // Held whole while decoded: reserved in the memory gate before it is read.
         () => objects.get(input, ticket.readRoom(() => config.admissionWaitMs)),
         outputs[0].size,
-        { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: config.flattenBackground, memoryBudgetBytes: config.memoryBudgetBytes },
+        { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: backgroundFor(config, outputs[0].size), memoryBudgetBytes: config.memoryBudgetBytes },
         untimed,
       );
       for (const out of outputs) {
@@ -151,7 +152,7 @@ export function jobService(deps: JobDeps) {
           continue;
         }
         const settings = {
-          quality: request.params?.quality ?? config.encode[out.format].quality,
+          quality: request.params?.quality ?? encodeFor(config, out.format, out.size).quality,
           speed: request.params?.speed ?? config.encode[out.format].speed,
         };
         const predictedMs = await production

@@ -222,6 +222,8 @@ export class Production {
     const shown = displaySize(header);
     // Orientation metadata travels with the bytes and clients apply it, as they would to the original.
     if (!(header.format === format && isIdentity(plan, shown.width, shown.height))) return null;
+    // A quality level or a background of its own asks for other bytes than the original's.
+    if (this.size?.quality !== undefined || this.size?.background !== undefined) return null;
     // Served (and cached) as they are: no longer the job's own to free.
     this.codecs.share(image.bytes);
     return image;
@@ -286,7 +288,7 @@ export class Production {
       aliveBytes: this.codecs.retiredBytes,
       streamed: streamed ?? undefined,
       outputFormat: format,
-      outputPixels: plan.width * plan.height,
+      outputPixels: plan.pad ? plan.pad.width * plan.pad.height : plan.width * plan.height,
       outputAlpha: header.hasAlpha && formatSpec(format).supportsAlpha,
       settings,
       structureMs: formatSpec(header.format).cost.structureMs?.(header),
@@ -372,7 +374,17 @@ export class Production {
     // (GIF and WebP animations give their first frame here: a still.)
     if (header.animated && !decodesFrames(header.format)) throw new ProductionError("animated-source", `${image.key}: no frame decoder for an animated ${header.format}`);
     this.codecs.hold(image.bytes.byteLength);
-    return formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header);
+    const out = await (formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header));
+    const { pad } = planResize(displaySize(header).width, displaySize(header).height, this.size);
+    if (!pad || (pad.width === out.width && pad.height === out.height)) return out;
+    // `fit=pad`: the image on a canvas of the asked box, the rest the background (opaque: a
+    // pad is a letterbox, not a hole; Cloudflare Images' `background`).
+    this.codecs.own(out.data.buffer);
+    const [r, g, b] = this.limits.background;
+    const canvas = new Uint8ClampedArray(pad.width * pad.height * 4);
+    new Uint32Array(canvas.buffer).fill(((255 << 24) | (b << 16) | (g << 8) | r) >>> 0);
+    for (let row = 0; row < out.height; row++) canvas.set(out.data.subarray(row * out.width * 4, (row + 1) * out.width * 4), ((pad.y + row) * pad.width + pad.x) * 4);
+    return { data: canvas, width: pad.width, height: pad.height };
   }
 
   /**
@@ -387,7 +399,17 @@ export class Production {
     const plan = planResize(turned ? base.height : base.width, turned ? base.width : base.height, this.size);
     const cw = turned ? plan.crop.height : plan.crop.width;
     const ch = turned ? plan.crop.width : plan.crop.height;
-    const region = { x: base.x + Math.floor((base.width - cw) / 2), y: base.y + Math.floor((base.height - ch) / 2), width: cw, height: ch };
+    let x = Math.floor((base.width - cw) / 2);
+    let y = Math.floor((base.height - ch) / 2);
+    const focus = this.size?.focus;
+    if (focus) {
+      // The focus is a point of the shown image: the same point of the stored one, then the
+      // window centred on it and kept inside, as planResize does in display space.
+      const [sx, sy] = storedPoint(focus.x, focus.y, composeOrientation(ops));
+      x = Math.min(base.width - cw, Math.max(0, Math.round(sx * base.width - cw / 2)));
+      y = Math.min(base.height - ch, Math.max(0, Math.round(sy * base.height - ch / 2)));
+    }
+    const region = { x: base.x + x, y: base.y + y, width: cw, height: ch };
     return { region, ow: turned ? plan.height : plan.width, oh: turned ? plan.width : plan.height };
   }
 
@@ -498,7 +520,8 @@ export class Production {
    */
   async streamsOutput(format: FormatId, settings: EncodeOptions): Promise<boolean> {
     const { header, plan } = await this.source();
-    if (this.pixelsReady || header.animated || !formatSpec(header.format).rowScales) return false;
+    // A pad canvas is composed from the whole resized image (`pixels`).
+    if (this.pixelsReady || header.animated || plan.pad || !formatSpec(header.format).rowScales) return false;
     if (!encodesRows(format, composeOrientation(header.orientation), header.hasAlpha)) return false;
     if (plan.width * plan.height > JPEG_ROW_ENCODE_PIXELS) return true;
     // Smaller outputs code better and faster whole (a grid splits a 1200w AVIF in four), unless
@@ -638,5 +661,23 @@ export class Production {
     } catch (e) {
       throw new ProductionError("encode-error", (e as Error).message);
     }
+  }
+}
+
+/**
+ * A point of the shown image (fractions, 0,0 top left) as a point of the stored image, for the
+ * EXIF orientation (CIPA DC-008 4.6.4.A) that turns stored into shown: 6 shows the stored image
+ * turned 90 degrees clockwise, so the shown top left is the stored bottom left.
+ */
+export function storedPoint(x: number, y: number, orientation: number): [number, number] {
+  switch (orientation) {
+    case 2: return [1 - x, y];
+    case 3: return [1 - x, 1 - y];
+    case 4: return [x, 1 - y];
+    case 5: return [y, x];
+    case 6: return [y, 1 - x];
+    case 7: return [1 - y, 1 - x];
+    case 8: return [1 - y, x];
+    default: return [x, y];
   }
 }

@@ -6,10 +6,23 @@
 import { badRequest } from "../errors";
 import { canonicalExtension, formatFromExtension, type FormatId } from "../formats";
 
-/** A requested size. 0 on one side means "keep the aspect ratio". */
+/**
+ * A requested variant: its size (0 on one side means "keep the aspect ratio") and the options
+ * that shape its pixels or bytes (variants/options parses them from the query). Every option is
+ * part of the variant's name (`variantKey`), so R2, the edge cache, purges and jobs tell variants
+ * apart by name alone. Absent options are the defaults: cover, centred, QUALITY_LEVEL.
+ */
 export interface Size {
   width: number;
   height: number;
+  /** `contain`: fit inside W x H, nothing cut; `pad`: the same on a W x H canvas. Default: cover (crop the overflow). */
+  fit?: "contain" | "pad";
+  /** Where a cover crop is centred, in fractions of the shown image (0,0 top left); default the centre. */
+  focus?: { x: number; y: number };
+  /** The quality level (a mozjpeg JPEG quality, as QUALITY_LEVEL), instead of the configured one. */
+  quality?: number;
+  /** The pad canvas and flatten colour, `rrggbb`, instead of FLATTEN_BACKGROUND. */
+  background?: string;
 }
 
 export interface ImageRequestKey {
@@ -24,7 +37,12 @@ export interface ImageRequestKey {
   extension: string;
 }
 
-const SIZE_SUFFIX = /^(.*)_(\d{1,5})_(\d{1,5})$/;
+/**
+ * `_W_H`, then the options in one canonical order: `-contain` or `-pad`, `-f0.30x0.60` (focus),
+ * `-q50` (quality level), `-bgffffff` (background). `covers/a1_300_200-pad-bg000000.jpg` is a
+ * name a client may also ask for directly; the query's options (variants/options) come to it.
+ */
+const SIZE_SUFFIX = /^(.*)_(\d{1,5})_(\d{1,5})(-contain|-pad)?(?:-f([01]\.\d\d)x([01]\.\d\d))?(?:-q(\d{1,3}))?(?:-bg([0-9a-f]{6}))?$/;
 
 /** Characters no object key may hold: C0 controls, DEL and backslash. */
 // eslint-disable-next-line no-control-regex
@@ -61,16 +79,37 @@ export function parseImageKey(key: string, maxDimension: number): ImageRequestKe
   if (!m || !m[1]) return { key, stem: base, size: null, format: spec.id, extension };
   const width = Number(m[2]);
   const height = Number(m[3]);
-  if (width === 0 && height === 0) throw badRequest("bad_size", "A size needs a width or a height above 0.");
+  // `_0_0` names the full size, and only with an option (`_0_0-q50`): alone it is the original.
+  if (width === 0 && height === 0 && !(m[4] || m[5] !== undefined || m[7] !== undefined || m[8] !== undefined)) throw badRequest("bad_size", "A size needs a width or a height above 0.");
   if (width > maxDimension || height > maxDimension) {
     throw badRequest("bad_size", `Width and height must be at most ${maxDimension}.`);
   }
-  return { key, stem: base.slice(0, slash + 1) + m[1], size: { width, height }, format: spec.id, extension };
+  const size: Size = { width, height };
+  if (m[4]) size.fit = m[4].slice(1) as Size["fit"];
+  if (m[5] !== undefined) size.focus = { x: Number(m[5]), y: Number(m[6]) };
+  if (m[7] !== undefined) size.quality = Number(m[7]);
+  if (m[8] !== undefined) size.background = m[8];
+  const named = sizeSuffix(size);
+  // One name per variant: `-f0.50x0.50` (the default) or `-q085` would name a variant twice.
+  if (base.slice(slash + 1).slice(m[1].length) !== named) throw badRequest("bad_size", `The size suffix is not canonical; this variant is named ${m[1]}${named}.${extension}.`);
+  if (size.focus && (size.focus.x > 1 || size.focus.y > 1)) throw badRequest("bad_size", "A focus point is two fractions between 0.00 and 1.00.");
+  if (size.quality !== undefined && (size.quality < 1 || size.quality > 100)) throw badRequest("bad_size", "A quality is between 1 and 100.");
+  return { key, stem: base.slice(0, slash + 1) + m[1], size, format: spec.id, extension };
+}
+
+/** `_W_H` and the options that differ from the defaults, in the canonical order of SIZE_SUFFIX. */
+export function sizeSuffix(size: Size): string {
+  let out = `_${size.width}_${size.height}`;
+  if (size.fit) out += `-${size.fit}`;
+  if (size.focus && !(size.focus.x === 0.5 && size.focus.y === 0.5)) out += `-f${size.focus.x.toFixed(2)}x${size.focus.y.toFixed(2)}`;
+  if (size.quality !== undefined) out += `-q${size.quality}`;
+  if (size.background !== undefined) out += `-bg${size.background}`;
+  return out;
 }
 
 /** The R2 key of a variant: canonical extension, so `jpeg` and `jpg` requests share objects. */
 export function variantKey(stem: string, size: Size | null, format: FormatId): string {
-  const suffix = size ? `_${size.width}_${size.height}` : "";
+  const suffix = size ? sizeSuffix(size) : "";
   return `${stem}${suffix}.${canonicalExtension(format)}`;
 }
 
