@@ -195,3 +195,61 @@ describe("signed URLs cover the options", () => {
     expect((await call(`/${stem}.png?w=300&h=300&fit=pad&caplist=webp&sig=${padSig}`, {}, vars)).image).toEqual({ format: "webp", width: 300, height: 300 });
   });
 });
+
+describe("smart crop and the stored focal point", () => {
+  /** A 600x300 PNG: flat grey, with a saturated, detailed subject (a red-and-yellow checker) near the right edge. */
+  async function offCentre(): Promise<{ stem: string; bytes: ArrayBuffer }> {
+    const w = 600;
+    const h = 300;
+    const data = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const inSubject = x >= 470 && x < 570 && y >= 100 && y < 200;
+        const check = ((x >> 3) + (y >> 3)) % 2 === 0;
+        data.set(inSubject ? (check ? [230, 30, 30, 255] : [250, 220, 40, 255]) : [128, 128, 128, 255], (y * w + x) * 4);
+      }
+    }
+    const stem = `${uniquePrefix()}/subject`;
+    const bytes = await encodeTo("png", { data, width: w, height: h });
+    return { stem, bytes };
+  }
+  /** Share of the output's pixels that belong to the subject (far from grey). */
+  const subjectShare = (p: Pixels) => {
+    let n = 0;
+    for (let i = 0; i < p.data.length; i += 4) if (Math.abs(p.data[i] - 128) + Math.abs(p.data[i + 1] - 128) + Math.abs(p.data[i + 2] - 128) > 90) n++;
+    return n / (p.width * p.height);
+  };
+
+  it("gravity=auto keeps an off-centre subject that the centred crop cuts away", async () => {
+    const { stem, bytes } = await offCentre();
+    await put(`${stem}.png`, bytes);
+    const centred = await png(await call(`/${stem}_200_200.png?caplist=png`));
+    const smart = await call(`/${stem}_200_200.png?caplist=png&gravity=auto`);
+    const smartPixels = await png(smart);
+    expect([smartPixels.width, smartPixels.height]).toEqual([200, 200]);
+    // The centred window (x 200-400 of the source, scaled 2:3) holds none of the subject.
+    expect(subjectShare(centred)).toBe(0);
+    // The whole subject (100x100 of the source, 67x67 here) is inside the smart window.
+    expect(subjectShare(smartPixels)).toBeGreaterThan(0.1);
+    expect(smart.res.headers.get("Server-Timing")).toMatch(/smartcrop;dur=/);
+    // It is a variant of its own, in the path too.
+    expect((await call(`/${stem}_200_200-auto.png?caplist=png`)).res.headers.get("X-Image-Source")).toBe("cache");
+  });
+
+  it("a focal point pushed with the original places its crops by default, and gravity=auto defers to it", async () => {
+    const { stem, bytes } = await offCentre();
+    const res = await call(`/_api/objects/${stem}.png`, { method: "PUT", body: bytes, headers: { Authorization: "Bearer test-token-0123456789abcdef", "X-Image-Focal-Point": "0.86,0.5" } });
+    expect(res.res.status).toBe(201);
+    const meta = await call(`/_api/objects/${stem}.png`, { headers: { Authorization: "Bearer test-token-0123456789abcdef" } });
+    expect(json(meta).focalPoint).toBe("0.86,0.50");
+    const byDefault = await png(await call(`/${stem}_200_200.png?caplist=png`));
+    expect(subjectShare(byDefault)).toBeGreaterThan(0.1);
+    const auto = await png(await call(`/${stem}_200_200.png?caplist=png&gravity=auto`));
+    expect(meanDiff(auto, byDefault)).toBeLessThan(1);
+    // A gravity in the URL wins over it.
+    expect(subjectShare(await png(await call(`/${stem}_200_200.png?caplist=png&gravity=left`)))).toBe(0);
+    const bad = await call(`/_api/objects/${stem}.png`, { method: "PUT", body: bytes, headers: { Authorization: "Bearer test-token-0123456789abcdef", "X-Image-Focal-Point": "middle" } });
+    expect(bad.res.status).toBe(400);
+    expect(json(bad).error).toBe("bad_focal_point");
+  });
+});

@@ -156,6 +156,7 @@ async function describe(store: Storage, obj: ObjectInfo) {
     contentType: obj.contentType ?? formatSpec(key.format).mime,
     uploaded: obj.uploaded.toISOString(),
     producedBy: meta.producedBy ?? "origin",
+    ...(meta.focalPoint ? { focalPoint: meta.focalPoint } : {}),
   };
 }
 
@@ -180,9 +181,17 @@ export function apiRoutes({ config, store, cache, jobs }: ApiDeps): Hono {
       const other = (await store.listStem(key.stem)).find((o) => !o.size && o.format === key.format && o.key !== key.key);
       if (other) throw new AppError(409, "spelling_conflict", `${other.key} already holds this stem's ${key.format} original; replace it under that name, or delete it first.`);
     }
+    const customMetadata: Record<string, string> = { format: header.format, width: String(header.width), height: String(header.height), producedBy: "origin" };
+    const focal = c.req.header("X-Image-Focal-Point");
+    if (focal !== undefined) {
+      // Where this image's cover crops are centred by default (docs/api.md "Options": gravity).
+      const m = /^\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*,\s*(0(?:\.\d+)?|1(?:\.0+)?)\s*$/.exec(focal);
+      if (!m || key.size) throw badRequest("bad_focal_point", "X-Image-Focal-Point is two fractions x,y between 0 and 1 (e.g. 0.3,0.6), sent with an original.");
+      customMetadata.focalPoint = `${Number(m[1]).toFixed(2)},${Number(m[2]).toFixed(2)}`;
+    }
     const stored = await store.put(key.key, bytes, {
       contentType: formatSpec(key.format).mime,
-      customMetadata: { format: header.format, width: String(header.width), height: String(header.height), producedBy: "origin" },
+      customMetadata,
       onlyIf: preconditions(c.req.raw),
     });
     // R2 answers a failed precondition with null and writes nothing.

@@ -11,6 +11,11 @@ export interface Plan {
   /** Output size (of the image itself; with `pad`, placed on a larger canvas). */
   width: number;
   height: number;
+  /**
+   * `gravity=auto`: the whole image is resized to cover the box, and this window of it is cut
+   * where the content is (produce/smart-crop), after the resize.
+   */
+  window?: { width: number; height: number };
   /** `fit: pad`: the canvas (filled with the background) and where the image sits on it. */
   pad?: { width: number; height: number; x: number; y: number };
 }
@@ -45,6 +50,14 @@ export function planResize(sourceWidth: number, sourceHeight: number, size: Size
     let ch = sourceHeight;
     if (sourceWidth / sourceHeight > target) cw = Math.max(1, Math.min(sourceWidth, Math.round(sourceHeight * target)));
     else ch = Math.max(1, Math.min(sourceHeight, Math.round(sourceWidth / target)));
+    if (size.smart) {
+      // The crop's size is known, its place is not until the pixels are: resize all of it.
+      const scale = size.width >= cw || size.height >= ch ? 1 : size.width / cw;
+      const window = scale === 1 ? { width: cw, height: ch } : { width: size.width, height: size.height };
+      const width = Math.max(window.width, Math.round(sourceWidth * scale));
+      const height = Math.max(window.height, Math.round(sourceHeight * scale));
+      return { crop: full, width, height, window };
+    }
     const fx = size.focus?.x ?? 0.5;
     const fy = size.focus?.y ?? 0.5;
     // The window centred on the focus, moved back inside the image where it would leave it.
@@ -64,5 +77,6 @@ export function planResize(sourceWidth: number, sourceHeight: number, size: Size
 
 export function isIdentity(plan: Plan, sourceWidth: number, sourceHeight: number): boolean {
   if (plan.pad && (plan.pad.width !== plan.width || plan.pad.height !== plan.height)) return false;
+  if (plan.window && (plan.window.width !== plan.width || plan.window.height !== plan.height)) return false;
   return plan.width === sourceWidth && plan.height === sourceHeight && plan.crop.width === sourceWidth && plan.crop.height === sourceHeight;
 }

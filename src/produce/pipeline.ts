@@ -15,6 +15,7 @@ import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { composeOrientation, crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
+import { smartWindow } from "./smart-crop";
 import { Turns } from "./yield";
 
 /** "Not now" verdicts (produce/verdicts): a response with nothing to serve and one of them is a 503. */
@@ -96,7 +97,8 @@ export class Production {
 
   constructor(
     private readonly load: () => Promise<StoredImage | null>,
-    private readonly size: Size | null,
+    /** The variant asked for; once the original is read, with its stored focal point applied. */
+    private size: Size | null,
     private readonly limits: Limits,
     private readonly timer: Timer,
   ) {}
@@ -209,6 +211,13 @@ export class Production {
         throw new ProductionError("source-too-large", `${image.key}: ${animationPixels(header)} pixels over ${frames} frames exceed ${this.limits.maxSourcePixels}`);
       }
     }
+    // The focal point the origin stored with the original (`X-Image-Focal-Point` on PUT) places
+    // its cover crops, unless the URL names a gravity of its own; `gravity=auto` defers to it.
+    const stored = /^([01]\.\d\d),([01]\.\d\d)$/.exec(image.metadata?.focalPoint ?? "");
+    const size = this.size;
+    if (stored && size && size.width > 0 && size.height > 0 && !size.fit && !size.focus) {
+      this.size = { ...size, focus: { x: Number(stored[1]), y: Number(stored[2]) }, smart: undefined };
+    }
     const shown = displaySize(header);
     return { image, header, plan: planResize(shown.width, shown.height, this.size), sourceBytes: image.bytes.byteLength };
   }
@@ -240,7 +249,7 @@ export class Production {
   async animates(format: FormatId): Promise<boolean> {
     const { header, sourceBytes } = await this.#facts();
     if (!header.animated || !decodesFrames(header.format)) return false;
-    const { ow, oh } = this.#layout(header.width, header.height, []);
+    const { ow, oh } = this.#layout(header.width, header.height, [], undefined, true);
     return encodesAnimation(format, header.hasAlpha, graphicAnimation(header, sourceBytes), ow * oh);
   }
 
@@ -375,7 +384,15 @@ export class Production {
     if (header.animated && !decodesFrames(header.format)) throw new ProductionError("animated-source", `${image.key}: no frame decoder for an animated ${header.format}`);
     this.codecs.hold(image.bytes.byteLength);
     const out = await (formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header));
-    const { pad } = planResize(displaySize(header).width, displaySize(header).height, this.size);
+    const { pad, window } = planResize(displaySize(header).width, displaySize(header).height, this.size);
+    if (window && (window.width !== out.width || window.height !== out.height)) {
+      // `gravity=auto`: the window where the content is, cut from the resized image.
+      const at = await this.timer.time("smartcrop", () => smartWindow(out, window.width, window.height));
+      this.codecs.own(out.data.buffer);
+      const cut = new Uint8ClampedArray(window.width * window.height * 4);
+      for (let row = 0; row < window.height; row++) cut.set(out.data.subarray(((at.y + row) * out.width + at.x) * 4, ((at.y + row) * out.width + at.x + window.width) * 4), row * window.width * 4);
+      return { data: cut, width: window.width, height: window.height };
+    }
     if (!pad || (pad.width === out.width && pad.height === out.height)) return out;
     // `fit=pad`: the image on a canvas of the asked box, the rest the background (opaque: a
     // pad is a letterbox, not a hole; Cloudflare Images' `background`).
@@ -393,10 +410,13 @@ export class Production {
    * transforms to apply after. Planned in display space within the clean aperture, with the
    * centred crop's sides swapped back when a quarter-turn is pending.
    */
-  #layout(storedWidth: number, storedHeight: number, ops: number[], clap?: Rect): { region: Rect; ow: number; oh: number } {
+  #layout(storedWidth: number, storedHeight: number, ops: number[], clap?: Rect, frames = false): { region: Rect; ow: number; oh: number } {
     const base = clap ?? { x: 0, y: 0, width: storedWidth, height: storedHeight };
     const turned = ops.filter((o) => o >= 5).length % 2 === 1;
-    const plan = planResize(turned ? base.height : base.width, turned ? base.width : base.height, this.size);
+    // Frames are not composed after their resize: an animation's pad is a contain, its smart
+    // crop a centred one (one window for every frame, not one per frame).
+    const size = frames && this.size ? { ...this.size, smart: undefined, fit: this.size.fit === "pad" ? ("contain" as const) : this.size.fit } : this.size;
+    const plan = planResize(turned ? base.height : base.width, turned ? base.width : base.height, size);
     const cw = turned ? plan.crop.height : plan.crop.width;
     const ch = turned ? plan.crop.width : plan.crop.height;
     let x = Math.floor((base.width - cw) / 2);
@@ -520,8 +540,8 @@ export class Production {
    */
   async streamsOutput(format: FormatId, settings: EncodeOptions): Promise<boolean> {
     const { header, plan } = await this.source();
-    // A pad canvas is composed from the whole resized image (`pixels`).
-    if (this.pixelsReady || header.animated || plan.pad || !formatSpec(header.format).rowScales) return false;
+    // A pad canvas and a smart crop's window are made from the whole resized image (`pixels`).
+    if (this.pixelsReady || header.animated || plan.pad || plan.window || !formatSpec(header.format).rowScales) return false;
     if (!encodesRows(format, composeOrientation(header.orientation), header.hasAlpha)) return false;
     if (plan.width * plan.height > JPEG_ROW_ENCODE_PIXELS) return true;
     // Smaller outputs code better and faster whole (a grid splits a 1200w AVIF in four), unless
@@ -576,7 +596,7 @@ export class Production {
   async #encodeAnimation(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
     const { image, header } = await this.source();
     this.codecs.hold(image.bytes.byteLength);
-    const { region, ow, oh } = this.#layout(header.width, header.height, []);
+    const { region, ow, oh } = this.#layout(header.width, header.height, [], undefined, true);
     const identity = region.width === header.width && region.height === header.height && ow === header.width && oh === header.height;
     let dec;
     try {

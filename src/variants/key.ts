@@ -17,6 +17,8 @@ export interface Size {
   height: number;
   /** `contain`: fit inside W x H, nothing cut; `pad`: the same on a W x H canvas. Default: cover (crop the overflow). */
   fit?: "contain" | "pad";
+  /** `gravity=auto`: the cover crop is placed by content (produce/smart-crop), or by the original's stored focal point. */
+  smart?: true;
   /** Where a cover crop is centred, in fractions of the shown image (0,0 top left); default the centre. */
   focus?: { x: number; y: number };
   /** The quality level (a mozjpeg JPEG quality, as QUALITY_LEVEL), instead of the configured one. */
@@ -39,10 +41,10 @@ export interface ImageRequestKey {
 
 /**
  * `_W_H`, then the options in one canonical order: `-contain` or `-pad`, `-f0.30x0.60` (focus),
- * `-q50` (quality level), `-bgffffff` (background). `covers/a1_300_200-pad-bg000000.jpg` is a
+ * `-q50` (quality level), `-bgffffff` (background), `-auto` (smart crop). `covers/a1_300_200-pad-bg000000.jpg` is a
  * name a client may also ask for directly; the query's options (variants/options) come to it.
  */
-const SIZE_SUFFIX = /^(.*)_(\d{1,5})_(\d{1,5})(-contain|-pad)?(?:-f([01]\.\d\d)x([01]\.\d\d))?(?:-q(\d{1,3}))?(?:-bg([0-9a-f]{6}))?$/;
+const SIZE_SUFFIX = /^(.*)_(\d{1,5})_(\d{1,5})(-contain|-pad)?(?:-f([01]\.\d\d)x([01]\.\d\d))?(?:-q(\d{1,3}))?(?:-bg([0-9a-f]{6}))?(-auto)?$/;
 
 /** Characters no object key may hold: C0 controls, DEL and backslash. */
 // eslint-disable-next-line no-control-regex
@@ -80,7 +82,7 @@ export function parseImageKey(key: string, maxDimension: number): ImageRequestKe
   const width = Number(m[2]);
   const height = Number(m[3]);
   // `_0_0` names the full size, and only with an option (`_0_0-q50`): alone it is the original.
-  if (width === 0 && height === 0 && !(m[4] || m[5] !== undefined || m[7] !== undefined || m[8] !== undefined)) throw badRequest("bad_size", "A size needs a width or a height above 0.");
+  if (width === 0 && height === 0 && !(m[4] || m[5] !== undefined || m[7] !== undefined || m[8] !== undefined || m[9])) throw badRequest("bad_size", "A size needs a width or a height above 0.");
   if (width > maxDimension || height > maxDimension) {
     throw badRequest("bad_size", `Width and height must be at most ${maxDimension}.`);
   }
@@ -89,6 +91,7 @@ export function parseImageKey(key: string, maxDimension: number): ImageRequestKe
   if (m[5] !== undefined) size.focus = { x: Number(m[5]), y: Number(m[6]) };
   if (m[7] !== undefined) size.quality = Number(m[7]);
   if (m[8] !== undefined) size.background = m[8];
+  if (m[9]) size.smart = true;
   const named = sizeSuffix(size);
   // One name per variant: `-f0.50x0.50` (the default) or `-q085` would name a variant twice.
   if (base.slice(slash + 1).slice(m[1].length) !== named) throw badRequest("bad_size", `The size suffix is not canonical; this variant is named ${m[1]}${named}.${extension}.`);
@@ -104,6 +107,7 @@ export function sizeSuffix(size: Size): string {
   if (size.focus && !(size.focus.x === 0.5 && size.focus.y === 0.5)) out += `-f${size.focus.x.toFixed(2)}x${size.focus.y.toFixed(2)}`;
   if (size.quality !== undefined) out += `-q${size.quality}`;
   if (size.background !== undefined) out += `-bg${size.background}`;
+  if (size.smart) out += "-auto";
   return out;
 }
 

@@ -137,9 +137,10 @@ export function resolveOptions(path: ImageRequestKey, params: URLSearchParams, h
     const g = o.gravity.toLowerCase();
     const point = /^([01](?:\.\d+)?)x([01](?:\.\d+)?)$/.exec(g);
     const focus = SIDES[g] ?? (point && Number(point[1]) <= 1 && Number(point[2]) <= 1 ? { x: Number(point[1]), y: Number(point[2]) } : null);
-    if (!focus) throw badRequest("bad_option", `gravity must be one of ${list(Object.keys(SIDES))} or a focal point XxY in fractions (0.3x0.6); got "${o.gravity}".`);
+    if (!focus && g !== "auto") throw badRequest("bad_option", `gravity must be "auto", one of ${list(Object.keys(SIDES))} or a focal point XxY in fractions (0.3x0.6); got "${o.gravity}".`);
     // Two decimals: a finer point changes no crop of any size, and would name another variant.
-    if (size) size.focus = { x: Math.round(focus.x * 100) / 100, y: Math.round(focus.y * 100) / 100 };
+    if (size && focus) size.focus = { x: Math.round(focus.x * 100) / 100, y: Math.round(focus.y * 100) / 100 };
+    if (size && !focus) size.smart = true;
   }
   if (o.quality !== undefined) {
     const q = NAMED_QUALITY[o.quality] ?? (/^\d{1,3}$/.test(o.quality) ? Number(o.quality) : NaN);
@@ -209,11 +210,15 @@ function canonical(size: Size | null, defaults: OptionDefaults): Size | null {
   const out = { ...size };
   if (out.quality === defaults.qualityLevel) delete out.quality;
   if (!(out.width > 0 && out.height > 0)) {
-    // Fit and focus shape only a box with both sides.
+    // Fit, focus and smart crop shape only a box with both sides.
     delete out.fit;
     delete out.focus;
+    delete out.smart;
   }
-  if (out.fit) delete out.focus;
+  if (out.fit) {
+    delete out.focus;
+    delete out.smart;
+  }
   if (out.focus && out.focus.x === 0.5 && out.focus.y === 0.5) delete out.focus;
   if (!out.width && !out.height && out.quality === undefined && out.background === undefined) return null;
   return out;
