@@ -10,6 +10,7 @@ import type { JobService } from "./jobs/service";
 import { demoPage } from "./demo/page";
 import type { Config } from "./config";
 import { runChain } from "./deliver/chain";
+import { thumbhashPlaceholder } from "./deliver/placeholder";
 import { isolateGate } from "./produce/admission";
 import { ERROR_CACHE_CONTROL, respond } from "./deliver/respond";
 import { StageTimer } from "./deliver/timing";
@@ -18,7 +19,7 @@ import { negotiate } from "./negotiate";
 import type { VariantCache } from "./storage/cache";
 import type { Storage } from "./storage/r2";
 import { parseImageKey } from "./variants/key";
-import { resolveOptions } from "./variants/options";
+import { BLUR_OPTIONS, resolveOptions } from "./variants/options";
 import { sizePolicy } from "./variants/policy";
 
 export interface AppDeps {
@@ -89,16 +90,34 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
     } catch {
       throw badRequest("bad_key", "The image key has malformed percent-encoding.");
     }
-    const path = parseImageKey(key, config.maxDimension);
+    let path = parseImageKey(key, config.maxDimension);
     const header = (name: string) => c.req.header(name) ?? null;
-    const resolved = resolveOptions(path, url.searchParams, { dpr: header("Sec-CH-DPR"), width: header("Sec-CH-Width"), viewportWidth: header("Sec-CH-Viewport-Width"), saveData: header("Save-Data") }, {
+    let params = url.searchParams;
+    const placeholder = params.get("placeholder");
+    if (placeholder !== null) {
+      // A placeholder is of the image, not of a variant: it takes no other option.
+      const others = [...params.keys()].filter((k) => !["placeholder", "caplist", "v"].includes(k));
+      if (!["thumbhash", "blur"].includes(placeholder) || params.getAll("placeholder").length > 1) throw badRequest("bad_option", `placeholder must be "thumbhash" or "blur"; got "${placeholder}".`);
+      if (others.length) throw badRequest("bad_option", `placeholder takes no other option (got ${others.join(", ")}).`);
+      path = { ...path, size: null };
+      if (placeholder === "thumbhash") {
+        const timer = new StageTimer();
+        const made = await thumbhashPlaceholder(path, url.origin, { config, store, cache, gate: isolateGate(config.memoryBudgetBytes, config.memoryReleaseMs), timer, background: (task) => c.executionCtx.waitUntil(task) });
+        return new Response(made.body, {
+          status: 200,
+          headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": config.cacheControl, ETag: made.etag, "X-Image-Source": made.cached ? "cache" : "transcode", "Server-Timing": timer.header() },
+        });
+      }
+      params = new URLSearchParams([...[...params].filter(([k]) => k !== "placeholder"), ...Object.entries(BLUR_OPTIONS)]);
+    }
+    const resolved = resolveOptions(path, params, { dpr: header("Sec-CH-DPR"), width: header("Sec-CH-Width"), viewportWidth: header("Sec-CH-Viewport-Width"), saveData: header("Save-Data") }, {
       maxDimension: config.maxDimension,
       qualityLevel: config.qualityLevel,
       background: config.flattenBackground,
     });
     // The policy judges the variant the URL names (its options included: a signature covers
     // them, so a signed URL cannot be re-sized by editing its query); hints only scale it.
-    const signed = resolved.signedSize && (resolved.signedSize.width || resolved.signedSize.height) ? resolved.signedSize : null;
+    const signed = placeholder === null && resolved.signedSize && (resolved.signedSize.width || resolved.signedSize.height) ? resolved.signedSize : null;
     await checkSize(resolved.signedPath, signed, url.searchParams.get("sig"));
     const request = resolved.request;
     const caplists = url.searchParams.getAll("caplist");

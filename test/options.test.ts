@@ -4,6 +4,7 @@
  * decoded image it yields, and on the name (the cache entry) it shares with its spellings.
  */
 import { describe, expect, it } from "vitest";
+import { thumbHashToApproximateAspectRatio, thumbHashToRGBA } from "thumbhash";
 import { decode, type Pixels } from "../src/produce/codec-session";
 import { signPath } from "../src/variants/sign";
 import { call, encodeTo, fixture, put, uniquePrefix, type Fetched } from "./helpers";
@@ -251,5 +252,42 @@ describe("smart crop and the stored focal point", () => {
     const bad = await call(`/_api/objects/${stem}.png`, { method: "PUT", body: bytes, headers: { Authorization: "Bearer test-token-0123456789abcdef", "X-Image-Focal-Point": "middle" } });
     expect(bad.res.status).toBe(400);
     expect(json(bad).error).toBe("bad_focal_point");
+  });
+});
+
+describe("placeholders", () => {
+  it("placeholder=thumbhash answers the ThumbHash and the shown size; it decodes to the image's aspect and colours, and is cached", async () => {
+    const stem = await parrots();
+    const first = await call(`/${stem}.png?placeholder=thumbhash`);
+    expect(first.res.status).toBe(200);
+    expect(first.res.headers.get("Content-Type")).toMatch(/^application\/json/);
+    const p = json(first);
+    expect(p).toMatchObject({ width: 768, height: 512 });
+    const hash = Uint8Array.from(atob(p.thumbhash), (ch) => ch.charCodeAt(0));
+    expect(hash.byteLength).toBeLessThan(40);
+    // ThumbHash keeps the ratio coarsely (its own quantisation): 1.4 here for 1.5.
+    expect(Math.abs(thumbHashToApproximateAspectRatio(hash) - 768 / 512)).toBeLessThan(0.15);
+    // Its picture is the photo's, blurred: compared with the photo at the same size.
+    const { w, h, rgba } = thumbHashToRGBA(hash);
+    const photo = await png(await call(`/${stem}.png?w=${w}&h=${h}&caplist=png`));
+    const rendered = { data: new Uint8ClampedArray(rgba), width: w, height: h };
+    expect(meanDiff(rendered, photo)).toBeLessThan(40);
+    const second = await call(`/${stem}.png?placeholder=thumbhash`);
+    expect(second.res.headers.get("X-Image-Source")).toBe("cache");
+    expect(json(second)).toEqual(p);
+    // A portrait camera photo (EXIF orientation applied) gives its shown size.
+    const street = `${uniquePrefix()}/street`;
+    await put(`${street}.jpg`, fixture("cameraJpeg"));
+    expect(json(await call(`/${street}.jpg?placeholder=thumbhash`))).toMatchObject({ width: 1944, height: 2592 });
+    expect((await call(`/${uniquePrefix()}/none.jpg?placeholder=thumbhash`)).res.status).toBe(404);
+  });
+
+  it("placeholder=blur is a tiny image of the image's aspect, under 1 KB, negotiated like any variant", async () => {
+    const stem = await parrots();
+    const got = await call(`/${stem}.png?placeholder=blur&caplist=webp,jpg`);
+    expect(got.image).toEqual({ format: "webp", width: 32, height: 21 });
+    expect(got.body.byteLength).toBeLessThan(1024);
+    expect((await call(`/${stem}.png?placeholder=blur&w=300`)).res.status).toBe(400);
+    expect((await call(`/${stem}.png?placeholder=lqip`)).res.status).toBe(400);
   });
 });

@@ -20,7 +20,9 @@ export async function purgeStale(
   if (!changed.size) {
     for (const v of await store.cachedVariants(changed.stem)) {
       // The first-frame still of an animated original too (deliver/chain), if any.
-      urls.push(cacheKeyUrl(origin, generation, changed.stem, v.size, v.format), cacheKeyUrl(origin, generation, changed.stem, v.size, v.format, true));
+      const url = cacheKeyUrl(origin, generation, changed.stem, v.size, v.format);
+      // And a placeholder made from it (deliver/placeholder: `?thumbhash` beside its variant).
+      urls.push(url, cacheKeyUrl(origin, generation, changed.stem, v.size, v.format, true), `${url}?thumbhash`);
       r2Deletes.push(v.indexKey);
     }
     for (const o of await store.listStem(changed.stem)) {

@@ -28,8 +28,8 @@ const NAMES = {
 } as const;
 type Option = keyof typeof NAMES;
 
-/** Query parameters that are not options: the format list, the signature, a cache buster. */
-export const OTHER_PARAMETERS = ["caplist", "sig", "v"] as const;
+/** Query parameters that are not options: the format list, the signature, a cache buster, a placeholder (app.ts). */
+export const OTHER_PARAMETERS = ["caplist", "sig", "v", "placeholder"] as const;
 
 /** Every query parameter an image URL may carry. */
 export const QUERY_PARAMETERS: readonly string[] = [...Object.values(NAMES).flat(), ...OTHER_PARAMETERS];
@@ -101,7 +101,7 @@ function readOptions(params: URLSearchParams): Partial<Record<Option, string>> {
     if (!option) {
       // An option this service does not take would be ignored without a word, and the client
       // would get the original's megabytes where it meant a thumbnail.
-      throw badRequest("unknown_option", `Unknown query option "${name}". Options: ${list(Object.values(NAMES).map((n) => n.join("/")))}; also ${list(OTHER_PARAMETERS)} (caplist: the formats the client decodes; sig: a URL signature; v: ignored, for cache busting).`);
+      throw badRequest("unknown_option", `Unknown query option "${name}". Options: ${list(Object.values(NAMES).map((n) => n.join("/")))}; also ${list(OTHER_PARAMETERS)} (caplist: the formats the client decodes; sig: a URL signature; v: ignored, for cache busting; placeholder: thumbhash or blur).`);
     }
     if (out[option] !== undefined || params.getAll(name).length > 1) throw badRequest("bad_option", `${NAMES[option].join(" / ")} is given twice.`);
     out[option] = params.get(name)!;
@@ -228,3 +228,9 @@ function canonical(size: Size | null, defaults: OptionDefaults): Size | null {
 function nameOf(path: ImageRequestKey, size: Size | null): string {
   return `${path.stem}${size ? sizeSuffix(size) : ""}.${path.extension}`;
 }
+
+/**
+ * `placeholder=blur`: a 32 px image at quality level 40 (a few hundred bytes; pages scale it up
+ * under a CSS blur), as the options that name it. Fixed and bounded, so no size policy applies.
+ */
+export const BLUR_OPTIONS = { width: "32", height: "32", fit: "contain", quality: "40" } as const;
