@@ -54,10 +54,10 @@ export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
   });
   app.notFound(() => jsonError(new AppError(404, "not_found", "No such route.")));
 
-  // Images are public: any page may fetch them or draw them on a canvas (CORS, WHATWG Fetch
-  // 3.2), and a preflight OPTIONS is answered. Not the push API: its bearer tokens belong to
+  // Images are public: any page (or those of CORS_ORIGIN) may fetch them or draw them on a
+  // canvas (CORS, WHATWG Fetch 3.2), and a preflight OPTIONS is answered. Not the push API: its bearer tokens belong to
   // origins' servers, never to browsers.
-  const imageCors = cors({ origin: "*", allowMethods: ["GET", "HEAD"], exposeHeaders: EXPOSED_HEADERS, maxAge: 86400 });
+  const imageCors = cors({ origin: config.corsOrigin, allowMethods: ["GET", "HEAD"], exposeHeaders: EXPOSED_HEADERS, maxAge: 86400 });
   app.use("*", (c, next) => (c.req.path === "/_api" || c.req.path.startsWith("/_api/") ? next() : imageCors(c, next)));
 
   // Reserved for the origin API: never served as an image, whatever R2 holds.

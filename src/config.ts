@@ -45,6 +45,8 @@ export interface Config {
   maxDimension: number;
   /** Sources above this many pixels (read from the header) are never decoded. */
   maxSourcePixels: number;
+  /** Which pages may read images (CORS): `*`, or the origins listed. */
+  corsOrigin: "*" | string[];
   /** QUALITY_LEVEL: the quality level (a mozjpeg JPEG quality) every default quality derives from. */
   qualityLevel: number;
   /** Cache-Control sent with successful image responses. */
@@ -156,6 +158,7 @@ export const DEFAULT_VARS = {
   CALLBACK_MAX_ATTEMPTS: "6",
   CALLBACK_PRIVATE_HOSTS: "off",
   JOB_MAX_DELIVERIES: "5",
+  CORS_ORIGIN: "*",
   ORIGIN_URL: "",
   ORIGIN_EXTENSIONS: "jpg,png,webp",
   ORIGIN_TIMEOUT_MS: "8000",
@@ -269,6 +272,22 @@ function checkSpeeds(name: string, settings: Partial<Record<FormatId, EncodeSett
   }
 }
 
+function corsOrigin(vars: ConfigVars): "*" | string[] {
+  const raw = read(vars, "CORS_ORIGIN");
+  if (raw === "*") return "*";
+  const origins = raw.split(",").map((t) => t.trim()).filter(Boolean);
+  for (const o of origins) {
+    // An origin is scheme://host[:port] (RFC 6454), exactly as browsers send it in `Origin`.
+    let ok = false;
+    try {
+      ok = new URL(o).origin === o;
+    } catch {}
+    if (!ok) throw new ConfigError(`CORS_ORIGIN: expected "*" or origins like https://www.example.com but received "${o}"`);
+  }
+  if (origins.length === 0) throw new ConfigError(`CORS_ORIGIN: expected "*" or a list of origins but received an empty string`);
+  return origins;
+}
+
 function origin(vars: ConfigVars): OriginConfig | null {
   const raw = read(vars, "ORIGIN_URL");
   if (!raw) return null;
@@ -349,6 +368,7 @@ export function loadConfig(vars: ConfigVars): Config {
   return {
     priority,
     qualityLevel,
+    corsOrigin: corsOrigin(vars),
     onDemand,
     writeBack,
     encode,

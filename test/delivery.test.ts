@@ -102,6 +102,15 @@ describe("negotiation through the worker", () => {
     expect(pre.res.headers.get("Access-Control-Allow-Methods")).toBe("GET,HEAD");
     const api = await call(`/_api/objects/${stem}.jpg`, { headers: { Origin: "https://app.example.net" } });
     expect(api.res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    // Pages may read Server-Timing (Resource Timing).
+    expect(res.headers.get("Timing-Allow-Origin")).toBe("*");
+    // CORS_ORIGIN narrows it to listed pages.
+    const vars = { CORS_ORIGIN: "https://www.example.com,https://app.example.net" };
+    const listed = await call(`/${stem}_320_240.jpg?caplist=webp`, { headers: { Origin: "https://app.example.net" } }, vars);
+    expect(listed.res.headers.get("Access-Control-Allow-Origin")).toBe("https://app.example.net");
+    const other = await call(`/${stem}_320_240.jpg?caplist=webp`, { headers: { Origin: "https://evil.example.org" } }, vars);
+    expect(other.image).toEqual({ format: "webp", width: 320, height: 240 });
+    expect(other.res.headers.get("Access-Control-Allow-Origin")).toBeNull();
   });
 
   it("a caplist with no known format is a 400 with a JSON body and no long caching", async () => {
