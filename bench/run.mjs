@@ -9,6 +9,7 @@
 //      full-size HEIC view, with the queue consumer in the same isolate (`--only=stream`)
 //   8. `--soak`: ten minutes of mixed traffic (bench/soak.mjs), run on its own
 //   9. issue 30's hostile inputs, RSS and CPU from outside (bench/attacks.mjs, `--only=attacks`)
+//  10. smart crop's added time per thumbnail (gravity=auto vs the centred crop, `--only=smartcrop`)
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -29,7 +30,7 @@ const CORPORA = resolve(ROOT, "../shared/corpora");
 const SMOKE = process.argv.includes("--smoke");
 const SOAK = process.argv.includes("--soak");
 const SOAK_MINUTES = Number(process.argv.find((a) => a.startsWith("--soak-minutes="))?.slice(15) ?? 10);
-// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation, stream, attacks).
+// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation, smartcrop, stream, attacks).
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const wanted = (section) => !ONLY || ONLY.includes(section);
 // `--rows=PNG` keeps only the memory rows whose name contains that text (a quick re-measure).
@@ -127,6 +128,7 @@ async function main() {
     if (wanted("bytes")) await bytesSection(push, get);
     if (wanted("concurrency")) await concurrencySection();
     if (wanted("animation")) await animationSection(push, get);
+    if (wanted("smartcrop")) await smartCropSection(push, get);
     if (wanted("stream")) await streamSection();
     if (wanted("attacks")) sections.push(await attacksSection({ root: ROOT, corpora: CORPORA, token: TOKEN, smoke: SMOKE, log }));
   } finally {
@@ -178,6 +180,56 @@ async function transcodeSection(push, get) {
       ["job", "format", "worker", "sharp (baseline)", "worker/sharp", "worker bytes", "sharp bytes", "worker Server-Timing (last run)"],
       rows,
       "Wall time per request over loopback (worker: HTTP included) vs sharp in this Node process with one libvips thread. Same source, width, quality and speed. Ratio > 1: the worker is slower by that factor.",
+    ),
+  );
+}
+
+/**
+ * Smart crop (gravity=auto): what it adds to a thumbnail job. Each photo's 300x300 WebP
+ * thumbnail is asked for with the centred crop and with gravity=auto, a new size each run so
+ * both transcode; the worker's Server-Timing says how long smartcrop.js took, and the wall
+ * times say what the whole job cost either way (smart crop resizes the whole image to cover
+ * the box instead of only the centred window, so its resize is larger too).
+ */
+async function smartCropSection(push, get) {
+  const names = SMOKE ? [] : readdirSync(join(CORPORA, "photos/unsplash")).filter((n) => n.endsWith(".jpg"));
+  // A square photo has no window to choose in a square box (smartcrop does not run): left out.
+  const photos = [];
+  for (const name of names) {
+    const bytes = photo(name);
+    const m = await sharp(bytes).metadata();
+    if (m.width !== m.height && photos.length < 6) photos.push({ name, bytes });
+  }
+  if (SMOKE) photos.push({ name: "street.jpg", bytes: readFileSync(join(ROOT, "samples/street.jpg")) });
+  const rows = [];
+  const shares = [];
+  for (const [i, p] of photos.entries()) {
+    const key = `bench/smart${i}`;
+    await push(`${key}.jpg`, p.bytes);
+    const centred = [];
+    const smart = [];
+    const crop = [];
+    for (let run = 0; run <= RUNS; run++) {
+      const side = 300 - run;
+      const a = await get(`/${key}_${side}_${side}.jpg?caplist=webp`);
+      const b = await get(`/${key}_${side}_${side}.jpg?caplist=webp&gravity=auto`);
+      for (const r of [a, b]) if (r.res.status !== 200 || r.res.headers.get("X-Image-Source") !== "transcode") throw new Error(`smart crop ${p.name}: ${r.res.status} ${r.res.headers.get("X-Image-Tried")}`);
+      if (run === 0) continue;
+      centred.push(a.ms);
+      smart.push(b.ms);
+      crop.push(Number(/smartcrop;dur=([\d.]+)/.exec(b.res.headers.get("Server-Timing") ?? "")?.[1] ?? NaN));
+    }
+    const [c, s2, k] = [median(centred), median(smart), median(crop)];
+    shares.push((s2 - c) / c);
+    rows.push([p.name, fmtMs(c), fmtMs(s2), fmtMs(k), `${((100 * k) / s2).toFixed(1)}%`, `${((100 * (s2 - c)) / c).toFixed(1)}%`]);
+    log(`  smart crop ${p.name}: centred ${fmtMs(c)}, auto ${fmtMs(s2)} (smartcrop ${fmtMs(k)})`);
+  }
+  sections.push(
+    table(
+      `10. Smart crop (gravity=auto) per 300x300 WebP thumbnail, median of ${RUNS}`,
+      ["photo", "centred crop (baseline)", "gravity=auto", "smartcrop (Server-Timing)", "smartcrop / auto job", "added / centred job"],
+      rows,
+      `Goal: smart crop adds under 15% to the job. Median added time over the photos: ${(100 * median(shares)).toFixed(1)}% (the analysis itself, and a larger resize: the whole image is resized to cover the box before the window is cut, where the centred crop resizes only its window). Wall time per request over loopback; each run a new size, so both transcode. Square photos are left out (in a square box there is no window to choose).`,
     ),
   );
 }
