@@ -291,3 +291,16 @@ describe("placeholders", () => {
     expect((await call(`/${stem}.png?placeholder=lqip`)).res.status).toBe(400);
   });
 });
+
+describe("canonical names", () => {
+  it("an option spelled in the path other than canonically is a 400 naming the canonical form", async () => {
+    const stem = await parrots();
+    for (const [path, canonical] of [["_100_100-f0.50x0.50", "_100_100"], ["_100_100-q085", "_100_100-q85"], ["_100_100-pad-auto", "_100_100-pad"], ["_100_0-pad", "_100_0"]]) {
+      const got = await call(`/${stem}${path}.png?caplist=png`);
+      expect(got.res.status, path).toBe(400);
+      expect(json(got).message, path).toContain(`${stem}${canonical}.png`);
+    }
+    // The canonical path itself is served.
+    expect((await call(`/${stem}_100_100-pad-bg000000.png?caplist=png`)).image).toEqual({ format: "png", width: 100, height: 100 });
+  });
+});

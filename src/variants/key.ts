@@ -92,9 +92,19 @@ export function parseImageKey(key: string, maxDimension: number): ImageRequestKe
   if (m[7] !== undefined) size.quality = Number(m[7]);
   if (m[8] !== undefined) size.background = m[8];
   if (m[9]) size.smart = true;
-  const named = sizeSuffix(size);
-  // One name per variant: `-f0.50x0.50` (the default) or `-q085` would name a variant twice.
-  if (base.slice(slash + 1).slice(m[1].length) !== named) throw badRequest("bad_size", `The size suffix is not canonical; this variant is named ${m[1]}${named}.${extension}.`);
+  // One name per variant's options: `-f0.50x0.50` (the default) or `-q085` would name one twice.
+  // (Sizes spelled `_0100_0100` are the push API's to refuse: variants/key canonical names.)
+  // Fit, focus and smart crop shape only a box with both sides, and a fit cuts nothing to place.
+  if (size.fit || !(width > 0 && height > 0)) {
+    delete size.focus;
+    delete size.smart;
+  }
+  if (!(width > 0 && height > 0)) delete size.fit;
+  if (size.focus && size.smart) delete size.smart;
+  const options = (suffix: string) => suffix.replace(/^_\d+_\d+/, "");
+  if (options(base.slice(slash + 1).slice(m[1].length)) !== options(sizeSuffix(size))) {
+    throw badRequest("bad_size", `The size suffix's options are not in canonical form; this variant is named ${base.slice(0, slash + 1)}${m[1]}${sizeSuffix(size)}.${extension}.`);
+  }
   if (size.focus && (size.focus.x > 1 || size.focus.y > 1)) throw badRequest("bad_size", "A focus point is two fractions between 0.00 and 1.00.");
   if (size.quality !== undefined && (size.quality < 1 || size.quality > 100)) throw badRequest("bad_size", "A quality is between 1 and 100.");
   return { key, stem: base.slice(0, slash + 1) + m[1], size, format: spec.id, extension };
