@@ -126,6 +126,18 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
   // A 12 MP lossy WebP photo and a lossless one with alpha: libwebp's scaled decode.
   out.photo12mpWebp = await sharp(parrots).resize(4000, 3000, { fit: "fill" }).webp({ quality: 80 }).toBuffer();
   out.losslessAlphaWebp = await sharp(parrots).resize(301, 201).ensureAlpha(0.6).webp({ lossless: true }).toBuffer();
+  // Display P3 photos (sharp converts the sRGB parrots into P3 and embeds the profile: APP2 in
+  // JPEG, iCCP in PNG, ICCP in WebP; an iPhone's photos are P3), each with sharp's own
+  // colour-managed sRGB decode as the reference, and ProPhoto (a wider gamut, another curve).
+  const p3 = sharp(parrots).resize(384, 256);
+  for (const [name, img] of [
+    ["p3Jpeg", p3.clone().withIccProfile("p3").jpeg({ quality: 95 })],
+    ["p3Png", p3.clone().withIccProfile("p3").png()],
+    ["p3Webp", p3.clone().withIccProfile("p3").webp({ quality: 95 })],
+  ] as const) {
+    out[name] = await img.toBuffer();
+    out[`${name}Srgb`] = await sharp(out[name]).png().toBuffer();
+  }
   // Decoding it would need 1.12 GB of RGBA: only its header may ever be read.
   out.giantJpeg = withSofSize(await sharp(parrots).resize(64, 64).greyscale().jpeg().toBuffer(), 20000, 14000);
   // PNG in every colour type and bit depth sharp writes, plain and Adam7-interlaced, at odd

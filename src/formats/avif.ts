@@ -17,6 +17,7 @@ import { ascii } from "./probe";
 import type { SequenceShape } from "./probe";
 import { linear, type FormatSpec } from "./spec";
 import { FORMAT_NAMES } from "./id";
+import { isobmffColour } from "./colour-tag";
 
 /**
  * Relative encode time by libaom cpu-used 0..10 (8 = 1). Measured with our all-intra build in
@@ -61,6 +62,7 @@ export const avif: FormatSpec = {
   supportsAlpha: true,
   canDecode: true,
   sourceRank: 3,
+  colourTag: isobmffColour,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "avif",
   parseHeader: (b) => parseIsobmff(b, "avif"),
   codecs: {

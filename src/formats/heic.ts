@@ -10,6 +10,7 @@ import { isobmffBrandFormat, parseIsobmff } from "./isobmff";
 import { ascii } from "./probe";
 import type { FormatSpec } from "./spec";
 import { FORMAT_NAMES } from "./id";
+import { isobmffColour } from "./colour-tag";
 
 /**
  * libheif-js decoding tile by tile: its 16.25 MiB initial memory holds the file and one tile's
@@ -29,6 +30,7 @@ export const heic: FormatSpec = {
   supportsAlpha: true,
   canDecode: true,
   sourceRank: 4,
+  colourTag: isobmffColour,
   sniff: (b) => b.length >= 12 && ascii(b, 4, 4) === "ftyp" && isobmffBrandFormat(b) === "heic",
   parseHeader: (b) => parseIsobmff(b, "heic"),
   codecs: {

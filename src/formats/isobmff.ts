@@ -160,6 +160,23 @@ export function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
  * another container (codecs/avif's grid): its item_type, its data (single extent), the whole
  * boxes of the properties associated with it, and how many items the file has.
  */
+/** The whole boxes of the properties associated with the primary item (whatever its data). */
+export function primaryProperties(b: Uint8Array): { type: string; bytes: Uint8Array }[] {
+  const meta = [...boxes(b, 0, b.length)].find((x) => x.type === "meta");
+  if (!meta) throw new HeaderError("ISOBMFF meta box missing");
+  const pitm = child(b, meta, "pitm", 4);
+  const iprp = child(b, meta, "iprp", 4);
+  const ipco = iprp && child(b, iprp, "ipco");
+  const ipma = iprp && child(b, iprp, "ipma");
+  if (!pitm || !ipco || !ipma) throw new HeaderError("ISOBMFF pitm/ipco/ipma missing");
+  const id = b[pitm.body] === 0 ? u16be(b, pitm.body + 4) : u32be(b, pitm.body + 4);
+  const props = [...boxes(b, ipco.body, ipco.end)];
+  return associatedProperties(b, ipma, id)
+    .map((n) => props[n - 1])
+    .filter((x): x is Box => !!x)
+    .map((x) => ({ type: x.type, bytes: b.subarray(x.start, x.end) }));
+}
+
 export function primaryItem(b: Uint8Array): { type: string; data: Uint8Array; properties: { type: string; bytes: Uint8Array }[]; itemCount: number } {
   const meta = [...boxes(b, 0, b.length)].find((x) => x.type === "meta");
   if (!meta) throw new HeaderError("ISOBMFF meta box missing");

@@ -11,6 +11,7 @@ import { encodeWhole } from "../codecs/rows";
 import { ascii, exifOrientation, HeaderError, need, u16be, type ImageHeader, type JpegLayout } from "./probe";
 import type { FormatSpec } from "./spec";
 import { FORMAT_NAMES } from "./id";
+import { jpegColour } from "./colour-tag";
 
 /**
  * Above this many output pixels a JPEG is written as one streamed baseline scan (8.7 MiB of WASM
@@ -156,6 +157,7 @@ export const jpeg: FormatSpec = {
   canDecode: true,
   sourceRank: 1,
   // T.81 B.1.1.3: SOI (FF D8), then the next marker's FF.
+  colourTag: jpegColour,
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   parseHeader: parseJpeg,
   codecs: {

@@ -10,6 +10,7 @@ import { openPng, pngDecodeBytes } from "../codecs/png";
 import { ascii, exifOrientation, HeaderError, need, u32be, type ImageHeader } from "./probe";
 import { linear, type FormatSpec } from "./spec";
 import { FORMAT_NAMES } from "./id";
+import { pngColour } from "./colour-tag";
 
 function parsePng(b: Uint8Array): ImageHeader {
   // PNG spec 5.3: IHDR must be the first chunk, 13 bytes long.
@@ -58,6 +59,7 @@ export const png: FormatSpec = {
   canDecode: true,
   sourceRank: 0,
   // PNG spec 5.2: the signature 89 50 4E 47 0D 0A 1A 0A.
+  colourTag: pngColour,
   sniff: (b) => b.length >= 8 && ascii(b, 1, 3) === "PNG" && b[0] === 0x89 && b[4] === 0x0d,
   parseHeader: parsePng,
   codecs: {

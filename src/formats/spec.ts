@@ -7,6 +7,7 @@
 import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
 import type { RowDecoder, RowEncoder } from "../codecs/rows";
+import type { ColourTag } from "./colour-tag";
 import type { FormatName } from "./id";
 import type { ImageHeader, SequenceShape } from "./probe";
 
@@ -39,6 +40,8 @@ export interface FormatSpec extends FormatName {
    * better. Lossless first, then the formats whose decoders are fastest and most tolerant.
    */
   readonly sourceRank: number;
+  /** What the file says about its colours (an ICC profile or H.273 code points), read without decoding. */
+  colourTag?(b: Uint8Array): ColourTag | null;
   /** Magic bytes: whether `b` (the file's first bytes) is this format. */
   sniff(b: Uint8Array): boolean;
   /**

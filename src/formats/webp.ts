@@ -14,6 +14,7 @@ import { openWebp, webpRowEncoder } from "../codecs/webp";
 import { ascii, exifOrientation, HeaderError, need, u16le, u24le, u32le, type ImageHeader } from "./probe";
 import type { FormatSpec } from "./spec";
 import { FORMAT_NAMES } from "./id";
+import { webpColour } from "./colour-tag";
 
 function parseWebp(b: Uint8Array): ImageHeader {
   need(b, 30, "WebP chunk header");
@@ -156,6 +157,7 @@ export const webp: FormatSpec = {
   canDecode: true,
   sourceRank: 2,
   // RFC 9649 2.5: "RIFF", the file size, "WEBP".
+  colourTag: webpColour,
   sniff: (b) => b.length >= 12 && ascii(b, 0, 4) === "RIFF" && ascii(b, 8, 4) === "WEBP",
   parseHeader: parseWebp,
   codecs: {

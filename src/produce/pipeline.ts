@@ -15,6 +15,7 @@ import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { composeOrientation, crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
+import { colourConversion, type ColourConversion } from "./colour";
 import { smartWindow } from "./smart-crop";
 import { Turns } from "./yield";
 
@@ -366,6 +367,17 @@ export class Production {
     return this.encode(format, settings);
   }
 
+  #conversion?: Promise<ColourConversion | null>;
+  /**
+   * The source's colours to sRGB (produce/colour), from the profile or code points its container
+   * carries; applied to the resized output (a band at a time when it is written by rows), where
+   * it costs a fraction of what it would on the source's pixels.
+   */
+  #colour(): Promise<ColourConversion | null> {
+    this.#conversion ??= this.source().then(({ image, header }) => colourConversion(formatSpec(header.format).colourTag?.(new Uint8Array(image.bytes)) ?? null));
+    return this.#conversion;
+  }
+
   /** Decoded, cropped and resized pixels, ready for any encoder. */
   pixels(): Promise<Pixels> {
     this.#pixels ??= this.#makePixels().then((p) => {
@@ -384,6 +396,7 @@ export class Production {
     if (header.animated && !decodesFrames(header.format)) throw new ProductionError("animated-source", `${image.key}: no frame decoder for an animated ${header.format}`);
     this.codecs.hold(image.bytes.byteLength);
     const out = await (formatSpec(header.format).rowScales ? this.#streamedPixels(image, header) : this.#wholePixels(image, header));
+    (await this.#colour())?.(out.data, out.width * out.height);
     const { pad, window } = planResize(displaySize(header).width, displaySize(header).height, this.size);
     if (window && (window.width !== out.width || window.height !== out.height)) {
       // `gravity=auto`: the window where the content is, cut from the resized image.
@@ -464,6 +477,8 @@ export class Production {
   async #streamRows(image: StoredImage, header: ImageHeader, stage: "encode", encode: { format: FormatId; opts: EncodeOptions; alpha: boolean }): Promise<ArrayBuffer>;
   async #streamRows(image: StoredImage, header: ImageHeader, stage: "decode" | "encode", encode?: { format: FormatId; opts: EncodeOptions; alpha: boolean }): Promise<{ pixels: Pixels; ops: number[] } | ArrayBuffer> {
     const { denom } = this.#streamPlan(header);
+    // Bands written straight to an encoder are converted on their way (the pixels path does it once).
+    const convert = encode ? await this.#colour() : null;
     let ops = header.orientation;
     // Which step a failure belongs to: the decoder's reads, or the encoder's writes.
     let failed: "decode" | "encode" = "decode";
@@ -496,6 +511,7 @@ export class Production {
           const resampler = this.codecs.scoped(() => new Resampler(rw, rh, ow, oh, writer && {
             bandRows: writer.bandRows,
             write: (rows, count) => {
+              convert?.(rows, count * ow);
               failed = "encode";
               writer.write(rows, count);
               failed = "decode";
