@@ -58,6 +58,21 @@ describe("colour management", () => {
     expect(unmanaged.saturated).toBeGreaterThan(6);
   });
 
+  it("an iPhone HEIC (Display P3, colr prof) is served in sRGB, as libheif's decode with its profile applied", async () => {
+    const stem = `${uniquePrefix()}/pug`;
+    await put(`${stem}.heic`, fixture("pug"));
+    const got = await call(`/${stem}_600_0.heic?caplist=png`);
+    expect(got.res.status).toBe(200);
+    const served = await decode("png", got.body);
+    const reference = await decode("png", fixture("pug600Srgb"));
+    const managed = deltas(served, reference);
+    const unmanaged = deltas(await decode("png", fixture("pug600Unmanaged")), reference);
+    // The issue's bound: mean |delta| 3, saturated 5 (resampling differs a little from sharp's).
+    expect(managed.all, JSON.stringify({ managed, unmanaged })).toBeLessThan(3);
+    expect(managed.saturated, JSON.stringify({ managed, unmanaged })).toBeLessThan(5);
+    expect(unmanaged.saturated).toBeGreaterThan(managed.saturated + 3);
+  });
+
   it("reads an iPhone HEIC's profile (colr prof: Display P3) and leaves sRGB and broken profiles alone", async () => {
     const pug = new Uint8Array(fixture("pug"));
     const tag = isobmffColour(pug);

@@ -4,6 +4,7 @@
  * (`samples/parrots.png`), so encoders and resamplers see real detail, not flat colour.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
@@ -138,6 +139,17 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
     out[name] = await img.toBuffer();
     out[`${name}Srgb`] = await sharp(out[name]).png().toBuffer();
   }
+  // The iPhone HEIC sample is Display P3 (its colr prof): libheif's own decode (its transforms
+  // applied, no colour management) at 600 wide, then the same pixels tagged with the file's
+  // profile (an iCCP chunk) and converted to sRGB by sharp: the colour-managed reference.
+  const pug = readFileSync(resolve(root, "samples/pug.heic"));
+  const heif = await decodeHeif(pug);
+  const raw600 = await sharp(heif.data, { raw: { width: heif.width, height: heif.height, channels: 4 } }).resize(600).removeAlpha().png().toBuffer();
+  const colr = pug.indexOf("colrprof", 0, "latin1");
+  const icc = pug.subarray(colr + 8, colr - 4 + pug.readUInt32BE(colr - 4));
+  const tagged = Buffer.concat([raw600.subarray(0, 33), pngChunk("iCCP", Buffer.concat([Buffer.from("P3\0\0", "latin1"), deflateSync(icc)])), raw600.subarray(33)]);
+  out.pug600Srgb = await sharp(tagged).png().toBuffer();
+  out.pug600Unmanaged = raw600;
   // Decoding it would need 1.12 GB of RGBA: only its header may ever be read.
   out.giantJpeg = withSofSize(await sharp(parrots).resize(64, 64).greyscale().jpeg().toBuffer(), 20000, 14000);
   // PNG in every colour type and bit depth sharp writes, plain and Adam7-interlaced, at odd
@@ -259,4 +271,14 @@ function frameBomb(frames: number): Buffer {
   const head = Buffer.from([...Buffer.from("GIF89a", "latin1"), 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
   const frame = Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0]);
   return Buffer.concat([head, ...Array.from({ length: frames }, () => frame), Buffer.from([0x3b])]);
+}
+
+/** libheif's decode of a HEIF in Node (libheif-js's own bundle), transforms applied. */
+async function decodeHeif(bytes: Buffer): Promise<{ data: Uint8ClampedArray; width: number; height: number }> {
+  type Image = { get_width(): number; get_height(): number; display(t: object, done: () => void): void };
+  const libheif = createRequire(import.meta.url)("libheif-js/wasm-bundle") as { HeifDecoder: new () => { decode(b: Buffer): Image[] } };
+  const image = new libheif.HeifDecoder().decode(bytes)[0];
+  const target = { data: new Uint8ClampedArray(image.get_width() * image.get_height() * 4), width: image.get_width(), height: image.get_height() };
+  await new Promise<void>((done) => image.display(target, done));
+  return target;
 }
