@@ -135,6 +135,8 @@ export async function generated(root: string): Promise<Record<string, Buffer>> {
     ["p3Jpeg", p3.clone().withIccProfile("p3").jpeg({ quality: 95 })],
     ["p3Png", p3.clone().withIccProfile("p3").png()],
     ["p3Webp", p3.clone().withIccProfile("p3").webp({ quality: 95 })],
+    // CMYK with its (lut16, 9-point grid) profile embedded, as print workflows write it.
+    ["cmykJpeg", p3.clone().withIccProfile("cmyk").jpeg({ quality: 95 })],
   ] as const) {
     out[name] = await img.toBuffer();
     out[`${name}Srgb`] = await sharp(out[name]).png().toBuffer();

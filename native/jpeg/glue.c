@@ -40,7 +40,7 @@ typedef struct {
   struct jpeg_error_mgr e;
   struct jpeg_progress_mgr p;
   int max_scans;
-  uint8_t *cmyk; /* one CMYK row when the file is CMYK/YCCK, converted to RGBA here */
+  uint8_t *cmyk; /* one CMYK row when the file is CMYK/YCCK, handed out as ink amounts */
 } Dec;
 
 /*
@@ -97,6 +97,8 @@ int dec_start(Dec *s, int denom) {
 }
 
 int dec_out_height(Dec *s) { return (int)s->d.output_height; }
+/* Whether dec_read gives CMYK ink amounts (a CMYK or YCCK file) rather than RGBA. */
+int dec_cmyk(Dec *s) { return s->cmyk ? 1 : 0; }
 
 /* Reads up to `max` rows of RGBA into `out`; returns how many were read (0 at the end). */
 int dec_read(Dec *s, uint8_t *out, int max) {
@@ -107,16 +109,11 @@ int dec_read(Dec *s, uint8_t *out, int max) {
     if (s->cmyk) {
       JSAMPROW r = s->cmyk;
       jpeg_read_scanlines(&s->d, &r, 1);
-      /* Adobe writes CMYK inverted (0 = full ink); plain CMYK is not. RGB = (1-C)(1-K) etc. */
+      /* Ink amounts, 0 = none, 255 = full (the CMYK an ICC profile takes): Adobe writes CMYK
+         inverted (0 = full ink), plain CMYK is not. The caller turns them into RGB, through the
+         file's profile or the plain formula (src/codecs/jpeg.ts). */
       const int inverted = s->d.saw_Adobe_marker;
-      for (int x = 0; x < w; x++) {
-        int c = s->cmyk[x * 4], m = s->cmyk[x * 4 + 1], y = s->cmyk[x * 4 + 2], k = s->cmyk[x * 4 + 3];
-        if (!inverted) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
-        row[x * 4] = (uint8_t)((c * k + 127) / 255);
-        row[x * 4 + 1] = (uint8_t)((m * k + 127) / 255);
-        row[x * 4 + 2] = (uint8_t)((y * k + 127) / 255);
-        row[x * 4 + 3] = 255;
-      }
+      for (int x = 0; x < w * 4; x++) row[x] = inverted ? (uint8_t)(255 - s->cmyk[x]) : s->cmyk[x];
     } else {
       JSAMPROW r = row;
       jpeg_read_scanlines(&s->d, &r, 1);

@@ -7,7 +7,7 @@
  * of RGBA.
  */
 import { wasmModules } from "../../wasm/modules";
-import type { RowDecoder, RowEncoder } from "./rows";
+import type { InkConversion, RowDecoder, RowEncoder } from "./rows";
 import { CodecError, copyIn, instantiateStandalone, type StandaloneExports } from "./standalone";
 
 interface JpegExports extends StandaloneExports {
@@ -16,6 +16,7 @@ interface JpegExports extends StandaloneExports {
   dec_height(d: number): number;
   dec_start(d: number, denom: number): number;
   dec_out_height(d: number): number;
+  dec_cmyk(d: number): number;
   dec_read(d: number, out: number, max: number): number;
   dec_close(d: number): void;
   enc_start(w: number, h: number, quality: number, mode: number): number;
@@ -32,7 +33,26 @@ export const BAND_ROWS = 16;
 export const JPEG_SCALES = [8, 4, 2, 1] as const;
 
 /** `maxScans`: a file with more scans fails (libjpeg-turbo's advice for untrusted input). */
-export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): RowDecoder {
+/**
+ * CMYK ink amounts (0 = none) in RGBA slots to RGB in place, with no profile: each colour
+ * channel times the black one, both as the light they let through (what libjpeg's own
+ * CMYK-to-RGB would give).
+ */
+export const plainCmyk: InkConversion = (data, count) => {
+  for (let i = 0; i < count * 4; i += 4) {
+    const k = 255 - data[i + 3];
+    data[i] = ((255 - data[i]) * k + 127) / 255;
+    data[i + 1] = ((255 - data[i + 1]) * k + 127) / 255;
+    data[i + 2] = ((255 - data[i + 2]) * k + 127) / 255;
+    data[i + 3] = 255;
+  }
+};
+
+/**
+ * A CMYK or YCCK file's rows come out of libjpeg as ink amounts; `cmyk` turns each band into
+ * RGBA (the file's ICC profile, produce/colour), else `plainCmyk` does.
+ */
+export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number, cmyk?: InkConversion): RowDecoder {
   const e = instantiateStandalone<JpegExports>(wasmModules.jpeg);
   const src = copyIn(e, new Uint8Array(bytes));
   const d = e.dec_open(src, bytes.byteLength, maxScans);
@@ -40,6 +60,7 @@ export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): R
   const height = e.dec_out_height(d);
   const band = e.malloc(width * 4 * BAND_ROWS);
   if (!band) throw new CodecError("out of memory");
+  const ink = e.dec_cmyk(d) ? (cmyk ?? plainCmyk) : null;
   let finished = false;
   return {
     width,
@@ -51,7 +72,9 @@ export function openJpeg(bytes: ArrayBuffer, denom: number, maxScans: number): R
         finished = true;
         return null;
       }
-      return { data: new Uint8Array(e.memory.buffer, band, rows * width * 4), rows };
+      const data = new Uint8Array(e.memory.buffer, band, rows * width * 4);
+      ink?.(data, rows * width);
+      return { data, rows };
     },
     get memoryBytes() {
       return e.memory.buffer.byteLength;

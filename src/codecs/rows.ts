@@ -11,6 +11,9 @@ export interface Band {
 }
 
 /** A decoder that gives rows of 8-bit RGBA, top to bottom. */
+/** Turns `count` pixels of CMYK ink amounts (0 = none, in RGBA slots) into RGBA in place. */
+export type InkConversion = (data: Uint8Array, count: number) => void;
+
 export interface RowDecoder {
   /** Size of the rows it yields (after any shrink-on-load). */
   readonly width: number;

@@ -6,13 +6,9 @@
  * produce/colour turns the tag into a conversion to sRGB.
  */
 import { primaryProperties } from "./isobmff";
+import type { ColourTag } from "./probe";
 
-export type ColourTag =
-  | { icc: Uint8Array }
-  /** PNG's iCCP: the profile zlib-compressed (PNG spec 11.3.3.3). */
-  | { iccDeflated: Uint8Array }
-  /** ITU-T H.273 ColourPrimaries and TransferCharacteristics. */
-  | { nclx: { primaries: number; transfer: number } };
+export type { ColourTag } from "./probe";
 
 const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
 const u16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];

@@ -161,7 +161,7 @@ export const jpeg: FormatSpec = {
   sniff: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   parseHeader: parseJpeg,
   codecs: {
-    rows: (bytes, denom) => openJpeg(bytes, denom, MAX_JPEG_SCANS),
+    rows: (bytes, denom, _expect, cmyk) => openJpeg(bytes, denom, MAX_JPEG_SCANS, cmyk),
     encode: async (pixels, o, usage) => encodeWhole(jpegRowEncoder(pixels.width, pixels.height, o.quality, jpegCoding(pixels.width * pixels.height, o.speed)), pixels, usage),
     // Rows cannot be turned (a file is written top to bottom) and JPEG has no alpha.
     rowEncoder: {

@@ -116,3 +116,11 @@ export function exifOrientation(t: Uint8Array): number[] {
   }
   return [];
 }
+
+/** What a file says about its colours (formats/colour-tag reads it; produce/colour converts). */
+export type ColourTag =
+  | { icc: Uint8Array }
+  /** PNG's iCCP: the profile zlib-compressed (PNG spec 11.3.3.3). */
+  | { iccDeflated: Uint8Array }
+  /** ITU-T H.273 ColourPrimaries and TransferCharacteristics. */
+  | { nclx: { primaries: number; transfer: number } };

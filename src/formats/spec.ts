@@ -6,10 +6,9 @@
  */
 import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
-import type { RowDecoder, RowEncoder } from "../codecs/rows";
-import type { ColourTag } from "./colour-tag";
+import type { InkConversion, RowDecoder, RowEncoder } from "../codecs/rows";
 import type { FormatName } from "./id";
-import type { ImageHeader, SequenceShape } from "./probe";
+import type { ColourTag, ImageHeader, SequenceShape } from "./probe";
 
 export type { AnimationOptions, CodecUsage } from "../codecs";
 export type { FormatId } from "./id";
@@ -65,7 +64,7 @@ export interface FormatCodecs {
    * A decoder handing over rows (formats with `rowScales`), at 1/`denom` scale; `expect` is
    * the size the header declared, which the codec's own headers must match.
    */
-  rows?(bytes: ArrayBuffer, denom: number, expect: { width: number; height: number } | null): RowDecoder | Promise<RowDecoder>;
+  rows?(bytes: ArrayBuffer, denom: number, expect: { width: number; height: number } | null, cmyk?: InkConversion): RowDecoder | Promise<RowDecoder>;
   /** A whole-image decoder, for formats without a row decoder. */
   decode?(bytes: ArrayBuffer, usage: CodecUsage): Promise<Pixels>;
   /** A whole-image encoder. */

@@ -15,7 +15,7 @@ import type { AnimationDecoder, AnimationEncoder } from "../codecs/animation";
 import "../codecs/image-data";
 import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import { InstanceScope, within } from "../codecs/resident";
-import type { RowDecoder, RowEncoder } from "../codecs/rows";
+import type { InkConversion, RowDecoder, RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 
 export { JPEG_ROW_ENCODE_PIXELS } from "../formats/jpeg";
@@ -139,11 +139,11 @@ export class CodecSession implements CodecUsage {
    * A row decoder for a format whose spec has `rowScales`, at 1/`denom` scale; `expect` is the
    * size its header declared, which the codec's own headers must match.
    */
-  async openRows(format: FormatId, bytes: ArrayBuffer, denom: number, expect: { width: number; height: number }): Promise<RowDecoder> {
+  async openRows(format: FormatId, bytes: ArrayBuffer, denom: number, expect: { width: number; height: number }, cmyk?: InkConversion): Promise<RowDecoder> {
     return normaliseThrow(`${format} decode`, async () => {
       const codecs = formatSpec(format).codecs;
       if (!codecs.rows) throw new Error(`no row decoder for ${format}`);
-      const dec = await this.scoped(() => codecs.rows!(bytes, denom, expect));
+      const dec = await this.scoped(() => codecs.rows!(bytes, denom, expect, cmyk));
       const read = dec.read.bind(dec);
       // The codec's own errors (libjpeg's messages, libheif's codes) become ordinary ones.
       return Object.assign(dec, {

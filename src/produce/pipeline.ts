@@ -5,7 +5,7 @@
  * falls back to WebP the decoded pixels are reused. Knows nothing of HTTP or Hono.
  */
 import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmallRows, JPEG_ROW_ENCODE_PIXELS, type EncodeOptions, type Pixels } from "./codec-session";
-import type { RowEncoder } from "../codecs/rows";
+import type { InkConversion, RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
 import { SourceRejected, type StoredImage } from "../storage/r2";
@@ -15,7 +15,7 @@ import { AdmissionTimeout, type Ticket } from "./admission";
 import { predictCost, streamedDecoderMemory, type Cost } from "./budget";
 import { composeOrientation, crop, flatten, hasTransparency, orient } from "./orient";
 import { resample, Resampler } from "./resample";
-import { colourConversion, type ColourConversion } from "./colour";
+import { colourConversion, inkConversion, type ColourConversion } from "./colour";
 import { smartWindow } from "./smart-crop";
 import { Turns } from "./yield";
 
@@ -378,6 +378,13 @@ export class Production {
     return this.#conversion;
   }
 
+  #inkConversion?: Promise<InkConversion | null>;
+  /** A CMYK source's inks to sRGB through its profile (produce/colour), as its rows are decoded. */
+  #ink(): Promise<InkConversion | null> {
+    this.#inkConversion ??= this.source().then(({ image, header }) => inkConversion(formatSpec(header.format).colourTag?.(new Uint8Array(image.bytes)) ?? null));
+    return this.#inkConversion;
+  }
+
   /** Decoded, cropped and resized pixels, ready for any encoder. */
   pixels(): Promise<Pixels> {
     this.#pixels ??= this.#makePixels().then((p) => {
@@ -484,7 +491,7 @@ export class Production {
     let failed: "decode" | "encode" = "decode";
     try {
       return await this.timer.time(stage, async () => {
-        const dec = await this.codecs.openRows(header.format, image.bytes, denom, header);
+        const dec = await this.codecs.openRows(header.format, image.bytes, denom, header, (await this.#ink()) ?? undefined);
         let enc: RowEncoder | undefined;
         try {
           // A decoder that applied the display transforms itself gives upright rows of the shown size.
