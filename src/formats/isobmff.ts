@@ -155,13 +155,8 @@ export function parseIsobmff(b: Uint8Array, format: FormatId): ImageHeader {
   };
 }
 
-/**
- * The primary item of a HEIF file in memory (AVIF, HEIC), for re-wrapping a coded image in
- * another container (codecs/avif's grid): its item_type, its data (single extent), the whole
- * boxes of the properties associated with it, and how many items the file has.
- */
-/** The whole boxes of the properties associated with the primary item (whatever its data). */
-export function primaryProperties(b: Uint8Array): { type: string; bytes: Uint8Array }[] {
+/** The primary item's id, in its `meta`, and the whole boxes of its associated properties. */
+function primary(b: Uint8Array): { meta: Box; id: number; properties: { type: string; bytes: Uint8Array }[] } {
   const meta = [...boxes(b, 0, b.length)].find((x) => x.type === "meta");
   if (!meta) throw new HeaderError("ISOBMFF meta box missing");
   const pitm = child(b, meta, "pitm", 4);
@@ -170,30 +165,29 @@ export function primaryProperties(b: Uint8Array): { type: string; bytes: Uint8Ar
   const ipma = iprp && child(b, iprp, "ipma");
   if (!pitm || !ipco || !ipma) throw new HeaderError("ISOBMFF pitm/ipco/ipma missing");
   const id = b[pitm.body] === 0 ? u16be(b, pitm.body + 4) : u32be(b, pitm.body + 4);
-  const props = [...boxes(b, ipco.body, ipco.end)];
-  return associatedProperties(b, ipma, id)
-    .map((n) => props[n - 1])
-    .filter((x): x is Box => !!x)
-    .map((x) => ({ type: x.type, bytes: b.subarray(x.start, x.end) }));
-}
-
-export function primaryItem(b: Uint8Array): { type: string; data: Uint8Array; properties: { type: string; bytes: Uint8Array }[]; itemCount: number } {
-  const meta = [...boxes(b, 0, b.length)].find((x) => x.type === "meta");
-  if (!meta) throw new HeaderError("ISOBMFF meta box missing");
-  const pitm = child(b, meta, "pitm", 4);
-  const iprp = child(b, meta, "iprp", 4);
-  const ipco = iprp && child(b, iprp, "ipco");
-  const ipma = iprp && child(b, iprp, "ipma");
-  if (!pitm || !ipco || !ipma) throw new HeaderError("ISOBMFF pitm/ipco/ipma missing");
-  const id = b[pitm.body] === 0 ? u16be(b, pitm.body + 4) : u32be(b, pitm.body + 4);
-  const type = itemType(b, meta, id);
-  const at = itemLocations(b, meta).get(id);
-  if (!type || !at || at.end > b.length) throw new HeaderError(`ISOBMFF item ${id} has no data`);
   const props = [...boxes(b, ipco.body, ipco.end)];
   const properties = associatedProperties(b, ipma, id)
     .map((n) => props[n - 1])
     .filter((x): x is Box => !!x)
     .map((x) => ({ type: x.type, bytes: b.subarray(x.start, x.end) }));
+  return { meta, id, properties };
+}
+
+/** The whole boxes of the properties associated with the primary item (whatever its data). */
+export function primaryProperties(b: Uint8Array): { type: string; bytes: Uint8Array }[] {
+  return primary(b).properties;
+}
+
+/**
+ * The primary item of a HEIF file in memory (AVIF, HEIC), for re-wrapping a coded image in
+ * another container (codecs/avif's grid): its item_type, its data (single extent), the whole
+ * boxes of the properties associated with it, and how many items the file has.
+ */
+export function primaryItem(b: Uint8Array): { type: string; data: Uint8Array; properties: { type: string; bytes: Uint8Array }[]; itemCount: number } {
+  const { meta, id, properties } = primary(b);
+  const type = itemType(b, meta, id);
+  const at = itemLocations(b, meta).get(id);
+  if (!type || !at || at.end > b.length) throw new HeaderError(`ISOBMFF item ${id} has no data`);
   return { type, data: b.subarray(at.start, at.end), properties, itemCount: items(b, meta).length };
 }
 
