@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { isobmffColour, jpegColour } from "../src/formats/colour-tag";
-import { colourConversion } from "../src/produce/colour";
+import { colourConversion, inkConversion } from "../src/produce/colour";
 import { decode, type Pixels } from "../src/produce/codec-session";
 import { call, fixture, put, uniquePrefix } from "./helpers";
 
@@ -105,6 +105,13 @@ describe("colour management", () => {
     expect(await colourConversion({ icc: icc.subarray(0, 200) })).toBeNull();
     expect(await colourConversion({ icc: new Uint8Array(400).fill(7) })).toBeNull();
     expect(await colourConversion({ iccDeflated: new Uint8Array([1, 2, 3]) })).toBeNull();
+    // A "profile" that inflates to 64 MiB of zeros (a zlib bomb in a PNG's iCCP): no profile
+    // (produce/colour stops reading a chunk past 4 MiB).
+    const zeros = new Blob([new Uint8Array(64 << 20)]).stream().pipeThrough(new CompressionStream("deflate"));
+    const bomb = new Uint8Array(await new Response(zeros).arrayBuffer());
+    expect(bomb.byteLength).toBeLessThan(1 << 20);
+    expect(await colourConversion({ iccDeflated: bomb })).toBeNull();
+    expect(await inkConversion({ iccDeflated: bomb })).toBeNull();
     // A served file whose profile's tag table is garbage: served, unconverted.
     const stem = `${uniquePrefix()}/broken`;
     const bytes = new Uint8Array(fixture("p3Jpeg"));

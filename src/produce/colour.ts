@@ -70,7 +70,7 @@ const s15 = (d: DataView, at: number) => d.getInt32(at) / 65536;
 
 /** An ICC matrix/TRC RGB profile's colorants (to D50 XYZ) and curves; null for anything else. */
 function parseIcc(icc: Uint8Array): { toXyzD50: Mat; curves: [Curve, Curve, Curve] } | null {
-  if (icc.length < 132) return null;
+  if (icc.length < 132 || icc.length > MAX_PROFILE_BYTES) return null;
   const d = new DataView(icc.buffer, icc.byteOffset, icc.byteLength);
   const tag = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
   // ICC.1 7.2.6/7.2.7: data colour space RGB, PCS XYZ (a matrix/TRC profile's).
@@ -129,11 +129,24 @@ function parseIcc(icc: Uint8Array): { toXyzD50: Mat; curves: [Curve, Curve, Curv
   return { toXyzD50: [r[0], g[0], b[0], r[1], g[1], b[1], r[2], g[2], b[2]], curves: curves as [Curve, Curve, Curve] };
 }
 
+/** The largest profile read: real ones are kilobytes (a print profile's tables under 1 MiB). */
+const MAX_PROFILE_BYTES = 4 << 20;
+
+/** PNG's iCCP profile, inflated a chunk at a time and given up past MAX_PROFILE_BYTES (a zlib bomb of a "profile" is never held). */
 async function inflate(deflated: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([deflated]).stream().pipeThrough(new DecompressionStream("deflate"));
-  const out = new Uint8Array(await new Response(stream).arrayBuffer());
-  // A profile is kilobytes; a "profile" that inflates to megabytes is not one (a zlib bomb).
-  if (out.length > 4 << 20) throw new Error("ICC profile over 4 MiB");
+  const reader = new Blob([deflated]).stream().pipeThrough(new DecompressionStream("deflate")).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    total += r.value.byteLength;
+    if (total > MAX_PROFILE_BYTES) {
+      await reader.cancel();
+      throw new Error("ICC profile over 4 MiB");
+    }
+    chunks.push(r.value);
+  }
+  const out = new Uint8Array(total);
+  chunks.reduce((at, c) => (out.set(c, at), at + c.byteLength), 0);
   return out;
 }
 
@@ -203,7 +216,7 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
   if (!tag || "nclx" in tag) return null;
   try {
     const icc = "icc" in tag ? tag.icc : await inflate(tag.iccDeflated);
-    if (icc.length < 132) return null;
+    if (icc.length < 132 || icc.length > MAX_PROFILE_BYTES) return null;
     const d = new DataView(icc.buffer, icc.byteOffset, icc.byteLength);
     const sig = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
     if (sig(16) !== "CMYK" || (sig(20) !== "Lab " && sig(20) !== "XYZ ")) return null;
@@ -218,7 +231,9 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
     if (type !== "mft2" && type !== "mft1") return null;
     const wide = type === "mft2";
     const [inCh, outCh, grid] = [icc[at + 8], icc[at + 9], icc[at + 10]];
-    if (inCh !== 4 || outCh !== 3 || grid < 2) return null;
+    // Print profiles use 9-17 points a side; 33 (3.4 M entries) is the most taken, read in
+    // place, never copied: a profile is the file's, and a file may be hostile.
+    if (inCh !== 4 || outCh !== 3 || grid < 2 || grid > 33) return null;
     const n = wide ? d.getUint16(at + 48) : 256;
     const m = wide ? d.getUint16(at + 50) : 256;
     const size = wide ? 2 : 1;
@@ -235,7 +250,8 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
     };
     const inputs = [0, 1, 2, 3].map((c) => Float32Array.from({ length: 256 }, (_, v) => curve(p + c * n * size, n)(v / 255)));
     p += 4 * n * size;
-    const clut = Float32Array.from({ length: grid ** 4 * 3 }, (_, i) => value(p + i * size));
+    const clutAt = p;
+    const clut = (i: number) => value(clutAt + i * size);
     p += grid ** 4 * 3 * size;
     const outputs = [0, 1, 2].map((c) => curve(p + c * m * size, m));
     const toSrgb = inverse(SRGB_D50);
@@ -264,9 +280,9 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
           if (up) at += step[c];
         }
         if (w === 0) continue;
-        out[0] += w * clut[at];
-        out[1] += w * clut[at + 1];
-        out[2] += w * clut[at + 2];
+        out[0] += w * clut(at);
+        out[1] += w * clut(at + 1);
+        out[2] += w * clut(at + 2);
       }
       const [a, b, c] = [outputs[0](out[0]), outputs[1](out[1]), outputs[2](out[2])];
       // ICC.1 10.10: lut16's legacy Lab encoding (0xFF00 = 100), lut8's 0-255; XYZ u1Fixed15.
