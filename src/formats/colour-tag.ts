@@ -44,7 +44,10 @@ export function jpegColour(b: Uint8Array): ColourTag | null {
   if (chunks.size === 0 || chunks.size !== count) return null;
   const parts = [...Array(count).keys()].map((i) => chunks.get(i + 1));
   if (parts.some((p) => !p)) return null;
-  const icc = new Uint8Array(parts.reduce((n, p) => n + p!.length, 0));
+  const total = parts.reduce((n, p) => n + p!.length, 0);
+  // Up to 255 chunks of 64 KiB: a 16 MiB "profile" is a hostile file's, not a camera's.
+  if (total > 4 << 20) return null;
+  const icc = new Uint8Array(total);
   parts.reduce((at, p) => (icc.set(p!, at), at + p!.length), 0);
   return { icc };
 }

@@ -8,6 +8,7 @@ import { CodecSession, decodesFrames, encodesAnimation, encodesRows, encodesSmal
 import type { InkConversion, RowEncoder } from "../codecs/rows";
 import { formatSpec, type FormatId } from "../formats";
 import { animationPixels, displaySize, HeaderError, readHeader, type ImageHeader, type Rect } from "../headers";
+import type { ColourTag } from "../formats/probe";
 import { SourceRejected, type StoredImage } from "../storage/r2";
 import type { Size } from "../variants/key";
 import { isIdentity, planResize, type Plan } from "./geometry";
@@ -374,15 +375,22 @@ export class Production {
    * it costs a fraction of what it would on the source's pixels.
    */
   #colour(): Promise<ColourConversion | null> {
-    this.#conversion ??= this.source().then(({ image, header }) => colourConversion(formatSpec(header.format).colourTag?.(new Uint8Array(image.bytes)) ?? null));
+    this.#conversion ??= this.#colourTag().then(colourConversion);
     return this.#conversion;
   }
 
   #inkConversion?: Promise<InkConversion | null>;
   /** A CMYK source's inks to sRGB through its profile (produce/colour), as its rows are decoded. */
   #ink(): Promise<InkConversion | null> {
-    this.#inkConversion ??= this.source().then(({ image, header }) => inkConversion(formatSpec(header.format).colourTag?.(new Uint8Array(image.bytes)) ?? null));
+    this.#inkConversion ??= this.#colourTag().then(inkConversion);
     return this.#inkConversion;
+  }
+
+  #tag?: Promise<ColourTag | null>;
+  /** What the source's container says of its colours (formats/colour-tag), read once. */
+  #colourTag(): Promise<ColourTag | null> {
+    this.#tag ??= this.source().then(({ image, header }) => formatSpec(header.format).colourTag?.(new Uint8Array(image.bytes)) ?? null);
+    return this.#tag;
   }
 
   /** Decoded, cropped and resized pixels, ready for any encoder. */
