@@ -171,6 +171,10 @@ export async function colourConversion(tag: ColourTag | null): Promise<ColourCon
       curves = [transfer, transfer, transfer];
     } else {
       const icc = "icc" in tag ? tag.icc : await inflate(tag.iccDeflated);
+      // A table (`A2B0`) is what Little CMS converts by when a profile has one; a profile with
+      // only a table (no colorants) has no other way.
+      const table = await lutConversion({ icc }, "RGB ");
+      if (table) return table;
       const parsed = parseIcc(icc);
       if (!parsed) return null;
       matrix = mul(inverse(SRGB_D50), parsed.toXyzD50);
@@ -209,73 +213,76 @@ function labToXyz(L: number, a: number, b: number): [number, number, number] {
 }
 
 /**
- * A CMYK profile's device-to-PCS table as a conversion of ink amounts to sRGB: relative
- * colorimetric (`A2B1`) when the profile has it, as libvips converts by default, else perceptual.
+ * A profile's device-to-PCS table (`A2B0`, perceptual, as sharp converts: its relative `A2B1`
+ * left a CMYK photo 6.3 off on saturated pixels, the perceptual one 0.3) as a conversion of
+ * `space`'s values (RGB, or CMYK ink amounts) in RGBA slots to sRGB in place.
  */
-export async function inkConversion(tag: ColourTag | null): Promise<InkConversion | null> {
+async function lutConversion(tag: ColourTag | null, space: "RGB " | "CMYK"): Promise<((data: Uint8Array | Uint8ClampedArray, pixels: number) => void) | null> {
   if (!tag || "nclx" in tag) return null;
   try {
     const icc = "icc" in tag ? tag.icc : await inflate(tag.iccDeflated);
     if (icc.length < 132 || icc.length > MAX_PROFILE_BYTES) return null;
     const d = new DataView(icc.buffer, icc.byteOffset, icc.byteLength);
     const sig = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
-    if (sig(16) !== "CMYK" || (sig(20) !== "Lab " && sig(20) !== "XYZ ")) return null;
+    if (sig(16) !== space || (sig(20) !== "Lab " && sig(20) !== "XYZ ")) return null;
     const lab = sig(20) === "Lab ";
     const count = d.getUint32(128);
     if (count > 200 || 132 + count * 12 > icc.length) return null;
     const tags = new Map<string, number>();
     for (let i = 0; i < count; i++) tags.set(sig(132 + i * 12), d.getUint32(132 + i * 12 + 4));
-    const at = tags.get("A2B1") ?? tags.get("A2B0");
+    const at = tags.get("A2B0") ?? tags.get("A2B1");
     if (at === undefined || at + 48 > icc.length) return null;
     const type = sig(at);
     if (type !== "mft2" && type !== "mft1") return null;
     const wide = type === "mft2";
-    const [inCh, outCh, grid] = [icc[at + 8], icc[at + 9], icc[at + 10]];
-    // Print profiles use 9-17 points a side; 33 (3.4 M entries) is the most taken, read in
-    // place, never copied: a profile is the file's, and a file may be hostile.
-    if (inCh !== 4 || outCh !== 3 || grid < 2 || grid > 33) return null;
+    const inCh = space === "CMYK" ? 4 : 3;
+    const [inputs_, outCh, grid] = [icc[at + 8], icc[at + 9], icc[at + 10]];
+    // Print profiles use 9-17 points a side; 33 (3.4 M entries for CMYK) is the most taken,
+    // read in place, never copied: a profile is the file's, and a file may be hostile.
+    if (inputs_ !== inCh || outCh !== 3 || grid < 2 || grid > 33) return null;
     const n = wide ? d.getUint16(at + 48) : 256;
     const m = wide ? d.getUint16(at + 50) : 256;
     const size = wide ? 2 : 1;
     const max = wide ? 65535 : 255;
     let p = at + (wide ? 52 : 48);
     const value = (i: number) => (wide ? d.getUint16(i) : icc[i]) / max;
-    const need = (4 * n + grid ** 4 * 3 + 3 * m) * size;
+    const cells = grid ** inCh;
+    const need = (inCh * n + cells * 3 + 3 * m) * size;
     if (p + need > icc.length || n < 2 || m < 2) return null;
-    // Input curves as 256-entry tables (our inks are 8-bit), interpolated in the profile's own.
+    // Input curves as 256-entry tables (our values are 8-bit), interpolated in the profile's own.
     const curve = (start: number, entries: number) => (x: number) => {
       const q = x * (entries - 1);
       const i = Math.min(entries - 2, Math.floor(q));
       return value(start + i * size) + (value(start + (i + 1) * size) - value(start + i * size)) * (q - i);
     };
-    const inputs = [0, 1, 2, 3].map((c) => Float32Array.from({ length: 256 }, (_, v) => curve(p + c * n * size, n)(v / 255)));
-    p += 4 * n * size;
+    const inputs = Array.from({ length: inCh }, (_, c) => Float32Array.from({ length: 256 }, (_, v) => curve(p + c * n * size, n)(v / 255)));
+    p += inCh * n * size;
     const clutAt = p;
     const clut = (i: number) => value(clutAt + i * size);
-    p += grid ** 4 * 3 * size;
+    p += cells * 3 * size;
     const outputs = [0, 1, 2].map((c) => curve(p + c * m * size, m));
     const toSrgb = inverse(SRGB_D50);
     const out = new Float32Array(3);
-    /** The PCS colour (XYZ, D50) of one pixel's inks. */
-    const pcs = (data: Uint8Array, i: number): [number, number, number] => {
-      // The grid cell and the position inside it, per ink.
+    const f = new Float32Array(inCh);
+    const step = Array.from({ length: inCh }, (_, c) => grid ** (inCh - 1 - c) * 3);
+    const corners = 1 << inCh;
+    /** The PCS colour (XYZ, D50) of one pixel's values. */
+    const pcs = (data: Uint8Array | Uint8ClampedArray, i: number): [number, number, number] => {
+      // The grid cell and the position inside it, per channel.
       let base = 0;
-      const f = [0, 0, 0, 0];
-      const step = [0, 0, 0, 0];
-      for (let c = 0; c < 4; c++) {
+      for (let c = 0; c < inCh; c++) {
         const x = inputs[c][data[i + c]] * (grid - 1);
         const lo = Math.min(grid - 2, Math.floor(x));
         f[c] = x - lo;
         base = base * grid + lo;
-        step[c] = grid ** (3 - c) * 3;
       }
       out[0] = out[1] = out[2] = 0;
-      // Quadrilinear: the 16 corners of the 4-D cell, each weighted by its nearness.
-      for (let k = 0; k < 16; k++) {
+      // Multilinear: the 8 (RGB) or 16 (CMYK) corners of the cell, each weighted by its nearness.
+      for (let k = 0; k < corners; k++) {
         let w = 1;
         let at = base * 3;
-        for (let c = 0; c < 4; c++) {
-          const up = (k >> (3 - c)) & 1;
+        for (let c = 0; c < inCh; c++) {
+          const up = (k >> (inCh - 1 - c)) & 1;
           w *= up ? f[c] : 1 - f[c];
           if (up) at += step[c];
         }
@@ -292,12 +299,12 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
       return labToXyz(v(a) * 100, v(b) * 255 - 128, v(c) * 255 - 128);
     };
     // Black point compensation, as Little CMS applies it (cmsDetectBlackPoint): the profile's
-    // black (all four inks full, made neutral: its lightness kept, a* and b* 0) goes to sRGB's
-    // black and everything is scaled between it and white in XYZ. Without it every dark tone of
-    // a print profile came out lighter than any colour-managed decoder shows it (+5 to +10 per
-    // channel on the test's CMYK photo).
+    // black (no light: all inks full, or RGB 0, made neutral: its lightness kept, a* and b* 0)
+    // goes to sRGB's black and everything is scaled between it and white in XYZ. Without it
+    // every dark tone of a print profile came out lighter than any colour-managed decoder shows
+    // it (+5 to +10 per channel on the test's CMYK photo).
     const white = [0.9642, 1, 0.8249];
-    const y = pcs(new Uint8Array([255, 255, 255, 255]), 0)[1];
+    const y = pcs(new Uint8Array(space === "CMYK" ? [255, 255, 255, 255] : [0, 0, 0, 255]), 0)[1];
     const black = white.map((w) => w * y);
     return (data, pixels) => {
       for (let i = 0; i < pixels * 4; i += 4) {
@@ -307,10 +314,14 @@ export async function inkConversion(tag: ColourTag | null): Promise<InkConversio
           const v = toSrgb[ch * 3] * xyz[0] + toSrgb[ch * 3 + 1] * xyz[1] + toSrgb[ch * 3 + 2] * xyz[2];
           data[i + ch] = ENCODE[v <= 0 ? 0 : v >= 1 ? 4095 : (v * 4095 + 0.5) | 0];
         }
-        data[i + 3] = 255;
+        // CMYK's fourth channel was black ink; an RGB source's alpha stays as it is.
+        if (space === "CMYK") data[i + 3] = 255;
       }
     };
   } catch {
     return null;
   }
 }
+
+/** A CMYK profile's conversion of ink amounts (a CMYK or YCCK JPEG's rows) to sRGB. */
+export const inkConversion = (tag: ColourTag | null): Promise<InkConversion | null> => lutConversion(tag, "CMYK");

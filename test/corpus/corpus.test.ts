@@ -135,6 +135,43 @@ describe("corpus", () => {
     expect(compared).toBeGreaterThan(140);
   });
 
+  it("colour: every JPEG and WebP with an ICC profile is served in the sRGB of a colour-managed decoder", async () => {
+    const files = inject("iccFiles");
+    expect(files.length).toBeGreaterThan(5);
+    const results: string[] = [];
+    const off: string[] = [];
+    for (const { path, ext } of files) {
+      const stem = `${uniquePrefix()}/icc`;
+      await put(`${stem}.${ext}`, await bytesOf(path));
+      const got = await call(`/${stem}.${ext}?caplist=png`);
+      if (got.res.status !== 200) {
+        results.push(`${path}: ${got.res.status} ${got.res.headers.get("X-Image-Tried")}`);
+        continue;
+      }
+      const ours = await new CodecSession().decode("png", got.body);
+      const ref = await new CodecSession().decode("png", await bytesOf(`ref/${path}`));
+      expect([ours.width, ours.height], path).toEqual([ref.width, ref.height]);
+      let all = 0;
+      let sat = 0;
+      let n = 0;
+      for (let i = 0; i < ours.data.length; i += 4) {
+        const d = Math.abs(ours.data[i] - ref.data[i]) + Math.abs(ours.data[i + 1] - ref.data[i + 1]) + Math.abs(ours.data[i + 2] - ref.data[i + 2]);
+        all += d;
+        if (Math.max(ref.data[i], ref.data[i + 1], ref.data[i + 2]) - Math.min(ref.data[i], ref.data[i + 1], ref.data[i + 2]) > 96) {
+          sat += d;
+          n++;
+        }
+      }
+      const mean = all / ((ours.data.length / 4) * 3);
+      const saturated = n ? sat / (n * 3) : 0;
+      results.push(`${path}: mean ${mean.toFixed(2)}, saturated ${saturated.toFixed(2)}`);
+      // The bounds of the colour goal: mean |delta| 3, saturated 5.
+      if (mean > 3 || saturated > 5) off.push(results[results.length - 1]);
+    }
+    console.log(`colour sweep over ${files.length} files with ICC profiles:\n  ${results.join("\n  ")}`);
+    expect(off).toEqual([]);
+  });
+
   it("animated AVIF: every image sequence plays frame by frame, its first frame libavif's still", async () => {
     const files = inject("sequenceFiles");
     expect(files.length).toBeGreaterThanOrEqual(10);

@@ -30,5 +30,7 @@ declare module "vitest" {
     pngFiles: string[];
     /** Every animated AVIF (major brand avis) of the corpora (not sampled): the frame decoder's run. */
     sequenceFiles: string[];
+    /** JPEG and WebP files with an ICC profile (up to 4 MP); `ref/<path>` is sharp's colour-managed sRGB of each. */
+    iccFiles: { path: string; ext: string }[];
   }
 }

@@ -8,6 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import sharp from "sharp";
 import type { TestProject } from "vitest/node";
 import globalSetup from "../global-setup";
 import { BOMBS, CORPUS_PER_SET, type CorpusFile } from "./sample";
@@ -39,9 +40,31 @@ export default async function setup(project: TestProject): Promise<() => Promise
     .map((row) => row.split("\t")[0])
     .filter((path) => existsSync(resolve(CORPUS, path)) && statSync(resolve(CORPUS, path)).size > 12 && readFileSync(resolve(CORPUS, path)).toString("latin1", 4, 12) === "ftypavis");
   project.provide("sequenceFiles", sequenceFiles);
-  const allowed = new Set([...corpus.map((f) => f.path), ...pngFiles, ...sequenceFiles]);
+  // Every JPEG and WebP with an ICC profile, up to 4 MP: the colour sweep compares the worker's
+  // sRGB with sharp's colour-managed decode of the same file (the reference, served at ref/).
+  const references = new Map<string, Buffer>();
+  const iccFiles: { path: string; ext: string }[] = [];
+  for (const row of readFileSync(resolve(CORPUS, "MANIFEST.tsv"), "utf8").trim().split("\n").slice(1)) {
+    const [path, , , kind] = row.split("\t");
+    const file = resolve(CORPUS, path);
+    if (!["jpeg", "webp"].includes(kind) || !existsSync(file) || statSync(file).size > 3_000_000) continue;
+    try {
+      const meta = await sharp(file).metadata();
+      if (!meta.icc || !meta.width || !meta.height || meta.width * meta.height > 4_000_000 || meta.pages) continue;
+      references.set(path, await sharp(file).rotate().toColourspace("srgb").removeAlpha().png().toBuffer());
+      iccFiles.push({ path, ext: kind === "jpeg" ? "jpg" : "webp" });
+    } catch {
+      // sharp refuses it: no reference to compare with.
+    }
+  }
+  project.provide("iccFiles", iccFiles);
+  const allowed = new Set([...corpus.map((f) => f.path), ...pngFiles, ...sequenceFiles, ...iccFiles.map((f) => f.path)]);
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? "/").slice(1));
+    if (path.startsWith("ref/") && references.has(path.slice(4))) {
+      res.writeHead(200, { "Content-Type": "image/png", Connection: "close" }).end(references.get(path.slice(4)));
+      return;
+    }
     if (!allowed.has(path)) {
       res.writeHead(404).end();
       return;
