@@ -72,6 +72,22 @@ describe("resident codec instances", () => {
     expect(idleBytes()).toBe(idle);
   });
 
+  it("a background job larger than the background share runs alone, lent idle memory or not", async () => {
+    drainIdle();
+    // 30 MiB: background jobs share 20 MiB; one larger runs when nothing else holds memory.
+    const gate = new MemoryGate(30 * MiB, 0);
+    await job(gate, 8 * MiB);
+    expect(idleCount()).toBe(2);
+    // 21 MiB, part of it the two idle instances lent: what it adds fits the share, its whole
+    // does not. It was held to the share and refused, alone as it was (the soak's async jobs).
+    const session = new CodecSession();
+    const ticket = gate.ticket("background");
+    await ticket.ensure(21 * MiB, 0, PARTS, session);
+    expect(gate.usedBytes).toBeGreaterThan(20 * MiB);
+    expect(gate.usedBytes).toBeLessThanOrEqual(30 * MiB);
+    ticket.release();
+  });
+
   it("a memory an exception went through serves the next job exactly as a fresh one", async () => {
     drainIdle();
     const gate = new MemoryGate(256 * MiB, 0);

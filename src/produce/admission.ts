@@ -249,7 +249,12 @@ export class MemoryGate {
           // the prediction and what the instance already is.
           const credit = lend.reduce((sum, l) => sum + Math.min(l.r.bytes(), l.part.bytes), 0);
           const excess = lend.reduce((sum, l) => sum + Math.max(0, l.r.bytes() - l.part.bytes), 0);
-          const limit = this.#limit(bytes - credit, background);
+          // Whether the job may exceed the background share is judged on the whole job, lent
+          // memory included: a 76 MiB job lent a 48 MiB idle memory asked for only 28 MiB more,
+          // so it was held to the share, which its total exceeded, and refused every time even
+          // alone (the soak's async jobs: each 1600w JPEG of a 12 MP photo ended in
+          // admission-timeout after 5 deliveries).
+          const limit = this.#limit(bytes, background);
           if (this.usedBytes + bytes - credit <= limit) {
             for (const l of lend) {
               takeIdle(l.r);
