@@ -158,3 +158,21 @@ export function withExtraScans(jpeg: ArrayBuffer, extra: number): ArrayBuffer {
   out.set([0xff, 0xd9], eoi + extra * scan.length);
   return out.buffer;
 }
+
+/** Mean |delta| per channel (RGB), over every pixel and over the saturated ones (the issue's measure). */
+export function colourDeltas(a: { data: Uint8ClampedArray; width: number; height: number }, b: { data: Uint8ClampedArray; width: number; height: number }): { all: number; saturated: number } {
+  if (a.width !== b.width || a.height !== b.height) throw new Error(`${a.width}x${a.height} against ${b.width}x${b.height}`);
+  let all = 0;
+  let sat = 0;
+  let n = 0;
+  for (let i = 0; i < a.data.length; i += 4) {
+    const d = Math.abs(a.data[i] - b.data[i]) + Math.abs(a.data[i + 1] - b.data[i + 1]) + Math.abs(a.data[i + 2] - b.data[i + 2]);
+    all += d;
+    const [r, g, bl] = [b.data[i], b.data[i + 1], b.data[i + 2]];
+    if (Math.max(r, g, bl) - Math.min(r, g, bl) > 96) {
+      sat += d;
+      n++;
+    }
+  }
+  return { all: all / ((a.data.length / 4) * 3), saturated: sat / (n * 3) };
+}

@@ -11,7 +11,7 @@ import pngDecodeReference, { init as initPngDecode } from "@jsquash/png/decode.j
 import { wasmModules } from "../../wasm/modules";
 import { CodecSession } from "../../src/produce/codec-session";
 import { BOMBS } from "./sample";
-import { bytesEqual, call, encodeTo, gradient, put, uniquePrefix } from "../helpers";
+import { bytesEqual, call, colourDeltas, encodeTo, gradient, put, uniquePrefix } from "../helpers";
 
 const corpus = inject("corpus");
 const TOKEN = "test-token-0123456789abcdef";
@@ -151,19 +151,7 @@ describe("corpus", () => {
       const ours = await new CodecSession().decode("png", got.body);
       const ref = await new CodecSession().decode("png", await bytesOf(`ref/${path}`));
       expect([ours.width, ours.height], path).toEqual([ref.width, ref.height]);
-      let all = 0;
-      let sat = 0;
-      let n = 0;
-      for (let i = 0; i < ours.data.length; i += 4) {
-        const d = Math.abs(ours.data[i] - ref.data[i]) + Math.abs(ours.data[i + 1] - ref.data[i + 1]) + Math.abs(ours.data[i + 2] - ref.data[i + 2]);
-        all += d;
-        if (Math.max(ref.data[i], ref.data[i + 1], ref.data[i + 2]) - Math.min(ref.data[i], ref.data[i + 1], ref.data[i + 2]) > 96) {
-          sat += d;
-          n++;
-        }
-      }
-      const mean = all / ((ours.data.length / 4) * 3);
-      const saturated = n ? sat / (n * 3) : 0;
+      const { all: mean, saturated } = colourDeltas(ours, ref);
       results.push(`${path}: mean ${mean.toFixed(2)}, saturated ${saturated.toFixed(2)}`);
       // The bounds of the colour goal: mean |delta| 3, saturated 5.
       if (mean > 3 || saturated > 5) off.push(results[results.length - 1]);
