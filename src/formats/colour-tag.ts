@@ -6,13 +6,10 @@
  * produce/colour turns the tag into a conversion to sRGB.
  */
 import { primaryProperties } from "./isobmff";
-import type { ColourTag } from "./probe";
+import { ascii, u16be as u16, u32be as u32, type ColourTag } from "./probe";
 
 export type { ColourTag } from "./probe";
 
-const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
-const u16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
-const u32 = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 
 /**
  * JPEG: the APP2 segments `ICC_PROFILE\0` + sequence number + count + data, concatenated in

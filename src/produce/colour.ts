@@ -68,13 +68,11 @@ const SRGB_D50: Mat = [0.4360747, 0.3850649, 0.1430804, 0.2225045, 0.7168786, 0.
 
 const s15 = (d: DataView, at: number) => d.getInt32(at) / 65536;
 
-/** An ICC matrix/TRC RGB profile's colorants (to D50 XYZ) and curves; null for anything else. */
-function parseIcc(icc: Uint8Array): { toXyzD50: Mat; curves: [Curve, Curve, Curve] } | null {
+/** An ICC profile's header and tag table (ICC.1 7.2, 7.3), read once for either conversion; null when it does not hold together. */
+function readIcc(icc: Uint8Array) {
   if (icc.length < 132 || icc.length > MAX_PROFILE_BYTES) return null;
   const d = new DataView(icc.buffer, icc.byteOffset, icc.byteLength);
-  const tag = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
-  // ICC.1 7.2.6/7.2.7: data colour space RGB, PCS XYZ (a matrix/TRC profile's).
-  if (tag(16) !== "RGB " || tag(20) !== "XYZ ") return null;
+  const sig = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
   const count = d.getUint32(128);
   if (count > 200 || 132 + count * 12 > icc.length) return null;
   const tags = new Map<string, { at: number; size: number }>();
@@ -82,8 +80,18 @@ function parseIcc(icc: Uint8Array): { toXyzD50: Mat; curves: [Curve, Curve, Curv
     const at = d.getUint32(132 + i * 12 + 4);
     const size = d.getUint32(132 + i * 12 + 8);
     if (at + size > icc.length || size < 8) return null;
-    tags.set(tag(132 + i * 12), { at, size });
+    tags.set(sig(132 + i * 12), { at, size });
   }
+  // 7.2.6/7.2.7: the data colour space and the PCS.
+  return { d, sig, space: sig(16), pcs: sig(20), tags };
+}
+
+/** An ICC matrix/TRC RGB profile's colorants (to D50 XYZ) and curves; null for anything else. */
+function parseIcc(icc: Uint8Array): { toXyzD50: Mat; curves: [Curve, Curve, Curve] } | null {
+  const profile = readIcc(icc);
+  // A matrix/TRC profile's: RGB data, XYZ PCS.
+  if (!profile || profile.space !== "RGB " || profile.pcs !== "XYZ ") return null;
+  const { d, sig: tag, tags } = profile;
   const xyz = (name: string) => {
     const t = tags.get(name);
     if (!t || tag(t.at) !== "XYZ " || t.size < 20) return null;
@@ -221,16 +229,11 @@ async function lutConversion(tag: ColourTag | null, space: "RGB " | "CMYK"): Pro
   if (!tag || "nclx" in tag) return null;
   try {
     const icc = "icc" in tag ? tag.icc : await inflate(tag.iccDeflated);
-    if (icc.length < 132 || icc.length > MAX_PROFILE_BYTES) return null;
-    const d = new DataView(icc.buffer, icc.byteOffset, icc.byteLength);
-    const sig = (at: number) => String.fromCharCode(icc[at], icc[at + 1], icc[at + 2], icc[at + 3]);
-    if (sig(16) !== space || (sig(20) !== "Lab " && sig(20) !== "XYZ ")) return null;
-    const lab = sig(20) === "Lab ";
-    const count = d.getUint32(128);
-    if (count > 200 || 132 + count * 12 > icc.length) return null;
-    const tags = new Map<string, number>();
-    for (let i = 0; i < count; i++) tags.set(sig(132 + i * 12), d.getUint32(132 + i * 12 + 4));
-    const at = tags.get("A2B0") ?? tags.get("A2B1");
+    const profile = readIcc(icc);
+    if (!profile || profile.space !== space || (profile.pcs !== "Lab " && profile.pcs !== "XYZ ")) return null;
+    const { d, sig, tags } = profile;
+    const lab = profile.pcs === "Lab ";
+    const at = (tags.get("A2B0") ?? tags.get("A2B1"))?.at;
     if (at === undefined || at + 48 > icc.length) return null;
     const type = sig(at);
     if (type !== "mft2" && type !== "mft1") return null;
