@@ -53,7 +53,7 @@ build_jpeg() {
     emmake make -j"$(nproc)" jpeg-static >/dev/null)
   # A standalone module (no emscripten JS glue): src/codecs/standalone.ts provides its few
   # imports. The initial memory is small so a thumbnail's decoder stays small.
-  emcc -O3 "$here/jpeg/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libjpeg.a" \
+  emcc -O3 -msimd128 "$here/jpeg/glue.c" -I"$src" -I"$src/build-wasm" "$src/build-wasm/libjpeg.a" \
     -o "$here/jpeg/jpeg.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
     -sINITIAL_MEMORY=1MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
     -sEXPORTED_FUNCTIONS=_malloc,_free,_dec_open,_dec_width,_dec_height,_dec_progressive,_dec_components,_dec_start,_dec_out_height,_dec_cmyk,_dec_read,_dec_close,_enc_start,_enc_write,_enc_finish,_enc_size,_enc_free \

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { CodecSession } from "../src/produce/codec-session";
+import { CodecSession, decode, encode } from "../src/produce/codec-session";
 import type { FormatId } from "../src/formats";
 import { primaryItem } from "../src/formats/isobmff";
 import { readHeader } from "../src/headers";
@@ -39,16 +39,53 @@ describe("memory model against measured whole-job peaks", () => {
   it("a streamed JPEG decode's memory follows the scaled size and the file's scans", async () => {
     const photo = fixture("photo12mp");
     const header = readHeader(new Uint8Array(photo))!;
-    expect(header.jpeg).toEqual({ scans: 10, multiScan: true, coefficientsPerPixel: 1.5 });
+    expect(header.jpeg).toEqual({ scans: 10, multiScan: true, sampling: [[2, 2], [1, 1], [1, 1]] });
+    const memory = new Map<number, number>();
     for (const denom of [1, 2, 4, 8]) {
       const dec = await new CodecSession().openRows("jpg", photo, denom, header);
       expect([dec.width, dec.height]).toEqual([Math.ceil(3024 / denom), Math.ceil(4032 / denom)]);
       let rows = 0;
       for (let band = await dec.read(); band; band = await dec.read()) rows += band.rows;
       expect(rows).toBe(dec.height);
-      const predicted = streamedJpegMemory(3024 * 4032, photo.byteLength, dec.width, header.jpeg!);
+      const predicted = streamedJpegMemory(3024, 4032, photo.byteLength, dec.width, header.jpeg!);
       expect(predicted, `1/${denom}`).toBeGreaterThanOrEqual(dec.memoryBytes);
       expect(predicted, `1/${denom}`).toBeLessThan(dec.memoryBytes * 1.5);
+      memory.set(denom, dec.memoryBytes);
+    }
+    // Scaled down, only the coefficients the reduced IDCT reads are kept (native/jpeg Packed):
+    // 1/8 holds about a fifth of the 36 MiB that 1/1 holds.
+    expect(memory.get(8)!).toBeLessThan(memory.get(1)! * 0.3);
+    expect(memory.get(4)!).toBeLessThan(memory.get(1)! * 0.7);
+  });
+
+  it("a progressive JPEG decoded at 1/2, 1/4 and 1/8 gives the pixels of the same image in one scan", async () => {
+    // The same coefficients written as progressive scans and as one scan (our encoder, speed 0
+    // and 1, both under JPEG_ROW_ENCODE_PIXELS): the packed store must not change a pixel.
+    const whole = await decode("jpg", fixture("cameraJpeg"));
+    const [w, h] = [1600, 1200];
+    const data = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++) data.set(whole.data.subarray((y + 600) * whole.width * 4 + 200 * 4, (y + 600) * whole.width * 4 + (200 + w) * 4), y * w * 4);
+    const pixels = { width: w, height: h, data };
+    // Quality 100: high-frequency coefficients well above 1, so a wrong one shows in the pixels.
+    const progressive = await encode("jpg", pixels, { quality: 100, speed: 0 });
+    const oneScan = await encode("jpg", pixels, { quality: 100, speed: 1 });
+    expect(readHeader(new Uint8Array(progressive))!.jpeg!.multiScan).toBe(true);
+    expect(readHeader(new Uint8Array(oneScan))!.jpeg!.multiScan).toBe(false);
+    for (const denom of [2, 4, 8]) {
+      const rows = async (bytes: ArrayBuffer) => {
+        const dec = await new CodecSession().openRows("jpg", bytes, denom, readHeader(new Uint8Array(bytes))!);
+        const out = new Uint8Array(dec.width * dec.height * 4);
+        let at = 0;
+        for (let band = await dec.read(); band; band = await dec.read()) {
+          out.set(band.data.subarray(0, band.rows * dec.width * 4), at);
+          at += band.rows * dec.width * 4;
+        }
+        expect(at).toBe(out.length);
+        return out;
+      };
+      const [a, b] = [await rows(progressive), await rows(oneScan)];
+      expect(a.length, `1/${denom}`).toBe(Math.ceil(w / denom) * Math.ceil(h / denom) * 4);
+      expect(a.findIndex((v, i) => v !== b[i]), `1/${denom}: first differing sample`).toBe(-1);
     }
   });
 });
@@ -138,7 +175,9 @@ describe("budgets in the delivery path", () => {
   it("a source predicted over the memory budget is never decoded and fails over", async () => {
     const stem = `${uniquePrefix()}/camera`;
     await put(`${stem}.jpg`, fixture("photo12mp"));
-    const { res, body } = await call(`/${stem}_300_0.jpg?caplist=webp,jpg`, {}, { MEMORY_BUDGET_MB: "24" });
+    // 1200w is decoded at 1/2, where every coefficient of the progressive file is kept (36 MiB);
+    // a 300w thumbnail, at 1/8, would fit (9 MiB).
+    const { res, body } = await call(`/${stem}_1200_0.jpg?caplist=webp,jpg`, {}, { MEMORY_BUDGET_MB: "24" });
     expect(res.status).toBe(404);
     expect(res.headers.get("X-Image-Tried")).toBe("webp=over-memory-budget,jpg=over-memory-budget");
     expect(JSON.parse(new TextDecoder().decode(body)).candidates[0]).toEqual({ format: "webp", verdict: "over-memory-budget" });

@@ -35,9 +35,6 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
   const nf = b[i + 7];
   const fields: { h: number; v: number }[] = [];
   for (let c = 0; c < nf && i + 10 + c * 3 < b.length; c++) fields.push({ h: b[i + 9 + c * 3] >> 4, v: b[i + 9 + c * 3] & 15 });
-  const hMax = Math.max(1, ...fields.map((f) => f.h));
-  const vMax = Math.max(1, ...fields.map((f) => f.v));
-  const coefficientsPerPixel = fields.length ? fields.reduce((sum, f) => sum + (f.h * f.v) / (hMax * vMax), 0) : nf;
   const progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
   let firstScanComponents = -1;
   let scans = 0;
@@ -65,7 +62,9 @@ function jpegLayout(b: Uint8Array, i: number, marker: number): JpegLayout {
     j += 2 + u16be(b, j + 2);
   }
   if (scans > MAX_JPEG_SCANS) throw new HeaderError(`a JPEG of ${scans} scans; at most ${MAX_JPEG_SCANS} are decoded`);
-  return { multiScan: progressive || firstScanComponents !== nf, coefficientsPerPixel, scans };
+  // A component without its factors (a cut header) is priced as a full-resolution one.
+  const sampling = Array.from({ length: nf }, (_, c): [number, number] => (fields[c] ? [Math.max(1, fields[c].h), Math.max(1, fields[c].v)] : [1, 1]));
+  return { multiScan: progressive || firstScanComponents !== nf, sampling, scans };
 }
 
 /**
@@ -114,17 +113,45 @@ function parseJpeg(b: Uint8Array): ImageHeader {
 }
 
 /**
- * Our libjpeg-turbo build (codecs/jpeg): its initial memory, the copy of the file, the
- * coefficients of every component when the file has several scans (T.81 progressive: 2 bytes
- * each), and a few rows of the scaled width (libjpeg's own buffers and our band). The small
- * allocations grow memory in steps, so 15% is added to them; the coefficients are a few large
- * arrays (2% for MCU padding). Measured: 24 MP progressive 4:2:0 at 1/4 71.0 MiB and at 1/1
- * 70.9 MiB, 12 MP progressive at 1/2 37.9 MiB.
+ * Bytes per 8x8 block of one component in the coefficient store of our libjpeg-turbo glue
+ * (native/jpeg/glue.c `Packed`) at the component's scaled block size: the coefficients the
+ * reduced IDCT reads (1 at size 1, 25 at size 2) and a bit for each other one, or libjpeg's own
+ * 64 coefficients of 2 bytes.
  */
-export function streamedJpegMemory(sourcePixels: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
-  const coefficients = layout.multiScan ? 2 * layout.coefficientsPerPixel * sourcePixels : 0;
+const blockBytes = (size: number): number => (size === 1 ? 10 : size === 2 ? 58 : 128);
+
+/**
+ * The coefficients of a multi-scan file decoded at 1/denom: per component, its blocks at its
+ * scaled block size, which libjpeg-turbo doubles for subsampled components while the ratio
+ * allows (jdmaster.c jpeg_calc_output_dimensions: 4:2:0 chroma at 1/8 is read at size 2), and
+ * the window of five block rows of each packed component (jdcoefct.c's access for block smoothing).
+ */
+export function coefficientBytes(width: number, height: number, layout: JpegLayout, denom: number): number {
+  if (!layout.multiScan) return 0;
+  const hMax = Math.max(...layout.sampling.map(([h]) => h));
+  const vMax = Math.max(...layout.sampling.map(([, v]) => v));
+  const min = 8 / denom;
+  let sum = 0;
+  for (const [h, v] of layout.sampling) {
+    let size = min;
+    while (size < 8 && (hMax * min) % (h * size * 2) === 0 && (vMax * min) % (v * size * 2) === 0) size *= 2;
+    const across = Math.ceil((width * h) / hMax / 8);
+    sum += across * Math.ceil((height * v) / vMax / 8) * blockBytes(size) + (size <= 2 ? 5 * v * across * 128 : 0);
+  }
+  return sum;
+}
+
+/**
+ * Our libjpeg-turbo build (codecs/jpeg): its initial memory, the copy of the file, the
+ * coefficients when the file has several scans (`coefficientBytes`), and a few rows of the
+ * scaled width (libjpeg's own buffers and our band). The small allocations grow memory in
+ * steps, so 15% is added to them; the coefficients are a few large arrays (2% for MCU padding).
+ * Measured: 24 MP progressive 4:2:0 at 1/1 70.9 MiB, 12 MP progressive at 1/2 37.9 MiB.
+ */
+export function streamedJpegMemory(width: number, height: number, sourceBytes: number, scaledWidth: number, layout: JpegLayout): number {
+  const denom = [1, 2, 4, 8].find((d) => Math.ceil(width / d) <= scaledWidth) ?? 8;
   // 2e6: the memory's 2 MiB start (codecs/standalone), libjpeg's own state inside it.
-  return 1.02 * coefficients + 1.15 * (2e6 + sourceBytes + scaledWidth * 4 * 64);
+  return 1.02 * coefficientBytes(width, height, layout, denom) + 1.15 * (2e6 + sourceBytes + scaledWidth * 4 * 64);
 }
 
 /**
@@ -176,7 +203,7 @@ export const jpeg: FormatSpec = {
     encodeMsPerMp: 120,
     speedFactor: (speed) => SPEED_FACTOR[speed] ?? 1,
     encodeMemory: (pixels) => rowEncoderMemory(pixels),
-    streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedJpegMemory(header.width * header.height, sourceBytes, scaledWidth, header.jpeg!), bandBytes: 0 }),
+    streamedDecoder: (header, sourceBytes, scaledWidth) => ({ decoderBytes: streamedJpegMemory(header.width, header.height, sourceBytes, scaledWidth, header.jpeg!), bandBytes: 0 }),
     rowEncoderMemory: (pixels) => rowEncoderMemory(pixels),
     instances: {
       rows: () => wasmModules.jpeg,

@@ -60,8 +60,8 @@ export interface JpegLayout {
    * scans): libjpeg then keeps every DCT coefficient of the image until the last scan.
    */
   multiScan: boolean;
-  /** DCT coefficients per pixel over all components (4:2:0 colour: 1.5; greyscale: 1). */
-  coefficientsPerPixel: number;
+  /** Each component's sampling factors from the frame header (T.81 B.2.2: H and V); 4:2:0 colour is [2,2],[1,1],[1,1]. */
+  sampling: [number, number][];
   /** Scans (SOS segments) in the bytes read: each is a pass of entropy decoding over its components' blocks. */
   scans: number;
 }
