@@ -125,12 +125,15 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
 
     // Every job must end: polled for up to two minutes after the traffic stops.
     const states = new Map();
+    const outputs = new Map();
     const deadline = Date.now() + 120_000;
     for (;;) {
       for (const id of jobIds) {
         try {
           const res = await fetch(`${worker.base}/_api/jobs/${id}`, { headers: auth, signal: AbortSignal.timeout(ANSWER_MS) });
-          states.set(id, res.ok ? (await res.json()).state : `HTTP ${res.status}`);
+          const body = res.ok ? await res.json() : null;
+          states.set(id, body ? body.state : `HTTP ${res.status}`);
+          if (body) outputs.set(id, body.outputs ?? []);
         } catch (e) {
           // A status read with no answer is an unanswered request too.
           results.push({ kind: "job status", path: id, status: 0, ms: ANSWER_MS, error: e.name === "TimeoutError" ? "unanswered" : e.message });
@@ -159,13 +162,17 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
     const failed = results.filter((r) => r.error && r.error !== "unanswered").length;
     const slowThumbs = results.filter((r) => r.kind.startsWith("scroll") && r.ms > THUMBNAIL_MS).length;
     const bad5xx = results.filter((r) => r.status >= 500 && !(r.status === 503 && r.retryAfter)).length;
+    // Why outputs failed, by verdict (the message up to its first parenthesis or colon detail).
+    const failures = {};
+    for (const out of [...outputs.values()].flat()) if (out.code !== 0) failures[`${out.code} ${String(out.message).split(" (")[0]}`] = (failures[`${out.code} ${String(out.message).split(" (")[0]}`] ?? 0) + 1;
+    const failedOutputs = Object.entries(failures).map(([k, v]) => `${v} x ${k}`).join("; ");
     const jobStates = Object.entries([...states.values()].reduce((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {})).map(([k, v]) => `${v} ${k}`).join(", ");
     const summary = [
       `${results.length} requests in ${minutes} min.`,
       `Unanswered within ${ANSWER_MS / 1000} s: ${unanswered}; connection errors: ${failed}.`,
       `Thumbnails (scroll) over ${THUMBNAIL_MS / 1000} s: ${slowThumbs}.`,
       `5xx other than 503 + Retry-After: ${bad5xx}.`,
-      `Async jobs: ${jobIds.length} (${jobStates || "none"} at the end).`,
+      `Async jobs: ${jobIds.length} (${jobStates || "none"} at the end${failedOutputs ? `; failed outputs: ${failedOutputs}` : ""}).`,
       `Peak RSS above the post-GC baseline: ${fmtMB(peak)} (${peak <= LIMIT ? "within" : "OVER"} 128 MiB; includes the local R2, Cache and Queue simulators, which on Cloudflare are other services).`,
     ].join(" ");
     log(`  soak: ${summary}`);

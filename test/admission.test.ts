@@ -92,6 +92,47 @@ describe("MemoryGate", () => {
     big.release();
   });
 
+  it("a background job gets its turn under a steady stream of requests, which it holds back only while due", async () => {
+    const gate = new MemoryGate(100, 0);
+    // Requests of 40, each admitted before the last one ends: the gate is never empty, so a
+    // background job of 60 never fits the background share (66 of 100) beside them.
+    const admitted: { at: number; job: boolean }[] = [];
+    let stop = false;
+    const relay = (async () => {
+      const running: Promise<void>[] = [];
+      while (!stop) {
+        const t = gate.ticket();
+        running.push(
+          t.ensure(40, 8000).then(async () => {
+            admitted.push({ at: Date.now(), job: false });
+            await new Promise((r) => setTimeout(r, 300));
+            t.release();
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await Promise.all(running);
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    const job = gate.ticket("background");
+    const asked = Date.now();
+    // Re-encodes pass no wait: they are never due, and give up.
+    await expect(gate.ticket("background").ensure(60, 0)).rejects.toBeInstanceOf(AdmissionTimeout);
+    await job.ensure(60, 8000);
+    admitted.push({ at: Date.now(), job: true });
+    await new Promise((r) => setTimeout(r, 500));
+    job.release();
+    stop = true;
+    await relay;
+    const ran = admitted.find((a) => a.job)!.at;
+    // It waited out the background wait before holding anything back.
+    expect(ran - asked).toBeGreaterThanOrEqual(1000);
+    // Requests were admitted before it and while it ran (40 beside 60 fits the budget).
+    expect(admitted.some((a) => !a.job && a.at < ran)).toBe(true);
+    expect(admitted.some((a) => !a.job && a.at > ran && a.at < ran + 500)).toBe(true);
+    expect(gate.peakUsedBytes).toBeLessThanOrEqual(100);
+  });
+
   it("a released job still counts until its memory can have been collected", async () => {
     const gate = new MemoryGate(100, 300);
     const a = gate.ticket();

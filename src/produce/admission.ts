@@ -29,6 +29,8 @@
  * so a request that fits in it (any thumbnail) never waits for background work. A background
  * job larger than the rest runs only when nothing else holds memory; a larger request that
  * arrives meanwhile waits for it at most ADMISSION_WAIT_MS, then answers 503 + Retry-After. A
+ * job of the queue that found no room within BACKGROUND_WAIT_MS becomes due for DUE_MS:
+ * requests are then admitted only beside it, so a steady stream of them cannot starve it. A
  * job already running is never interrupted; the pipeline gives the event loop a turn every few
  * hundred milliseconds of its work (produce/yield).
  *
@@ -104,6 +106,19 @@ const NUDGE_MS = 250;
  */
 const BACKGROUND_WAIT_MS = 1000;
 
+/**
+ * A background job that found no room within BACKGROUND_WAIT_MS becomes due, for at most this
+ * long: requests are then admitted only beside it, so the ones running end and it gets its turn.
+ * Without it, under a steady stream of requests a job never found the isolate free enough (the
+ * soak: two phones scrolling kept 20-50 MiB in use at every moment, and 6 of 9 async jobs failed
+ * after 5 deliveries). So a background job holds a request back at most DUE_MS before it runs,
+ * and a request that does not fit beside a running job waits for it, as for any other job.
+ * Re-encodes (which pass no wait) never become due: they only make stored files smaller.
+ */
+const DUE_MS = 3000;
+/** Only a job that leaves this share of the budget beside it becomes due: a thumbnail still runs with it. */
+const DUE_LEAVES = REQUEST_RESERVE / 2;
+
 /** Longest a job can hold memory: the platform's largest CPU limit (300 s) is far above any job here. */
 const MAX_JOB_MS = 120_000;
 /** How often a waiting job looks again. */
@@ -136,10 +151,11 @@ export interface Part {
   bytes: number;
 }
 
-/** A job waiting for room: `small` when it needs at most the requests' reserve. */
+/** A job waiting for room: `small` when it needs at most the requests' reserve; `due`, the bytes of a due background job (DUE_MS). */
 interface Waiter {
   background: boolean;
   small: boolean;
+  due: number;
 }
 
 export class MemoryGate {
@@ -232,17 +248,20 @@ export class MemoryGate {
   async admit(bytes: number, waitMs: number, background: boolean, parts: readonly Part[] = [], scope?: InstanceScope): Promise<{ lease: Lease; waitedMs: number }> {
     if (bytes > this.capacityBytes) throw new AdmissionTimeout(`a job of ${(bytes / 2 ** 20).toFixed(0)} MiB can never fit ${(this.capacityBytes / 2 ** 20).toFixed(0)} MiB`, true);
     const started = Date.now();
-    const wait = background ? Math.min(waitMs, BACKGROUND_WAIT_MS) : waitMs;
-    const deadline = started + wait;
+    let wait = background ? Math.min(waitMs, BACKGROUND_WAIT_MS) : waitMs;
     let polled = false;
     const small = bytes <= this.capacityBytes * REQUEST_RESERVE;
-    const me = { background, small };
+    const me: Waiter = { background, small, due: 0 };
     // A request goes ahead of every waiting background job.
     const at = background ? -1 : this.#queue.findIndex((w) => w.background);
     if (at < 0) this.#queue.push(me);
     else this.#queue.splice(at, 0, me);
     try {
       for (;;) {
+        if (background && !me.due && waitMs > wait && Date.now() - started >= wait && bytes <= this.capacityBytes * (1 - DUE_LEAVES) && !this.#queue.some((w) => w.due)) {
+          me.due = bytes;
+          wait = Math.min(waitMs, wait + DUE_MS);
+        }
         if (this.#mayTry(me)) {
           const lend = scope ? this.#lendable(bytes, parts, scope) : [];
           // Lent instances leave the idle count; the lease holds the parts at the larger of
@@ -254,7 +273,7 @@ export class MemoryGate {
           // so it was held to the share, which its total exceeded, and refused every time even
           // alone (the soak's async jobs: each 1600w JPEG of a 12 MP photo ended in
           // admission-timeout after 5 deliveries).
-          const limit = this.#limit(bytes, background);
+          const limit = this.#limit(bytes, me);
           if (this.usedBytes + bytes - credit <= limit) {
             for (const l of lend) {
               takeIdle(l.r);
@@ -281,7 +300,7 @@ export class MemoryGate {
             nudgeCollector();
           }
         }
-        if (Date.now() >= deadline) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${wait} ms`, false, Date.now() - started);
+        if (Date.now() >= started + wait) throw new AdmissionTimeout(`no room for ${(bytes / 2 ** 20).toFixed(0)} MiB within ${wait} ms`, false, Date.now() - started);
         polled = true;
         await new Promise((r) => setTimeout(r, POLL_MS));
       }
@@ -297,17 +316,21 @@ export class MemoryGate {
    * behind background jobs. Small jobs keep their order among themselves.
    */
   #mayTry(me: Waiter): boolean {
+    // The due job: the requests ahead of it are held to the room beside it.
+    if (me.due) return true;
     const ahead = this.#queue.slice(0, this.#queue.indexOf(me));
     return ahead.length === 0 || (me.small && ahead.every((w) => !w.small && (w.background || !me.background)));
   }
 
   /**
    * The most the gate may count once a job needing `bytes` more is admitted: the budget for a
-   * request; for a background job, the budget less the requests' reserve, or the whole budget
-   * when the job needs more than that and no other job holds memory (it runs alone).
+   * request, less a due job's room; for a background job, the budget less the requests'
+   * reserve, or the whole budget when it is due, or needs more than the share and no other job
+   * holds memory (it runs alone).
    */
-  #limit(bytes: number, background: boolean): number {
-    if (!background) return this.capacityBytes;
+  #limit(bytes: number, me: Waiter): number {
+    if (!me.background) return this.capacityBytes - (this.#queue.find((w) => w.due)?.due ?? 0);
+    if (me.due) return this.capacityBytes;
     const shared = backgroundShare(this.capacityBytes);
     if (bytes <= shared) return shared;
     const now = Date.now();
