@@ -116,7 +116,18 @@ build_gif() {
 aom_source() {
   # Debian's security update of aom (3.6.0-1+deb12u3) is listed but not on the mirror here;
   # deb12u2 carries the same upstream tarball.
-  (cd "$work" && { ls -d aom-*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-*/ | head -1)
+  (cd "$work" && { ls -d aom-3.6*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-3.6*/ | head -1)
+}
+
+aom_trixie_source() {
+  # Debian trixie's aom 3.12.1 (all-intra tune=iq for stills). Its .dsc is not on the mirror,
+  # the upstream .orig tarball is: downloaded and unpacked as is (no Debian patch touches
+  # what is built here).
+  if ! grep -rqs '^Suites:.*trixie\|^deb-src .* trixie ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > /etc/apt/sources.list.d/trixie-src.sources
+    apt-get update -qq
+  fi
+  (cd "$work" && { ls -d aom-3.12*/ >/dev/null 2>&1 || { apt-get source --download-only -qq aom/trixie >/dev/null 2>&1 || true; tar xzf aom_3.12*.orig.tar.gz; }; } && ls -d "$work"/aom-3.12*/ | head -1)
 }
 
 # One libaom module: `aom_module NAME BUILD_DIR SIMD EXPORTS CMAKE_FLAGS...` builds libaom in
@@ -133,13 +144,13 @@ aom_source() {
 # no longjmp (SUPPORT_LONGJMP=0), so the glue's longjmp throws to JS (native/aom-throw.h).
 aom_module() {
   local name="$1" dir="$2" simd="$3" exports="$4"; shift 4
-  local src; src="$(aom_source)"
+  local src; src="${AOM_SRC:-$(aom_source)}"
   local cflags="-O3 -sSUPPORT_LONGJMP=0" target=(-DAOM_TARGET_CPU=generic)
   mkdir -p "$src/$dir" "$here/$name"
   if [ "$simd" = 1 ]; then
     cflags="$cflags -msimd128"
     target=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE="$here/aom-simd/noasm" -DPERL_EXECUTABLE="$here/aom-simd/rtcd-perl" -DENABLE_SSE4_2=0)
-    sed -i 's/^#if ARCH_X86 || ARCH_X86_64$/#if (ARCH_X86 || ARCH_X86_64) \&\& !defined(__EMSCRIPTEN__)/' "$src/aom/src/aom_encoder.c"
+    sed -i 's/^#if \(AOM_\)\?ARCH_X86 || \(AOM_\)\?ARCH_X86_64$/#if (\1ARCH_X86 || \2ARCH_X86_64) \&\& !defined(__EMSCRIPTEN__)/' "$src/aom/src/aom_encoder.c"
   fi
   (cd "$src/$dir" &&
     emcmake cmake .. "${target[@]}" -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 \
@@ -176,8 +187,8 @@ aom_module() {
 }
 
 build_av1seq() {
-  # Encoder only, 8-bit only, SIMD: stills (all-intra) and image sequences.
-  aom_module av1seq build-wasm-simd 1 _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_size,_seq_key,_seq_translucent,_seq_header,_seq_free \
+  # Encoder only, 8-bit only, SIMD: stills (all-intra) and image sequences; trixie's 3.12.1.
+  AOM_SRC="$(aom_trixie_source)" aom_module av1seq build-wasm-simd 1 _malloc,_free,_seq_new,_seq_canvas,_seq_add,_seq_data,_seq_size,_seq_key,_seq_translucent,_seq_header,_seq_free \
     -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0
 }
 

@@ -28,7 +28,7 @@ function init() {
  */
 const compiled = new Map();
 function standalone(name) {
-  if (!compiled.has(name)) compiled.set(name, new WebAssembly.Module(readFileSync(new URL(`../../codecs/${name}/${name}.wasm`, import.meta.url))));
+  if (!compiled.has(name)) compiled.set(name, new WebAssembly.Module(readFileSync(new URL(`../../native/${name}/${name}.wasm`, import.meta.url))));
   const module = compiled.get(name);
   const memory = new WebAssembly.Memory({ initial: 32, maximum: 16384 });
   const view = () => new DataView(memory.buffer);
