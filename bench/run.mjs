@@ -10,6 +10,8 @@
 //   8. `--soak`: ten minutes of mixed traffic (bench/soak.mjs), run on its own
 //   9. issue 30's hostile inputs, RSS and CPU from outside (bench/attacks.mjs, `--only=attacks`)
 //  10. smart crop's added time per thumbnail (gravity=auto vs the centred crop, `--only=smartcrop`)
+//  11. bytes at equal SSIMULACRA 2: per photo, the bytes each format needs to score what a mozjpeg
+//      q85 JPEG of the same pixels scores, against that JPEG's (`--only=equal`; needs ../shared)
 // Tables go to stdout and bench/results/report.md, a plot to bench/results/bytes.svg.
 // `--smoke` runs a tiny version of every section (the harness check CI runs).
 import autocannon from "autocannon";
@@ -19,7 +21,7 @@ import { join, resolve } from "node:path";
 import sharp from "sharp";
 import { encodeWith } from "./lib/codecs.mjs";
 import { DEFAULT_LEVEL, ladderRung, REENCODE_SPEED } from "./lib/ladder.mjs";
-import { hasButteraugli, reference, rgba } from "./lib/metrics.mjs";
+import { hasButteraugli, hasSsimulacra2, reference, rgba } from "./lib/metrics.mjs";
 import { fmtKB, fmtMB, fmtMs, median, ratio, table, timed } from "./lib/stats.mjs";
 import { forceGc, resetPeak, startWrangler, workerdMemory } from "../scripts/lib/wrangler.mjs";
 import { soakSection } from "./soak.mjs";
@@ -30,7 +32,7 @@ const CORPORA = resolve(ROOT, "../shared/corpora");
 const SMOKE = process.argv.includes("--smoke");
 const SOAK = process.argv.includes("--soak");
 const SOAK_MINUTES = Number(process.argv.find((a) => a.startsWith("--soak-minutes="))?.slice(15) ?? 10);
-// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation, smartcrop, stream, attacks).
+// `--only=memory,transcode` runs just those sections (transcode, memory, cache, bytes, concurrency, animation, smartcrop, stream, attacks, equal).
 const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const wanted = (section) => !ONLY || ONLY.includes(section);
 // `--rows=PNG` keeps only the memory rows whose name contains that text (a quick re-measure).
@@ -129,6 +131,7 @@ async function main() {
     if (wanted("concurrency")) await concurrencySection();
     if (wanted("animation")) await animationSection(push, get);
     if (wanted("smartcrop")) await smartCropSection(push, get);
+    if (wanted("equal")) await equalQualitySection(push, get);
     if (wanted("stream")) await streamSection();
     if (wanted("attacks")) sections.push(await attacksSection({ root: ROOT, corpora: CORPORA, token: TOKEN, smoke: SMOKE, log }));
   } finally {
@@ -230,6 +233,86 @@ async function smartCropSection(push, get) {
       ["photo", "centred crop (baseline)", "gravity=auto", "smartcrop (Server-Timing)", "smartcrop / auto job", "added / centred job"],
       rows,
       `Goal: smart crop adds under 15% to the job. Median added time over the photos: ${(100 * median(shares)).toFixed(1)}% (the analysis itself, and a larger resize: the whole image is resized to cover the box before the window is cut, where the centred crop resizes only its window). Wall time per request over loopback; each run a new size, so both transcode. Square photos are left out (in a square box there is no window to choose).`,
+    ),
+  );
+}
+
+/**
+ * Bytes at equal SSIMULACRA 2 (the guide's rule for judging an encoder setting). For each photo
+ * (every third Kodak photo as is; five Unsplash photos at 1200w, pushed as PNG so the worker
+ * encodes exactly the pixels scored) the reference is a mozjpeg q85 JPEG of the same pixels and
+ * its SSIMULACRA 2 score the target. Each format is asked for at a grid of `q` levels through
+ * the worker (its own encoders at their on-demand speeds); the bytes that reach the target are
+ * interpolated between the two grid points around it (log bytes, linear in the score). Also the
+ * served default (no `q`): its bytes against the reference and its score against the target.
+ */
+async function equalQualitySection(push, get) {
+  if (SMOKE || !hasSsimulacra2()) {
+    log("  equal quality: skipped (needs ../shared's photos and SSIMULACRA 2)");
+    return;
+  }
+  const dir = (set) => join(CORPORA, "photos", set);
+  const sets = {
+    kodak: readdirSync(dir("kodak")).filter((f) => f.endsWith(".png")).sort().filter((_, i) => i % 3 === 0).map((f) => ({ name: f, png: async () => readFileSync(join(dir("kodak"), f)) })),
+    "unsplash (1200w)": readdirSync(dir("unsplash")).filter((f) => f.endsWith(".jpg")).sort().slice(0, 5).map((f) => ({ name: f, png: () => sharp(join(dir("unsplash"), f)).rotate().resize(1200).png().toBuffer() })),
+  };
+  // Levels (QUALITY_LEVEL's scale, mapped per format by the ladder) wide enough to bracket the target.
+  const LEVELS = { avif: [35, 50, 62, 75, 85, 92], webp: [60, 70, 80, 87, 93, 97], jpg: [60, 70, 80, 85, 90, 95] };
+  const rows = [];
+  for (const [set, files] of Object.entries(sets)) {
+    const totals = Object.fromEntries(Object.keys(LEVELS).map((f) => [f, { ref: 0, equal: 0, served: 0, servedScore: 0, worst: Infinity, missed: 0 }]));
+    let targetSum = 0;
+    for (const f of files) {
+      const png = await f.png();
+      const key = `bench/eq-${set.split(" ")[0]}-${f.name.replace(/\W/g, "")}`;
+      await push(`${key}.png`, png);
+      const pixels = await rgba(png);
+      const ref = await reference(pixels);
+      const jpg = await encodeWith("mozjpeg", pixels, 85);
+      const target = await ref.ssimulacra2(jpg);
+      targetSum += target;
+      for (const [format, levels] of Object.entries(LEVELS)) {
+        const points = [];
+        for (const q of levels) {
+          const { res, body } = await get(`/${key}.png?caplist=${format}&q=${q}`);
+          if (res.status !== 200) throw new Error(`equal quality ${key} ${format} q=${q}: ${res.status}`);
+          points.push({ bytes: body.length, score: await ref.ssimulacra2(body) });
+        }
+        const served = (await get(`/${key}.png?caplist=${format}`)).body;
+        const servedScore = await ref.ssimulacra2(served);
+        points.sort((a, b) => a.score - b.score);
+        const at = points.findIndex((p) => p.score >= target);
+        const t = totals[format];
+        let bytes;
+        if (at < 0) {
+          // Even the top of the grid falls short: counted at its bytes, and said.
+          bytes = points[points.length - 1].bytes;
+          t.missed++;
+        } else if (at === 0) bytes = points[0].bytes;
+        else {
+          const [a, b] = [points[at - 1], points[at]];
+          const k = (target - a.score) / (b.score - a.score);
+          bytes = Math.exp(Math.log(a.bytes) + k * (Math.log(b.bytes) - Math.log(a.bytes)));
+        }
+        t.ref += jpg.byteLength;
+        t.equal += bytes;
+        t.served += served.length;
+        t.servedScore += servedScore;
+        t.worst = Math.min(t.worst, servedScore - target);
+        log(`  equal quality ${set} ${f.name} ${format}: reference ${jpg.byteLength} B at ${target.toFixed(1)}; equal ${Math.round(bytes)} B (${(bytes / jpg.byteLength).toFixed(3)}x); served ${served.length} B at ${servedScore.toFixed(1)}`);
+      }
+      ref.dispose();
+    }
+    for (const [format, t] of Object.entries(totals)) {
+      rows.push([set, format, `${(t.equal / t.ref).toFixed(3)}x${t.missed ? ` (${t.missed} short of the target)` : ""}`, `${(t.served / t.ref).toFixed(3)}x`, (t.servedScore / files.length).toFixed(2), (targetSum / files.length).toFixed(2), t.worst.toFixed(1)]);
+    }
+  }
+  sections.push(
+    table(
+      "11. Bytes at equal SSIMULACRA 2, against a mozjpeg q85 JPEG of the same pixels",
+      ["set", "format", "bytes at the reference's score", "served default: bytes", "served: mean score", "reference: mean score", "served: worst vs reference"],
+      rows,
+      `Per photo, the bytes each format needs to reach the SSIMULACRA 2 score (../shared/tools/ssimulacra2, libjxl 0.11.2) of a mozjpeg q85 JPEG (@jsquash/jpeg) of the same pixels, interpolated on a grid of q levels asked of the worker (its encoders at their on-demand speeds), summed over the set and divided by the reference's bytes; beside it, what the worker serves with its defaults (QUALITY_LEVEL 85). Sets: every third Kodak photo (8) and five Unsplash photos at 1200w. Goals (issue 31, first view): AVIF <= 0.80x, WebP and JPEG <= 1.00x, no image more than 2 points below the reference.`,
     ),
   );
 }
@@ -870,7 +953,7 @@ async function writeReport() {
   const machine = [
     `- Machine: ${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}`,
     `- Node ${process.version}; wrangler ${pkg("wrangler")}; workerd ${pkg("workerd")}; sharp ${pkg("sharp")} (libvips ${sharp.versions.vips}, aom ${sharp.versions.aom}, webp ${sharp.versions.webp}, mozjpeg ${sharp.versions.mozjpeg})`,
-    `- Worker codecs: our libjpeg-turbo 2.1.5 build (JPEG decode and encode), our libwebp 1.2.4 builds (WebP decode, encode, animation), our libaom 3.6.0 SIMD build (AVIF encode, animated AVIF decode), @jsquash/avif ${pkg("@jsquash/avif")} (AVIF decode), @jsquash/png ${pkg("@jsquash/png")}, libheif-js ${pkg("libheif-js")}; the JPEG reference: mozjpeg (@jsquash/jpeg ${pkg("@jsquash/jpeg")})`,
+    `- Worker codecs: our libjpeg-turbo 2.1.5 build (JPEG decode and encode), our libwebp 1.2.4 builds (WebP decode, encode, animation), our libaom SIMD builds (3.12.1: AVIF encode; 3.6.0: animated AVIF decode), @jsquash/avif ${pkg("@jsquash/avif")} (AVIF decode), @jsquash/png ${pkg("@jsquash/png")}, libheif-js ${pkg("libheif-js")}; the JPEG reference: mozjpeg (@jsquash/jpeg ${pkg("@jsquash/jpeg")})`,
     `- Date: ${new Date().toISOString()}; total bench time ${((Date.now() - started) / 1000).toFixed(0)} s${SMOKE ? " (smoke mode: tiny inputs, numbers not meaningful)" : ""}`,
   ].join("\n");
   const howTo = [

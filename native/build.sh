@@ -10,9 +10,9 @@
 #                           WebP encode (WebPAnimEncoder) and decode (WebPAnimDecoder); still
 #                           WebP encoded from rows (a YUV picture filled band by band)
 #   native/gif/gif.wasm     giflib (Debian bookworm 5.2.1): frame-by-frame decode from memory
-#   native/av1seq/av1seq.wasm  libaom (Debian bookworm 3.6.0), encoder only, SIMD: AVIF stills
-#                           and grid tiles (all-intra), AV1 image sequences (animated AVIF)
-#   native/av1dec/av1dec.wasm  libaom (3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
+#   native/av1seq/av1seq.wasm  libaom (Debian trixie 3.12.1), encoder only, SIMD: AVIF stills
+#                           and grid tiles (all-intra, tune=iq), AV1 image sequences (animated AVIF)
+#   native/av1dec/av1dec.wasm  libaom (bookworm 3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
 #                           sources frame by frame, YCbCr to RGBA in our glue
 #   native/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
 set -euo pipefail
@@ -149,7 +149,7 @@ aom_module() {
   mkdir -p "$src/$dir" "$here/$name"
   if [ "$simd" = 1 ]; then
     cflags="$cflags -msimd128"
-    target=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE="$here/aom-simd/noasm" -DPERL_EXECUTABLE="$here/aom-simd/rtcd-perl" -DENABLE_SSE4_2=0)
+    target=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE="$here/aom-simd/noasm" -DCMAKE_ASM_NASM_COMPILER="$here/aom-simd/noasm" -DPERL_EXECUTABLE="$here/aom-simd/rtcd-perl" -DENABLE_SSE4_2=0)
     sed -i 's/^#if \(AOM_\)\?ARCH_X86 || \(AOM_\)\?ARCH_X86_64$/#if (\1ARCH_X86 || \2ARCH_X86_64) \&\& !defined(__EMSCRIPTEN__)/' "$src/aom/src/aom_encoder.c"
   fi
   (cd "$src/$dir" &&
