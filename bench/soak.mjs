@@ -162,9 +162,13 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
     const failed = results.filter((r) => r.error && r.error !== "unanswered").length;
     const slowThumbs = results.filter((r) => r.kind.startsWith("scroll") && r.ms > THUMBNAIL_MS).length;
     const bad5xx = results.filter((r) => r.status >= 500 && !(r.status === 503 && r.retryAfter)).length;
-    // Why outputs failed, by verdict (the message up to its first parenthesis or colon detail).
+    // Why outputs failed: code and message up to its parenthesised detail.
     const failures = {};
-    for (const out of [...outputs.values()].flat()) if (out.code !== 0) failures[`${out.code} ${String(out.message).split(" (")[0]}`] = (failures[`${out.code} ${String(out.message).split(" (")[0]}`] ?? 0) + 1;
+    for (const out of [...outputs.values()].flat()) {
+      if (out.code === 0) continue;
+      const why = `${out.code} ${String(out.message).split(" (")[0]}`;
+      failures[why] = (failures[why] ?? 0) + 1;
+    }
     const failedOutputs = Object.entries(failures).map(([k, v]) => `${v} x ${k}`).join("; ");
     const jobStates = Object.entries([...states.values()].reduce((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {})).map(([k, v]) => `${v} ${k}`).join(", ");
     const summary = [

@@ -134,8 +134,8 @@ export function jobService(deps: JobDeps) {
         () => objects.get(input, ticket.readRoom(() => config.admissionWaitMs)),
         outputs[0].size,
         // Priced against the background share: an output whose whole-image job would take most
-        // of it is written from rows, so the job fits beside the requests it holds back while
-        // due (the soak: a 1600w JPEG of a 12 MP photo, 76 MiB whole, held 1200w views to 36).
+        // of it is written from rows, so the job leaves more room beside it to the requests it
+        // holds back while due (a 1600w JPEG of a 12 MP progressive photo: 57 MiB, 72 whole).
         { maxSourcePixels: config.maxSourcePixels, maxAnimationFrames: config.maxAnimationFrames, background: backgroundFor(config, outputs[0].size), memoryBudgetBytes: backgroundShare(config.memoryBudgetBytes) },
         untimed,
       );
