@@ -62,7 +62,8 @@ function standalone(name) {
  */
 export function encodeJpegTurbo({ data, width, height }, quality, speed = 0) {
   const { e, memory } = standalone("jpeg");
-  const enc = e.enc_start(width, height, quality, speed === 0 ? 2 : 1);
+  // 4: mozjpeg's quantisation tables, as src/codecs/jpeg.ts always asks.
+  const enc = e.enc_start(width, height, quality, (speed === 0 ? 2 : 1) | 4);
   const rows = 16;
   const band = e.malloc(width * 4 * rows);
   for (let y = 0; y < height; y += rows) {

@@ -307,7 +307,23 @@ typedef struct {
  * (2 bytes per coefficient). 2: as 1, written as libjpeg's standard progressive scans
  * (jpeg_simple_progression), smaller still: the web-size encode.
  */
+/* The quantisation tables mozjpeg uses by default (its `quant_tbl_master_idx` 3: N. Robidoux's
+ * tables as published with ImageMagick), in natural order, one table for luma and chroma alike.
+ * With them our libjpeg-turbo stands in for the quality reference, a mozjpeg JPEG at
+ * QUALITY_LEVEL, when the worker measures what that reference would score on an image
+ * (src/produce/perceptual.ts). */
+static const unsigned int REFERENCE_TABLE[64] = {
+  16, 16, 16, 18, 25, 37, 56, 85,    16, 17, 20, 27, 34, 40, 53, 75,
+  16, 20, 24, 31, 43, 62, 91, 135,   18, 27, 31, 40, 53, 74, 106, 156,
+  25, 34, 43, 53, 69, 94, 131, 189,  37, 40, 62, 74, 94, 124, 169, 238,
+  56, 53, 91, 106, 131, 169, 226, 311, 85, 75, 135, 156, 189, 238, 311, 418,
+};
+
+/* `mode`: 0 one scan, standard Huffman tables; 1 one optimised scan; 2 progressive; plus 4 for
+ * the reference's quantisation tables instead of the standard's (ITU-T T.81 Annex K). */
 Enc *enc_start(int w, int h, int quality, int mode) {
+  const int reference = mode & 4;
+  mode &= 3;
   Enc *s = calloc(1, sizeof(Enc));
   s->c.err = &s->e;
   errors(&s->e);
@@ -319,6 +335,11 @@ Enc *enc_start(int w, int h, int quality, int mode) {
   s->c.in_color_space = JCS_EXT_RGBA;
   jpeg_set_defaults(&s->c);
   jpeg_set_quality(&s->c, quality, TRUE);
+  if (reference) {
+    const int scale = jpeg_quality_scaling(quality);
+    jpeg_add_quant_table(&s->c, 0, REFERENCE_TABLE, scale, TRUE);
+    jpeg_add_quant_table(&s->c, 1, REFERENCE_TABLE, scale, TRUE);
+  }
   s->c.optimize_coding = mode > 0 ? TRUE : FALSE;
   if (mode == 2) jpeg_simple_progression(&s->c);
   s->c.dct_method = JDCT_ISLOW;
