@@ -15,6 +15,9 @@
 #   native/av1dec/av1dec.wasm  libaom (bookworm 3.6.0), decoder only, SIMD, 8 to 12 bits: animated AVIF
 #                           sources frame by frame, YCbCr to RGBA in our glue
 #   native/resize/resize.wasm  our own code only, SIMD: the resampler's two inner loops
+#   native/ssim2/ssim2.wasm  libjxl (Debian trixie 0.11.2)'s SSIMULACRA 2 (tools/ssimulacra2.cc)
+#                           and the few libjxl files it needs, over highway 1.2.0, SIMD: scores an
+#                           encoded candidate against its source pixels
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${CODEC_BUILD_DIR:-$(mktemp -d /tmp/codec-build.XXXXXX)}"
@@ -119,14 +122,19 @@ aom_source() {
   (cd "$work" && { ls -d aom-3.6*/ >/dev/null 2>&1 || apt-get source -qq aom >/dev/null 2>&1 || apt-get source -qq aom=3.6.0-1+deb12u2 >/dev/null 2>&1; } && ls -d "$work"/aom-3.6*/ | head -1)
 }
 
-aom_trixie_source() {
-  # Debian trixie's aom 3.12.1 (all-intra tune=iq for stills). Its .dsc is not on the mirror,
-  # the upstream .orig tarball is: downloaded and unpacked as is (no Debian patch touches
-  # what is built here).
+# Source packages from Debian trixie: a deb-src entry for it, added once.
+trixie_deb_src() {
   if ! grep -rqs '^Suites:.*trixie\|^deb-src .* trixie ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
     printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > /etc/apt/sources.list.d/trixie-src.sources
     apt-get update -qq
   fi
+}
+
+aom_trixie_source() {
+  # Debian trixie's aom 3.12.1 (all-intra tune=iq for stills). Its .dsc is not on the mirror,
+  # the upstream .orig tarball is: downloaded and unpacked as is (no Debian patch touches
+  # what is built here).
+  trixie_deb_src
   (cd "$work" && { ls -d aom-3.12*/ >/dev/null 2>&1 || { apt-get source --download-only -qq aom/trixie >/dev/null 2>&1 || true; tar xzf aom_3.12*.orig.tar.gz; }; } && ls -d "$work"/aom-3.12*/ | head -1)
 }
 
@@ -208,4 +216,76 @@ build_resize() {
   echo "built native/resize/resize.wasm ($(stat -c %s "$here/resize/resize.wasm") bytes)"
 }
 
-for codec in ${CODECS:-jpeg webp webpanim gif av1seq av1dec resize}; do "build_$codec"; done
+# Debian trixie's libjxl 0.11.2 and highway 1.2.0 (bookworm's libjxl 0.7 predates SSIMULACRA 2,
+# its highway 1.0.3 is too old for libjxl 0.11): upstream .orig tarballs, unpacked as is. The
+# .dsc and .debian.tar.xz of jpeg-xl are not on the mirror (apt-get fails after downloading the
+# .orig), so no Debian patch is applied; libjxl's ssimulacra2 tool the scores are checked against
+# is built from the same .orig. Debian's highway patches concern x86-32, RISC-V and big-endian
+# targets only. Prints the two source directories.
+jxl_trixie_sources() {
+  trixie_deb_src
+  (cd "$work" && {
+    ls -d libjxl-0.11*/ >/dev/null 2>&1 || { apt-get source --download-only -qq jpeg-xl/trixie >/dev/null 2>&1 || true; tar xzf jpeg-xl_0.11*.orig.tar.gz; }
+    ls -d highway-1.2*/ >/dev/null 2>&1 || { apt-get source --download-only -qq highway/trixie >/dev/null 2>&1 || true; tar xzf highway_1.2*.orig.tar.gz; }
+  } && ls -d "$work"/libjxl-0.11*/ | head -1 && ls -d "$work"/highway-1.2*/ | head -1)
+}
+
+# Every import a module may have: src/codecs/standalone.ts provides these and nothing else.
+check_imports() {
+  node -e '
+    const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+    const known = new Set(["env.memory", "env.js_throw", "env.emscripten_notify_memory_growth", "env.setTempRet0",
+      ...["proc_exit", "environ_sizes_get", "environ_get", "fd_close", "fd_read", "fd_seek", "fd_write"].map((n) => "wasi_snapshot_preview1." + n)]);
+    const bad = WebAssembly.Module.imports(m).map((i) => i.module + "." + i.name).filter((n) => !known.has(n));
+    if (bad.length) { console.error("unresolved in " + process.argv[1] + ": " + bad.join(" ")); process.exit(1); }' "$1"
+}
+
+build_ssim2() {
+  # SSIMULACRA 2 exactly as libjxl's `ssimulacra2` tool computes it (native/ssim2/glue.cc), from
+  # the tool's own tools/ssimulacra2.cc and tools/gauss_blur.cc, unchanged, and only the libjxl
+  # files they link: ImageBundle and its metadata (image_bundle, image_metadata, headers,
+  # frame_header, fields; jpeg/jpeg_data for ImageBundle::Copy), ColorEncoding
+  # (color_encoding_internal), TransformTo (enc_image_bundle), XYB (enc_xyb) and planes (image,
+  # simd_util, memory_manager_internal). No CMake, no libjxl codec, no ICC engine (lcms2,
+  # skcms): the glue converts sRGB to linear itself and stands in for the CMS (see glue.cc).
+  # Highway: its WASM SIMD target only (HWY_COMPILE_ONLY_STATIC), plus targets.cc and abort.cc
+  # for its dispatch tables. WASM SIMD has no fused multiply-add, so the recursive Gaussian and
+  # the opsin step round twice where the tool's x86 AVX2 build rounds once: scores differ from
+  # the tool's by up to 0.32 (77.13 for 77.45 on a 1200x800 photo against its JPEG at q75;
+  # an x86 SSE2 build of the tool gives the same as ours). Emulating the fused operation in f64
+  # matched the tool to 8 decimals at twice the time; per-image quality compares scores of this
+  # build with each other, so it runs without. libjxl's export headers are generated by its
+  # CMake; their trivial static-library versions are written here instead.
+  # static-library versions are written here instead.
+  local srcs jxl hwy; srcs="$(jxl_trixie_sources)"
+  jxl="$(echo "$srcs" | sed -n 1p)"; jxl="${jxl%/}"
+  hwy="$(echo "$srcs" | sed -n 2p)"; hwy="${hwy%/}"
+  local gen="$work/ssim2-include"
+  mkdir -p "$gen/jxl"
+  for name in jxl jxl_cms; do
+    local up; up="$(echo "$name" | tr a-z A-Z)"
+    printf '#ifndef %s_EXPORT_H\n#define %s_EXPORT_H\n#define %s_EXPORT\n#define %s_NO_EXPORT\n#define %s_DEPRECATED __attribute__((__deprecated__))\n#endif\n' \
+      "$up" "$up" "$up" "$up" "$up" > "$gen/jxl/${name}_export.h"
+  done
+  local files=(tools/ssimulacra2.cc tools/gauss_blur.cc tools/no_memory_manager.cc
+    lib/jxl/image.cc lib/jxl/image_bundle.cc lib/jxl/enc_image_bundle.cc lib/jxl/enc_xyb.cc
+    lib/jxl/color_encoding_internal.cc lib/jxl/image_metadata.cc lib/jxl/headers.cc lib/jxl/frame_header.cc
+    lib/jxl/fields.cc lib/jxl/jpeg/jpeg_data.cc lib/jxl/simd_util.cc lib/jxl/memory_manager_internal.cc)
+  emcc -std=c++17 -O3 -msimd128 -DNDEBUG -fno-exceptions -fno-rtti -DHWY_COMPILE_ONLY_STATIC=1 \
+    -I"$jxl" -I"$jxl/lib/include" -I"$gen" -I"$hwy" \
+    "$here/ssim2/glue.cc" "${files[@]/#/$jxl/}" "$hwy/hwy/targets.cc" "$hwy/hwy/abort.cc" \
+    -o "$here/ssim2/ssim2.wasm" --no-entry -sSTANDALONE_WASM -sIMPORTED_MEMORY -sALLOW_MEMORY_GROWTH=1 \
+    -sINITIAL_MEMORY=2MB -sTOTAL_STACK=256KB -sMAXIMUM_MEMORY=1GB -sERROR_ON_UNDEFINED_SYMBOLS=0 \
+    -sEXPORTED_FUNCTIONS=_malloc,_free,_ssim2_score \
+    2> >(grep -v 'undefined symbol: js_throw' >&2)
+  # A libjxl symbol left out of the list above would be an import no one provides: refuse it.
+  check_imports "$here/ssim2/ssim2.wasm"
+  cp "$jxl/LICENSE" "$here/ssim2/LICENSE"
+  cp "$jxl/PATENTS" "$here/ssim2/PATENTS"
+  # Highway is dual-licensed, Apache 2.0 (LICENSE) or BSD-3 (LICENSE-BSD3).
+  cp "$hwy/LICENSE" "$here/ssim2/LICENSE.highway"
+  cp "$hwy/LICENSE-BSD3" "$here/ssim2/LICENSE-BSD3.highway"
+  echo "built native/ssim2/ssim2.wasm ($(stat -c %s "$here/ssim2/ssim2.wasm") bytes) from $(basename "$jxl") and $(basename "$hwy")"
+}
+
+for codec in ${CODECS:-jpeg webp webpanim gif av1seq av1dec resize ssim2}; do "build_$codec"; done

@@ -23,5 +23,7 @@ import av1seq from "../native/av1seq/av1seq.wasm";
 import av1dec from "../native/av1dec/av1dec.wasm";
 // Our own resampler kernels (native/resize/), SIMD.
 import resize from "../native/resize/resize.wasm";
+// SSIMULACRA 2 (libjxl 0.11.2's tools/ssimulacra2, native/ssim2/), SIMD: per-image quality.
+import ssim2 from "../native/ssim2/ssim2.wasm";
 
-export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, png, resize, webp, webpAnim } as const;
+export const wasmModules = { av1dec, av1seq, avifDec, gif, heif, jpeg, png, resize, ssim2, webp, webpAnim } as const;
