@@ -14,6 +14,12 @@ export interface EncodeSettings {
   quality: number;
   /** AVIF: libaom cpu-used 0 (slowest) - 10; WebP: method 0 (fastest) - 6. Unused by JPEG/PNG. */
   speed: number;
+  /**
+   * Per-image quality (PER_IMAGE_QUALITY, produce/perceptual): the quality level (a mozjpeg JPEG
+   * quality) whose SSIMULACRA 2 score on each image the output must reach; `quality` is then
+   * where the search starts. Absent: `quality` is used as it is.
+   */
+  target?: number;
 }
 
 export interface OriginConfig {
@@ -128,6 +134,7 @@ export const DEFAULT_VARS = {
   WRITE_BACK_FORMATS: "avif",
   QUALITY_LEVEL: "85",
   QUALITY: "",
+  PER_IMAGE_QUALITY: "avif,webp",
   SPEED: "avif:8,webp:4,jpg:0",
   REENCODE_FORMATS: "avif",
   REENCODE_SPEED: "avif:5,webp:6",
@@ -328,11 +335,18 @@ export function loadConfig(vars: ConfigVars): Config {
   const quality = perFormat(vars, "QUALITY", 1, 100);
   const speed = perFormat(vars, "SPEED", 0, 10);
   const defaultSpeed = perFormat(DEFAULT_VARS, "SPEED", 0, 10);
+  // Formats whose quality is searched per image (produce/perceptual); a QUALITY set for one
+  // of them is its fixed quality instead.
+  const perImage = new Set(formatList(vars, "PER_IMAGE_QUALITY", { encodable: true }));
+  for (const id of perImage) {
+    if (formatName(id).qualitySlope === undefined) throw new ConfigError(`PER_IMAGE_QUALITY: "${id}" has no per-image quality search; expected avif or webp`);
+  }
   const encode = {} as Record<FormatId, EncodeSettings>;
   for (const id of FORMAT_IDS) {
     encode[id] = {
       quality: quality.get(id) ?? ladder[id] ?? 80,
       speed: speed.get(id) ?? defaultSpeed.get(id) ?? 0,
+      ...(perImage.has(id) && !quality.has(id) ? { target: qualityLevel } : {}),
     };
   }
   checkSpeeds("SPEED", encode);
@@ -432,7 +446,9 @@ export function ladderQuality(level: number, format: FormatId): number {
 /** The encode settings of `format` for a variant: its own quality level when it names one. */
 export function encodeFor(config: Config, format: FormatId, variant: { quality?: number } | null): EncodeSettings {
   const settings = config.encode[format];
-  return variant?.quality === undefined ? settings : { ...settings, quality: ladderQuality(variant.quality, format) };
+  if (variant?.quality === undefined) return settings;
+  // A level of its own: the search (if any) aims at that level's reference.
+  return { ...settings, quality: ladderQuality(variant.quality, format), ...(settings.target !== undefined ? { target: variant.quality } : {}) };
 }
 
 /** The pad and flatten colour of a variant: its own `background` when it names one. */

@@ -260,7 +260,8 @@ describe("budget-deferred production goes through the same queue", () => {
     // A small AVIF written back to R2 on demand (the default) before the deferred job runs.
     expect((await call(`/${stem}_64_48.jpg?caplist=avif`)).res.headers.get("X-Image-Tried")).toBe("avif=transcode");
     expect(await env.IMAGES.head(`${stem}_64_48.avif`)).not.toBeNull();
-    const vars = { CPU_BUDGET_MS: "100" };
+    // The encoders' own CPU alone (no per-image quality): AVIF over 100 ms, WebP within.
+    const vars = { CPU_BUDGET_MS: "100", PER_IMAGE_QUALITY: "" };
     const first = await call(`/${stem}.jpg?caplist=avif,webp`, {}, vars);
     expect(first.res.headers.get("X-Image-Tried")).toBe("avif=over-cpu-budget,webp=transcode");
     // A second request before the job ran does not queue it again (one job per variant).

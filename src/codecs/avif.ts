@@ -14,7 +14,8 @@
  * needs no irot/imir (which some decoders ignore): the pixels are upright. Only a band of one
  * tile's source rows and one tile of RGBA are held, besides the coded tiles.
  */
-import type { CodecUsage } from "./index";
+import type { CodecUsage, Pixels } from "./index";
+import { avifSequenceStill } from "./av1dec";
 import { av1SequenceInfo } from "../bitstream";
 import { hasTransparency } from "./alpha";
 import { av1StillCoder, type CodedAv1 } from "./av1seq";
@@ -49,6 +50,27 @@ export function avifStillEncode(pixels: { data: Uint8ClampedArray; width: number
     usage.note(coder.memoryBytes, pixels.data.byteLength + 2 * js);
     usage.retire(coder.memoryBytes);
   }
+}
+
+/**
+ * Per-image quality's trial encode (formats/spec `trial`): the colour image's AV1 bits alone,
+ * opaque, as `avifStillEncode` would code them. Decoded back by `avifTrialDecode` through our
+ * libaom decoder, which runs in the same shared memories (libavif's, @jsquash's, owns one).
+ */
+export function avifTrialEncode(pixels: { data: Uint8ClampedArray; width: number; height: number }, options: { quality: number; speed: number }, usage: CodecUsage): ArrayBuffer {
+  const coder = av1StillCoder(options);
+  try {
+    const rgba = new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength);
+    return coder.code(rgba, pixels.width, pixels.height, false).color.data.slice().buffer;
+  } finally {
+    usage.note(coder.memoryBytes, pixels.data.byteLength);
+    usage.retire(coder.memoryBytes);
+  }
+}
+
+/** `avifTrialEncode`'s bits as pixels: one sample of an image sequence of that size, its colours as the bitstream declares them. */
+export function avifTrialDecode(coded: ArrayBuffer, width: number, height: number, usage: CodecUsage): Pixels {
+  return avifSequenceStill(coded, { width, height, samples: [{ offset: 0, size: coded.byteLength }], durationsMs: [0], loop: 0, matrix: -1, fullRange: -1 }, usage);
 }
 
 /** AVIF 1.1 8.2: the baseline profile is AV1 Main profile at level 5.1 (seq_level_idx 13) or below. */

@@ -152,6 +152,20 @@ export function bestIdle(kind: object, bytes: number, exclude: ReadonlySet<Resid
   return best;
 }
 
+/**
+ * Hands the residents `scope` started using since `before` back to it as lent, reset, so the
+ * job's next codec call runs in them instead of growing another memory: for codec calls that
+ * run strictly one after another, each done with its instance before the next starts
+ * (produce/perceptual's trial encodes). A dirty one is dropped.
+ */
+export function recycle(scope: InstanceScope, before: ReadonlySet<Resident>): void {
+  for (const r of [...scope.used]) {
+    if (before.has(r)) continue;
+    scope.used.delete(r);
+    if (!r.dirty && r.reset()) scope.lent.push(r);
+  }
+}
+
 /** Takes `r` out of the idle set (lent to a job). */
 export function takeIdle(r: Resident): void {
   const at = idle.indexOf(r);

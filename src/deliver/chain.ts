@@ -13,6 +13,7 @@ import { formatSpec, type FormatId } from "../formats";
 import { sniffFormat } from "../headers";
 import type { MemoryGate, Ticket } from "../produce/admission";
 import { Production, ProductionError, TEMPORARY_VERDICTS, type Timer } from "../produce/pipeline";
+import { describeSearch } from "../produce/perceptual";
 import type { VariantCache } from "../storage/cache";
 import { strongEtag } from "../storage/etag";
 import { dropIfSourceChanged, type MadeFrom } from "../storage/freshness";
@@ -35,6 +36,8 @@ export interface Delivery {
   etag: string;
   /** Whole-job memory high-water mark (WASM and JS) of the production, when this response was produced. */
   peakBytes?: number;
+  /** What per-image quality chose when this response was produced (produce/perceptual `describeSearch`). */
+  quality?: string;
   /** A fast on-demand encode stored in R2 that a background re-encode may replace (jobs/reencode). */
   provisional?: boolean;
 }
@@ -60,7 +63,7 @@ export interface ChainDeps {
   gate: MemoryGate;
 }
 
-type Produced = { bytes: ArrayBuffer; etag: string; peakBytes: number };
+type Produced = { bytes: ArrayBuffer; etag: string; peakBytes: number; quality?: string };
 
 /**
  * Productions in flight in this isolate, by variant (cache key: host, stem, size, format, the
@@ -343,7 +346,7 @@ class Walk {
     let done: Produced;
     try {
       const bytes = await this.production.produce(this.ticket, format, settings, { memoryBytes: config.memoryBudgetBytes, cpuMs, waitMs: this.waitLeft() });
-      done = { bytes, etag: await strongEtag(bytes), peakBytes: this.production.codecs.peakBytes };
+      done = { bytes, etag: await strongEtag(bytes), peakBytes: this.production.codecs.peakBytes, quality: this.production.searched && describeSearch(this.production.searched) };
       entry.result = done;
     } catch (e) {
       // Followers already waiting share the failure; later requests try afresh.
@@ -353,14 +356,14 @@ class Walk {
     } finally {
       entry.doneAt = Date.now();
     }
-    const { bytes, etag, peakBytes } = done;
+    const { bytes, etag, peakBytes, quality } = done;
     const { image } = await this.production.source();
     const source = { key: image.key, etag: image.etag };
     // A still of an animation is only ever cached under its own key: R2's variant key is what
     // clients that keep the animation are served from.
     if (this.stillPass) {
       this.rememberProduced(format, bytes, etag, source);
-      return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes };
+      return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes, quality };
     }
     // Written back (every re-encode format is), it becomes a candidate for the slow re-encode;
     // the edge cache says so.
@@ -371,13 +374,13 @@ class Walk {
     if (config.writeBack.has(format) && this.req.size?.quality === undefined) {
       const wbKey = variantKey(this.req.stem, this.req.size, format);
       // How it was made, so the re-encode knows what it replaces and from which source version.
-      const meta = { producedBy: "on-demand", sourceKey: image.key, sourceEtag: image.etag, etag, quality: String(settings.quality), speed: String(settings.speed) };
+      const meta = { producedBy: "on-demand", sourceKey: image.key, sourceEtag: image.etag, etag, quality: String(this.production.searched?.quality ?? settings.quality), speed: String(settings.speed) };
       this.writeBack = store.putIfAbsent(wbKey, bytes, formatSpec(format).mime, meta).catch((e) => this.deps.log(`write-back of ${wbKey} failed`, e));
       this.deps.background(this.writeBack);
       writeBack = { key: wbKey, done: this.writeBack };
     }
     this.rememberProduced(format, bytes, etag, source, provisional, writeBack);
-    return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes, provisional };
+    return { source: "transcode", body: bytes.slice(0), size: bytes.byteLength, etag, peakBytes, quality, provisional };
   }
 }
 

@@ -70,6 +70,7 @@ export function respond(config: Config, { result, byAccept, vary = [], ifNoneMat
   headers.set("Cache-Control", config.cacheControl);
   headers.set("X-Image-Source", d.source);
   if (config.exposePeakMemory && d.peakBytes !== undefined) headers.set("X-Image-Peak-Memory", String(d.peakBytes));
+  if (config.exposePeakMemory && d.quality !== undefined) headers.set("X-Image-Quality", d.quality);
   if (ifNoneMatch !== null && etagMatches(ifNoneMatch, d.etag)) {
     if (d.body instanceof ReadableStream) void d.body.cancel();
     return new Response(null, { status: 304, headers });

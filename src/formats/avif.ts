@@ -8,7 +8,7 @@
  */
 import avifDecFactory from "@jsquash/avif/codec/dec/avif_dec.js";
 import { wasmModules } from "../../wasm/modules";
-import { AVIF_TILE, avifGridEncoder, avifStillEncode } from "../codecs/avif";
+import { AVIF_TILE, avifGridEncoder, avifStillEncode, avifTrialDecode, avifTrialEncode } from "../codecs/avif";
 import { avifSequenceStill, openAvifSequence } from "../codecs/av1dec";
 import { avifSequenceEncoder } from "../codecs/av1seq";
 import { decodeOnce } from "../codecs/emscripten";
@@ -71,6 +71,8 @@ export const avif: FormatSpec = {
     decode: async (bytes, usage) =>
       isSequence(new Uint8Array(bytes)) ? avifSequenceStill(bytes, imageSequence(new Uint8Array(bytes)), usage) : decodeOnce(avifDecFactory, wasmModules.avifDec, bytes, [8], usage),
     encode: async (pixels, o, usage) => avifStillEncode(pixels, o, usage),
+    // Per-image quality's trials: the bare AV1 image, decoded by our libaom build.
+    trial: { encode: avifTrialEncode, decode: avifTrialDecode },
     // A grid of opaque tiles, each turned upright before coding.
     rowEncoder: {
       small: true,

@@ -19,14 +19,19 @@ export interface FormatName {
   readonly canEncode: boolean;
   /** The highest encoder speed setting it takes (SPEED, REENCODE_SPEED), when it is encoded. */
   readonly maxSpeed?: number;
+  /**
+   * Its quality can be searched per image (PER_IMAGE_QUALITY, produce/perceptual): SSIMULACRA 2
+   * points a quality step adds near the defaults, the search's first guess of its slope.
+   */
+  readonly qualitySlope?: number;
 }
 
 export const FORMAT_NAMES = {
   // libaom's cpu-used 0-10.
-  avif: { id: "avif", extensions: ["avif"], canEncode: true, maxSpeed: 10 },
+  avif: { id: "avif", extensions: ["avif"], canEncode: true, maxSpeed: 10, qualitySlope: 0.6 },
   heic: { id: "heic", extensions: ["heic", "heif"], canEncode: false },
   // libwebp's method 0-6.
-  webp: { id: "webp", extensions: ["webp"], canEncode: true, maxSpeed: 6 },
+  webp: { id: "webp", extensions: ["webp"], canEncode: true, maxSpeed: 6, qualitySlope: 0.5 },
   // 0: progressive scans; 1: one optimised scan (formats/jpeg jpegCoding).
   jpg: { id: "jpg", extensions: ["jpg", "jpeg"], canEncode: true, maxSpeed: 1 },
   png: { id: "png", extensions: ["png"], canEncode: true },

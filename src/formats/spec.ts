@@ -70,6 +70,16 @@ export interface FormatCodecs {
   /** A whole-image encoder. */
   encode?(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): Promise<ArrayBuffer>;
   /**
+   * A cheaper stand-in for `encode` and `decode` when per-image quality (produce/perceptual)
+   * tries qualities on a sample of an opaque image: the coded bits of an encode at `opts`, and
+   * those decoded back (`width` x `height`), each its own codec call. Absent: the format's own
+   * encoder and decoder.
+   */
+  trial?: {
+    encode(pixels: Pixels, opts: EncodeOptions, usage: CodecUsage): ArrayBuffer;
+    decode(coded: ArrayBuffer, width: number, height: number, usage: CodecUsage): Pixels;
+  };
+  /**
    * An encoder taking rows (codecs/rows RowEncoder), for outputs too large for whole-image
    * encoders: `takes` says whether it can write this display orientation and alpha; `small`,
    * whether it is worth using below 4 MP of output when memory is short (Production.streamsOutput).

@@ -154,9 +154,12 @@ export function jobService(deps: JobDeps) {
           await record(producedBy === "on-demand" ? { key: out.key, code: 0, message: "already stored" } : { key: out.key, code: OUTPUT_CODES["output-exists"], message: "output-exists: an object this job did not create is stored under this key; delete it first to replace it" });
           continue;
         }
+        const calibrated = encodeFor(config, out.format, out.size);
         const settings = {
-          quality: request.params?.quality ?? encodeFor(config, out.format, out.size).quality,
+          quality: request.params?.quality ?? calibrated.quality,
           speed: request.params?.speed ?? config.encode[out.format].speed,
+          // Per-image quality unless the job names its own quality.
+          ...(request.params?.quality === undefined && calibrated.target !== undefined ? { target: calibrated.target } : {}),
         };
         const predictedMs = await production
           .cost(out.format, settings)

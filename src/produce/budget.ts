@@ -17,6 +17,7 @@ import type { ImageHeader } from "../headers";
 import type { SequenceShape } from "../formats/probe";
 import { wasmModules } from "../../wasm/modules";
 import type { Part } from "./admission";
+import { MAX_TRIALS, samplePixels, searchesQuality } from "./perceptual";
 
 // The per-format models live in the format modules; these are re-exported for the tests.
 export { streamedHeicMemory } from "../formats/heic";
@@ -171,6 +172,30 @@ function decodeAndResizeMs(job: JobShape): number {
     : ((decodeMsPerMp + RESIZE_MS_PER_SOURCE_MP) * job.sourcePixels) / 1e6;
 }
 
+/** SSIMULACRA 2's memory (codecs/ssim2: 155 bytes a pixel, measured, plus the two inputs) and time (about 500 ms a megapixel). */
+const ssim2Memory = (pixels: number) => 2e6 + 165 * pixels;
+const SSIM2_MS_PER_MP = 500;
+
+/**
+ * Per-image quality (produce/perceptual), when the job's settings ask for it: on a sample of
+ * the output, the reference JPEG encoded, decoded and scored, then up to three trials of the
+ * output format, each encoded, decoded and scored, one after another in one memory.
+ */
+function searchCost(job: JobShape): { memoryBytes: number; jsBytes: number; cpuMs: number } {
+  if (job.settings.target === undefined || job.outputAlpha || !searchesQuality(job.outputFormat)) return { memoryBytes: 0, jsBytes: 0, cpuMs: 0 };
+  const sample = samplePixels(job.outputPixels);
+  const output = formatSpec(job.outputFormat).cost;
+  const jpeg = formatSpec("jpg").cost;
+  const trialMs = output.encodeMsPerMp * speedFactor(job) + output.decodeMsPerMp + SSIM2_MS_PER_MP;
+  const referenceMs = jpeg.encodeMsPerMp + jpeg.decodeMsPerMp + SSIM2_MS_PER_MP;
+  return {
+    memoryBytes: Math.max(ssim2Memory(sample), output.encodeMemory(sample, false, job.settings.speed)),
+    // The sample and up to three decoded copies of it.
+    jsBytes: 16 * sample,
+    cpuMs: ((MAX_TRIALS * trialMs + referenceMs) * sample) / 1e6,
+  };
+}
+
 export function predictCost(job: JobShape): Cost {
   if (job.animation) return predictAnimationCost(job, job.animation);
   if (job.rowEncoded && job.streamed && !job.pixelsReady) return predictRowEncodedCost(job, job.rowEncoded);
@@ -196,11 +221,13 @@ export function predictCost(job: JobShape): Cost {
   // The encoder runs while the decoder's memory is still alive (see CodecSession.retiredBytes),
   // reading the output RGBA and writing the file.
   const output = formatSpec(job.outputFormat).cost;
-  const encodeWasm = output.encodeMemory(job.outputPixels, job.outputAlpha ?? false, job.settings.speed);
-  const encodeJs = out + job.outputPixels;
+  // Per-image quality's trials run before the encode, in the memory the encoder then reuses.
+  const search = searchCost(job);
+  const encodeWasm = Math.max(output.encodeMemory(job.outputPixels, job.outputAlpha ?? false, job.settings.speed), search.memoryBytes);
+  const encodeJs = out + job.outputPixels + search.jsBytes;
   const alive = (job.aliveBytes ?? 0) + job.sourceBytes;
   const memoryBytes = alive + Math.max(decodeWasm + decodeJs, decodeWasm + encodeWasm + encodeJs);
-  const encodeMs = (output.encodeMsPerMp * speedFactor(job) * job.outputPixels) / 1e6;
+  const encodeMs = (output.encodeMsPerMp * speedFactor(job) * job.outputPixels) / 1e6 + search.cpuMs;
   parts.push(...part(output.instances?.encode?.(job.outputPixels), encodeWasm));
   return { memoryBytes, cpuMs: prepareMs(job) + encodeMs, parts };
 }

@@ -16,6 +16,7 @@ import "../codecs/image-data";
 import type { AnimationOptions, CodecUsage, EncodeOptions, Pixels } from "../codecs";
 import { InstanceScope, within } from "../codecs/resident";
 import type { InkConversion, RowDecoder, RowEncoder } from "../codecs/rows";
+import { ssimulacra2 } from "../codecs/ssim2";
 import { formatSpec, type FormatId } from "../formats";
 
 export { JPEG_ROW_ENCODE_PIXELS } from "../formats/jpeg";
@@ -50,8 +51,12 @@ export const encodesAnimation = (format: FormatId, alpha: boolean, lossless: boo
  * peak) plus JS buffers (the source bytes, decoded pixels, resampler state, the output).
  */
 export class CodecSession implements CodecUsage {
-  /** The codec instances this job holds (codecs/resident): every codec call below takes them from here. */
-  readonly instances = new InstanceScope();
+  /**
+   * @param instances the codec instances this job holds (codecs/resident): every codec call
+   * below takes them from here. A second session over a job's instances keeps a memory account
+   * of its own (produce/perceptual's trials, whose memories are reused call after call).
+   */
+  constructor(readonly instances = new InstanceScope()) {}
   /**
    * What holds the job's JS buffers (the production that owns this session), weakly: once V8
    * has collected it, so have they. The session itself is no proxy for them: it holds none,
@@ -224,6 +229,32 @@ export class CodecSession implements CodecUsage {
       if (!codecs.decode) throw new Error(`no decoder for ${format}`);
       return this.scoped(() => codecs.decode!(bytes, this));
     });
+  }
+
+  /**
+   * A trial encode for per-image quality (produce/perceptual): the format's `trial` coder when
+   * it has one (AVIF: the bare AV1 image), else its encoder. Only `trialDecode` reads it.
+   */
+  async trialEncode(format: FormatId, pixels: Pixels, opts: EncodeOptions): Promise<ArrayBuffer> {
+    const trial = formatSpec(format).codecs.trial;
+    if (!trial) return this.encode(format, pixels, opts);
+    return normaliseThrow(`${format} encode`, async () => this.scoped(() => trial.encode(pixels, opts, this)));
+  }
+
+  /** `trialEncode`'s output decoded back to pixels (`width` x `height`). */
+  async trialDecode(format: FormatId, coded: ArrayBuffer, width: number, height: number): Promise<Pixels> {
+    const trial = formatSpec(format).codecs.trial;
+    if (!trial) return this.decode(format, coded);
+    return normaliseThrow(`${format} decode`, async () => this.scoped(() => trial.decode(coded, width, height, this)));
+  }
+
+  /** SSIMULACRA 2 of `distorted` against `reference` (codecs/ssim2). */
+  score(reference: Pixels, distorted: Pixels): number {
+    try {
+      return this.scoped(() => ssimulacra2(reference, distorted, this));
+    } catch (e) {
+      throw normalised("ssimulacra2", e);
+    }
   }
 
   async encode(format: FormatId, pixels: Pixels, opts: EncodeOptions): Promise<ArrayBuffer> {

@@ -18,6 +18,8 @@ import { composeOrientation, crop, flatten, hasTransparency, orient } from "./or
 import { resample, Resampler } from "./resample";
 import { colourConversion, inkConversion, type ColourConversion } from "./colour";
 import { smartWindow } from "./smart-crop";
+import type { EncodeSettings } from "../config";
+import { searchesQuality, searchQuality, SEARCH_MIN_SIDE, type QualitySearch } from "./perceptual";
 import { Turns } from "./yield";
 
 /** "Not now" verdicts (produce/verdicts): a response with nothing to serve and one of them is a 503. */
@@ -276,13 +278,13 @@ export class Production {
    * The predicted cost of producing `format` from here: `now` counts only what is left to do
    * for this request (decode and resize may already be paid), `fromScratch` everything.
    */
-  async cost(format: FormatId, settings: EncodeOptions): Promise<{ now: Cost; fromScratch: Cost }> {
+  async cost(format: FormatId, settings: EncodeSettings): Promise<{ now: Cost; fromScratch: Cost }> {
     const shape = await this.#shape(format, settings, await this.streamsOutput(format, settings));
     return { now: predictCost({ ...shape, pixelsReady: this.pixelsReady && !shape.animation }), fromScratch: predictCost({ ...shape, aliveBytes: 0, pixelsReady: false }) };
   }
 
   /** The job as the cost model sees it, with or without a row encoder. */
-  async #shape(format: FormatId, settings: EncodeOptions, rows: boolean) {
+  async #shape(format: FormatId, settings: EncodeSettings, rows: boolean) {
     const { header, plan, sourceBytes } = await this.#facts();
     const rowPlan = formatSpec(header.format).rowScales ? this.#streamPlan(header) : null;
     const streamed = rowPlan && { scaledPixels: rowPlan.scaledWidth * rowPlan.scaledHeight, ...streamedDecoderMemory(header, sourceBytes, rowPlan.scaledWidth) };
@@ -311,7 +313,7 @@ export class Production {
    * Cloudflare): produce it `now`; `defer` it to the queue (over `cpuMs` but within
    * `backgroundCpuMs`, when the caller has a background to defer to); or `refuse` it.
    */
-  async decide(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number; backgroundCpuMs?: number }): Promise<Decision> {
+  async decide(format: FormatId, settings: EncodeSettings, budget: { memoryBytes: number; cpuMs: number; backgroundCpuMs?: number }): Promise<Decision> {
     const { now, fromScratch } = await this.cost(format, settings);
     if (now.memoryBytes > budget.memoryBytes) {
       return { action: "refuse", reason: new ProductionError("over-memory-budget", `${format}: predicted ${(now.memoryBytes / 2 ** 20).toFixed(0)} MiB of memory`) };
@@ -326,7 +328,7 @@ export class Production {
   }
 
   /** Refuses, before any of it runs, a job predicted over `budget`. */
-  async assertWithinBudget(format: FormatId, settings: EncodeOptions, budget: { memoryBytes: number; cpuMs: number }): Promise<void> {
+  async assertWithinBudget(format: FormatId, settings: EncodeSettings, budget: { memoryBytes: number; cpuMs: number }): Promise<void> {
     const d = await this.decide(format, settings, budget);
     if (d.action !== "now") throw d.reason;
   }
@@ -336,7 +338,7 @@ export class Production {
    * any of it runs (what `now` still costs: decode and resize may be paid already); waits at
    * most `waitMs` for room.
    */
-  async admit(ticket: Ticket, format: FormatId, settings: EncodeOptions, waitMs: number, extraBytes = 0): Promise<void> {
+  async admit(ticket: Ticket, format: FormatId, settings: EncodeSettings, waitMs: number, extraBytes = 0): Promise<void> {
     const { now } = await this.cost(format, settings);
     const bytes = now.memoryBytes + extraBytes;
     try {
@@ -362,7 +364,7 @@ export class Production {
    * re-encoder's verification decodes). Storing the bytes is the caller's: the rules differ
    * (a request's write-back, a job's new output, a re-encode's replacement).
    */
-  async produce(ticket: Ticket, format: FormatId, settings: EncodeOptions, limits: { memoryBytes: number; cpuMs: number; waitMs: number; extraBytes?: number }): Promise<ArrayBuffer> {
+  async produce(ticket: Ticket, format: FormatId, settings: EncodeSettings, limits: { memoryBytes: number; cpuMs: number; waitMs: number; extraBytes?: number }): Promise<ArrayBuffer> {
     await this.assertWithinBudget(format, settings, limits);
     await this.admit(ticket, format, settings, limits.waitMs, limits.extraBytes);
     return this.encode(format, settings);
@@ -569,7 +571,7 @@ export class Production {
    * a pixel) from a row decoder, in a shape the format's row encoder takes. Not once the pixels
    * exist (a fallback after another format failed reuses them).
    */
-  async streamsOutput(format: FormatId, settings: EncodeOptions): Promise<boolean> {
+  async streamsOutput(format: FormatId, settings: EncodeSettings): Promise<boolean> {
     const { header, plan } = await this.source();
     // A pad canvas and a smart crop's window are made from the whole resized image (`pixels`).
     if (this.pixelsReady || header.animated || plan.pad || plan.window || !formatSpec(header.format).rowScales) return false;
@@ -693,7 +695,7 @@ export class Production {
     }
   }
 
-  async encode(format: FormatId, opts: EncodeOptions): Promise<ArrayBuffer> {
+  async encode(format: FormatId, opts: EncodeSettings): Promise<ArrayBuffer> {
     if (await this.animates(format)) return this.#encodeAnimation(format, opts);
     if (await this.streamsOutput(format, opts)) {
       const { image, header } = await this.source();
@@ -707,10 +709,33 @@ export class Production {
       pixels = flatten(pixels, this.limits.background);
       this.codecs.own(pixels.data.buffer);
     }
+    const tuned = await this.#perImageQuality(format, pixels, opts);
     try {
-      return await this.timer.time("encode", () => this.codecs.encode(format, pixels, opts));
+      return await this.timer.time("encode", () => this.codecs.encode(format, pixels, tuned));
     } catch (e) {
       throw new ProductionError("encode-error", (e as Error).message);
+    }
+  }
+
+  /** What per-image quality chose for the last output (produce/perceptual), when it ran. */
+  searched?: QualitySearch;
+
+  /**
+   * `opts` with the quality per-image quality chooses for these pixels (produce/perceptual),
+   * for an opaque still whose settings name a target level; else `opts` as they are. A search
+   * that fails (a codec error on the sample) leaves the calibrated quality: never the output's
+   * failure.
+   */
+  async #perImageQuality(format: FormatId, pixels: Pixels, opts: EncodeSettings): Promise<EncodeSettings> {
+    this.searched = undefined;
+    const target = opts.target;
+    if (target === undefined || !searchesQuality(format) || pixels.width < SEARCH_MIN_SIDE || pixels.height < SEARCH_MIN_SIDE || hasTransparency(pixels)) return opts;
+    try {
+      const trial = new CodecSession(this.codecs.instances);
+      this.searched = await this.timer.time("quality", () => searchQuality(this.codecs, trial, format, pixels, opts, target));
+      return { ...opts, quality: this.searched.quality };
+    } catch {
+      return opts;
     }
   }
 }
