@@ -134,7 +134,7 @@ export const DEFAULT_VARS = {
   WRITE_BACK_FORMATS: "avif",
   QUALITY_LEVEL: "85",
   QUALITY: "",
-  PER_IMAGE_QUALITY: "avif,webp",
+  PER_IMAGE_QUALITY: "avif",
   SPEED: "avif:8,webp:4,jpg:0",
   REENCODE_FORMATS: "avif",
   REENCODE_SPEED: "avif:5,webp:6",

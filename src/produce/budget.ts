@@ -17,7 +17,7 @@ import type { ImageHeader } from "../headers";
 import type { SequenceShape } from "../formats/probe";
 import { wasmModules } from "../../wasm/modules";
 import type { Part } from "./admission";
-import { MAX_TRIALS, samplePixels, searchesQuality } from "./perceptual";
+import { MAX_TRIALS, samplePixels, SEARCH_MIN_PIXELS, searchesQuality } from "./perceptual";
 
 // The per-format models live in the format modules; these are re-exported for the tests.
 export { streamedHeicMemory } from "../formats/heic";
@@ -182,7 +182,7 @@ const SSIM2_MS_PER_MP = 500;
  * output format, each encoded, decoded and scored, one after another in one memory.
  */
 function searchCost(job: JobShape): { memoryBytes: number; jsBytes: number; cpuMs: number } {
-  if (job.settings.target === undefined || job.outputAlpha || !searchesQuality(job.outputFormat)) return { memoryBytes: 0, jsBytes: 0, cpuMs: 0 };
+  if (job.settings.target === undefined || job.outputAlpha || job.outputPixels < SEARCH_MIN_PIXELS || !searchesQuality(job.outputFormat)) return { memoryBytes: 0, jsBytes: 0, cpuMs: 0 };
   const sample = samplePixels(job.outputPixels);
   const output = formatSpec(job.outputFormat).cost;
   const jpeg = formatSpec("jpg").cost;

@@ -1,28 +1,31 @@
 /**
  * @module produce/perceptual
- * Per-image quality (issue 31): each AVIF or WebP output gets the least quality whose SSIMULACRA 2
- * score reaches what the quality reference, a mozjpeg JPEG at the quality level, scores on the
- * same image, instead of one quality per format calibrated on the average photo (which spends
- * bytes on quality nobody asked for in most images and falls short in some).
+ * Per-image quality (issue 31): an output (AVIF by default, PER_IMAGE_QUALITY) gets the least
+ * quality whose SSIMULACRA 2 score reaches what the quality reference, a mozjpeg JPEG at the
+ * quality level, scores on the same image, instead of one quality per format calibrated on the
+ * average photo (which spends bytes on quality nobody asked for in most images and falls short
+ * in some).
  *
- * Measured on a sample, not the whole output: up to 256x256 pixels, four 128x128 tiles from the
- * centres of the image's quadrants side by side (the whole image when it is that small). Tiles
- * keep the output's scale, so the encoder's artefacts on them are the ones it makes on the whole
- * image; SSIMULACRA 2 (codecs/ssim2) holds 155 bytes a pixel, 10 MiB for the sample.
+ * Measured on a sample, not the whole output: 256x256 pixels, four 128x128 tiles from the
+ * centres of the image's quadrants side by side. Tiles keep the output's scale, so the
+ * encoder's artefacts on them are the ones it makes on the whole image; SSIMULACRA 2
+ * (codecs/ssim2) holds 155 bytes a pixel, 10 MiB for the sample. Outputs under four samples
+ * keep the calibrated quality (SEARCH_MIN_PIXELS).
  *
- * The reference is our libjpeg-turbo quantising with mozjpeg's tables at the level's quality
- * (codecs/jpeg): mozjpeg without its trellis. On the whole outputs of bench section 11's photos
- * its score kept within -1.6 and +1.0 of mozjpeg's (mean +0.2).
+ * The reference is stood in for by our libjpeg-turbo quantising with mozjpeg's tables at the
+ * level's quality (codecs/jpeg): mozjpeg without its trellis. Measured in Node against
+ * mozjpeg (@jsquash/jpeg, the bench's reference) on 4 Kodak and 4 Unsplash photos not in bench
+ * section 11: within -0.3 and +0.8 points on the whole images, -0.5 and +0.3 on their samples;
+ * but 7.5 points under it on the sample of one photo of saturated paint (SATURATED_SHARE).
  *
  * The search: a trial at the calibrated quality, then one stepped by the format's typical slope
- * (formats/id) towards the target; each trial is the sample encoded, decoded and scored. The
- * chosen quality is interpolated between the two trials when they straddle the target, else
- * extrapolated by their secant's slope (at most one step further). Two trials, not a bisection:
- * each costs about 50 ms warm on the sample, and the score is close to linear in the quality
- * over such a step.
+ * (formats/id) towards the target, and a third further down when the second is still well
+ * above it; each trial is the sample encoded, decoded and scored (about 60 ms warm for AVIF at
+ * cpu-used 8). The chosen quality is interpolated between the two trials that straddle the
+ * target, else the lowest trial that reached it, else extrapolated up from the highest.
  *
  * Codec calls run strictly one after another and each reuses the memory of the one before
- * (codecs/resident `recycle`), so the search adds no memory beside the job's encoder for any
+ * (codecs/resident `recycle`), so the search adds no memory beside the job's encoder for an
  * output larger than the sample.
  */
 import type { EncodeOptions, Pixels } from "../codecs";
@@ -32,8 +35,17 @@ import type { CodecSession } from "./codec-session";
 
 /** A tile's side: a multiple of 64 (AV1's superblock, 4 of WebP's and 8 of JPEG's macroblocks). */
 const TILE = 128;
+/**
+ * Tiles to a side of the sample: a GRID x GRID mosaic from the centres of as many cells of the
+ * image. Sixteen tiles of 64 (the same pixels, more places) were tried: on bench section 11
+ * AVIF came out alike (worst photo 3.2 points under the reference instead of 2.3) and WebP
+ * far worse (1.38x the reference's bytes on Unsplash), its encoder misjudged on such small tiles.
+ */
+const GRID = 2;
+/** The sample's side. */
+const SIDE = GRID * TILE;
 /** Outputs up to this many pixels are measured whole. */
-const WHOLE_PIXELS = 4 * TILE * TILE;
+const WHOLE_PIXELS = SIDE * SIDE;
 /** Trial encodes at most. */
 export const MAX_TRIALS = 3;
 /** How far from the calibrated quality the search may go, down and up. */
@@ -59,11 +71,20 @@ const MIN_STEP = 2;
 /** A trial within this many points above the target is taken as it is. */
 const CLOSE_ENOUGH = 0.3;
 
-/** Images narrower or lower than this are encoded at the calibrated quality (SSIMULACRA 2 needs 8x8 at its coarsest scale's input). */
-export const SEARCH_MIN_SIDE = 16;
-
 /** Whether `format`'s quality can be searched per image. */
 export const searchesQuality = (format: FormatId): boolean => formatName(format).qualitySlope !== undefined;
+
+/**
+ * Outputs smaller than four samples keep the calibrated quality: there the trials would cost
+ * 2-5 times the encode itself (a 300x200 AVIF: 55 ms to encode, about 200 ms of trials), for
+ * a kilobyte or two, and a scroll of thumbnails would wait for it (bench section 7's eight
+ * concurrent thumbnails: slowest 3.0 s with the search, 1.6 s without).
+ */
+export const SEARCH_MIN_PIXELS = 4 * WHOLE_PIXELS;
+
+/** Whether an output of `format` this size has its quality searched (when its settings name a target). */
+export const searchedAt = (format: FormatId, width: number, height: number): boolean =>
+  searchesQuality(format) && width * height >= SEARCH_MIN_PIXELS && Math.min(width, height) >= 16;
 
 /** The pixels the search measures for an output this size: at most WHOLE_PIXELS. */
 export const samplePixels = (outputPixels: number): number => Math.min(outputPixels, WHOLE_PIXELS);
@@ -80,19 +101,23 @@ export interface QualitySearch {
 /** The sample of `p` the search measures (see the module comment). */
 export function sampleOf(p: Pixels): Pixels {
   const { width, height } = p;
-  if (width * height <= WHOLE_PIXELS || width < 2 * TILE || height < 2 * TILE) {
+  if (width * height <= WHOLE_PIXELS || width < SIDE || height < SIDE) {
     // Small or narrow: the whole image when it is small enough, else a centre crop of that size.
     if (width * height <= WHOLE_PIXELS) return p;
-    const w = Math.min(width, 2 * TILE * (width < 2 * TILE ? 1 : 2));
+    const w = Math.min(width, width < SIDE ? width : 2 * SIDE);
     const h = Math.min(height, Math.floor(WHOLE_PIXELS / w));
     return crop(p, [[Math.floor((width - w) / 2), Math.floor((height - h) / 2)]], w, h, 1);
   }
   const at: [number, number][] = [];
-  for (const [fx, fy] of [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]) {
-    // Tiles start on an 8-pixel boundary of the output, as its JPEG blocks do.
-    at.push([clampTo(Math.round(fx * width - TILE / 2) & ~7, width - TILE), clampTo(Math.round(fy * height - TILE / 2) & ~7, height - TILE)]);
+  for (let j = 0; j < GRID; j++) {
+    for (let i = 0; i < GRID; i++) {
+      // Tiles start on an 8-pixel boundary of the output, as its JPEG blocks do.
+      const x = Math.round(((i + 0.5) / GRID) * width - TILE / 2) & ~7;
+      const y = Math.round(((j + 0.5) / GRID) * height - TILE / 2) & ~7;
+      at.push([clampTo(x, width - TILE), clampTo(y, height - TILE)]);
+    }
   }
-  return crop(p, at, TILE, TILE, 2);
+  return crop(p, at, TILE, TILE, GRID);
 }
 
 const clampTo = (v: number, max: number) => Math.max(0, Math.min(max, v));

@@ -19,7 +19,7 @@ import { resample, Resampler } from "./resample";
 import { colourConversion, inkConversion, type ColourConversion } from "./colour";
 import { smartWindow } from "./smart-crop";
 import type { EncodeSettings } from "../config";
-import { searchesQuality, searchQuality, SEARCH_MIN_SIDE, type QualitySearch } from "./perceptual";
+import { searchedAt, searchQuality, type QualitySearch } from "./perceptual";
 import { Turns } from "./yield";
 
 /** "Not now" verdicts (produce/verdicts): a response with nothing to serve and one of them is a 503. */
@@ -729,7 +729,7 @@ export class Production {
   async #perImageQuality(format: FormatId, pixels: Pixels, opts: EncodeSettings): Promise<EncodeSettings> {
     this.searched = undefined;
     const target = opts.target;
-    if (target === undefined || !searchesQuality(format) || pixels.width < SEARCH_MIN_SIDE || pixels.height < SEARCH_MIN_SIDE || hasTransparency(pixels)) return opts;
+    if (target === undefined || !searchedAt(format, pixels.width, pixels.height) || hasTransparency(pixels)) return opts;
     try {
       const trial = new CodecSession(this.codecs.instances);
       this.searched = await this.timer.time("quality", () => searchQuality(this.codecs, trial, format, pixels, opts, target));
