@@ -271,6 +271,11 @@ async function equalQualityRuns(push, get, pushFixed, getFixed) {
   const sets = {
     kodak: readdirSync(dir("kodak")).filter((f) => f.endsWith(".png")).sort().filter((_, i) => i % 3 === 0).map((f) => ({ name: f, png: async () => readFileSync(join(dir("kodak"), f)) })),
     "unsplash (1200w)": readdirSync(dir("unsplash")).filter((f) => f.endsWith(".jpg")).sort().slice(0, 5).map((f) => ({ name: f, png: () => sharp(join(dir("unsplash"), f)).rotate().resize(1200).png().toBuffer() })),
+    // Held out: photos the per-image search's settings were never tuned on (issue 31).
+    "held-out": [
+      ...readdirSync(dir("kodak")).filter((f) => f.endsWith(".png")).sort().filter((_, i) => i % 6 === 5).map((f) => ({ name: f, png: async () => readFileSync(join(dir("kodak"), f)) })),
+      ...readdirSync(dir("unsplash")).filter((f) => f.endsWith(".jpg")).sort().slice(5, 10).map((f) => ({ name: f, png: () => sharp(join(dir("unsplash"), f)).rotate().resize(1200).png().toBuffer() })),
+    ],
   };
   // Levels (QUALITY_LEVEL's scale, mapped per format by the ladder) wide enough to bracket the target.
   const LEVELS = { avif: [35, 50, 62, 75, 85, 92], webp: [60, 70, 80, 87, 93, 97], jpg: [60, 70, 80, 85, 90, 95] };
@@ -332,7 +337,7 @@ async function equalQualityRuns(push, get, pushFixed, getFixed) {
       "11. Bytes at equal SSIMULACRA 2, against a mozjpeg q85 JPEG of the same pixels",
       ["set", "format", "bytes at the reference's score", "served default: bytes", "served: mean score", "reference: mean score", "served: worst vs reference"],
       rows,
-      `Per photo, the bytes each format needs to reach the SSIMULACRA 2 score (../shared/tools/ssimulacra2, libjxl 0.11.2) of a mozjpeg q85 JPEG (@jsquash/jpeg) of the same pixels, interpolated on a grid of q levels asked of a worker without per-image quality (its encoders at fixed qualities and their on-demand speeds), summed over the set and divided by the reference's bytes; beside it, what the worker serves with its defaults (QUALITY_LEVEL 85; per-image quality for AVIF and WebP). Sets: every third Kodak photo (8) and five Unsplash photos at 1200w. Goals (issue 31, first view): AVIF <= 0.80x, WebP and JPEG <= 1.00x, no image more than 2 points below the reference.`,
+      `Per photo, the bytes each format needs to reach the SSIMULACRA 2 score (../shared/tools/ssimulacra2, libjxl 0.11.2) of a mozjpeg q85 JPEG (@jsquash/jpeg) of the same pixels, interpolated on a grid of q levels asked of a worker without per-image quality (its encoders at fixed qualities and their on-demand speeds), summed over the set and divided by the reference's bytes; beside it, what the worker serves with its defaults (QUALITY_LEVEL 85; per-image quality for AVIF and WebP). Sets: every third Kodak photo (8) and five Unsplash photos at 1200w; held out (never used to tune per-image quality's settings): every sixth Kodak photo from the sixth (4) and the other five Unsplash photos at 1200w. Goals (issue 31, first view): AVIF <= 0.80x, WebP and JPEG <= 1.00x, no image more than 2 points below the reference.`,
     ),
   );
 }
