@@ -40,7 +40,7 @@ export function jsonError(err: AppError): Response {
 const log = (message: string, detail?: unknown) => console.warn(message, ...(detail === undefined ? [] : [detail]));
 
 /** What a page's script may read of an image response besides the CORS-safelisted headers. */
-const EXPOSED_HEADERS = ["Content-Length", "ETag", "Server-Timing", "X-Image-Source", "X-Image-Tried", "X-Image-Peak-Memory"];
+const EXPOSED_HEADERS = ["Content-Length", "ETag", "Server-Timing", "X-Image-Source", "X-Image-Tried", "X-Image-Peak-Memory", "X-Image-Quality"];
 
 export function createApp({ config, store, cache, jobs }: AppDeps): Hono {
   const app = new Hono();

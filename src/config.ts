@@ -91,7 +91,7 @@ export interface Config {
    * is predicted under this.
    */
   cpuLimitMs: number;
-  /** Send X-Image-Peak-Memory (the job's measured WASM high-water mark). */
+  /** Send the diagnostic headers X-Image-Peak-Memory (the job's measured WASM high-water mark) and X-Image-Quality (what per-image quality chose). */
   exposePeakMemory: boolean;
   /** Which `_W_H` sizes may be requested: any, the allowlist, or the allowlist plus signed URLs. */
   sizePolicy: "open" | "allowlist" | "signed";
