@@ -69,6 +69,23 @@ describe("slow background re-encode (issue 16)", () => {
     expect(new Uint8Array(await (await env.IMAGES.get(key))!.arrayBuffer())).toEqual(new Uint8Array(replaced));
   });
 
+  it("a variant whose quality was chosen per image is re-encoded at the slow quality moved by as much", async () => {
+    const stem = `${uniquePrefix()}/parrots`;
+    await put(`${stem}.png`, fixture("kodim23Png"));
+    // 768x512: searched (produce/perceptual); kodim23 asked for q82 when this was written.
+    const first = await call(`/${stem}.png?caplist=avif`, {}, { ...COUNTING, PEAK_MEMORY_HEADER: "on" });
+    const chosen = Number(/^q=(\d+);/.exec(first.res.headers.get("X-Image-Quality") ?? "")?.[1]);
+    expect(chosen).not.toBe(80);
+    const key = `${stem}.avif`;
+    expect((await env.IMAGES.head(key))?.customMetadata).toMatchObject({ producedBy: "on-demand", quality: String(chosen) });
+    // A larger budget: under the default one, a slow encode of 768x512 beside its two
+    // verification decodes is refused (kept, over-memory-budget).
+    await consume(key, { MEMORY_BUDGET_MB: "256" });
+    const after = await env.IMAGES.head(key);
+    // The slow encode's calibrated quality (76 at level 85) moved as the fast one moved from 80.
+    expect(after!.customMetadata, JSON.stringify(after!.customMetadata)).toMatchObject({ reencoded: "replaced", quality: String(76 + chosen - 80), speed: "5" });
+  });
+
   it("a re-encode that is not smaller leaves the variant as it was (bytes and ETag), marked so it is not tried again", async () => {
     const { key, path, first } = await onDemandAvif();
     await consume(key, { REENCODE_QUALITY: "avif:90" });

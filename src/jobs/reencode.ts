@@ -46,7 +46,7 @@ export interface ReencodeDeps {
 export async function reencode(deps: ReencodeDeps, key: string, origin: string): Promise<ReencodeOutcome> {
   const { config, store, cache } = deps;
   const req = parseImageKey(key, Number.MAX_SAFE_INTEGER);
-  const settings = config.reencode.encode[req.format];
+  let settings = config.reencode.encode[req.format];
   if (!settings) return { result: "skipped", reason: `${req.format} is not in REENCODE_FORMATS` };
   const head = await store.head(key);
   const meta = head?.customMetadata ?? {};
@@ -55,6 +55,14 @@ export async function reencode(deps: ReencodeDeps, key: string, origin: string):
   if (meta.reencoded) return { result: "skipped", reason: `already ${meta.reencoded}` };
   const stored = await store.get(key);
   if (!stored) return { result: "skipped", reason: "gone" };
+  // A fast encode whose quality was chosen per image (produce/perceptual) moved away from the
+  // calibrated one by what the image needs: the slow encode moves by as much, so it aims at
+  // the same perceived quality (at a fixed quality it came out larger, and was kept, wherever
+  // the search had gone lower).
+  const moved = Number(meta.quality) - config.encode[req.format].quality;
+  if (config.encode[req.format].target !== undefined && Number.isFinite(moved) && moved !== 0) {
+    settings = { ...settings, quality: Math.max(1, Math.min(100, settings.quality + moved)) };
+  }
 
   const mark = async (outcome: ReencodeOutcome & { result: "kept" }): Promise<ReencodeOutcome> => {
     // Same bytes, so the same ETag for clients; only the mark is new. Conditional on the object
