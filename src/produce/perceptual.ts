@@ -44,8 +44,8 @@ const TILE = 128;
 const GRID = 2;
 /** The sample's side. */
 const SIDE = GRID * TILE;
-/** Outputs up to this many pixels are measured whole. */
-const WHOLE_PIXELS = SIDE * SIDE;
+/** The sample's pixels. */
+const SAMPLE_PIXELS = SIDE * SIDE;
 /** Trial encodes at most. */
 export const MAX_TRIALS = 3;
 /** How far from the calibrated quality the search may go, down and up. */
@@ -78,16 +78,16 @@ export const searchesQuality = (format: FormatId): boolean => formatName(format)
  * Outputs smaller than four samples keep the calibrated quality: there the trials would cost
  * 2-5 times the encode itself (a 300x200 AVIF: 55 ms to encode, about 200 ms of trials), for
  * a kilobyte or two, and a scroll of thumbnails would wait for it (bench section 7's eight
- * concurrent thumbnails: slowest 3.0 s with the search, 1.6 s without).
+ * concurrent thumbnails: slowest 3.0 s with the search, 1.9 s without).
  */
-export const SEARCH_MIN_PIXELS = 4 * WHOLE_PIXELS;
+export const SEARCH_MIN_PIXELS = 4 * SAMPLE_PIXELS;
 
 /** Whether an output of `format` this size has its quality searched (when its settings name a target). */
 export const searchedAt = (format: FormatId, width: number, height: number): boolean =>
   searchesQuality(format) && width * height >= SEARCH_MIN_PIXELS && Math.min(width, height) >= 16;
 
-/** The pixels the search measures for an output this size: at most WHOLE_PIXELS. */
-export const samplePixels = (outputPixels: number): number => Math.min(outputPixels, WHOLE_PIXELS);
+/** The pixels the search measures for an output this size. */
+export const samplePixels = (outputPixels: number): number => Math.min(outputPixels, SAMPLE_PIXELS);
 
 export interface QualitySearch {
   /** The chosen quality (the encoder's own scale). */
@@ -101,11 +101,10 @@ export interface QualitySearch {
 /** The sample of `p` the search measures (see the module comment). */
 export function sampleOf(p: Pixels): Pixels {
   const { width, height } = p;
-  if (width * height <= WHOLE_PIXELS || width < SIDE || height < SIDE) {
-    // Small or narrow: the whole image when it is small enough, else a centre crop of that size.
-    if (width * height <= WHOLE_PIXELS) return p;
-    const w = Math.min(width, width < SIDE ? width : 2 * SIDE);
-    const h = Math.min(height, Math.floor(WHOLE_PIXELS / w));
+  if (width < SIDE || height < SIDE) {
+    // A narrow output (a banner): a centre crop of as many pixels, at most twice the sample's width.
+    const w = Math.min(width, 2 * SIDE);
+    const h = Math.min(height, Math.floor(SAMPLE_PIXELS / w));
     return crop(p, [[Math.floor((width - w) / 2), Math.floor((height - h) / 2)]], w, h, 1);
   }
   const at: [number, number][] = [];
