@@ -76,6 +76,25 @@ export function encodeJpegTurbo({ data, width, height }, quality, speed = 0) {
 }
 
 /**
+ * The worker's WebP encoder (src/formats/webp: our libwebp build's row encoder, native/webpanim),
+ * at `method`; `sharp`: libwebp's sharp RGB to YUV conversion where colours meet (1, the worker's default), everywhere (2) or nowhere (0).
+ */
+export function encodeWebpRows({ data, width, height }, quality, method = 4, sharp = 1) {
+  const { e, memory } = standalone("webpanim");
+  const rows = 16;
+  const enc = e.rows_enc_new(width, height, 1, 0, quality, method, rows, 0, sharp);
+  if (!enc) throw new Error("webp: rows_enc_new failed");
+  const band = e.rows_enc_band(enc);
+  for (let y = 0; y < height; y += rows) {
+    const n = Math.min(rows, height - y);
+    new Uint8Array(memory.buffer, band, width * 4 * n).set(data.subarray(y * width * 4, (y + n) * width * 4));
+    if (!e.rows_enc_write(enc, n)) throw new Error("webp: rows refused");
+  }
+  if (!e.rows_enc_finish(enc)) throw new Error(`webp: encode failed (${e.rows_enc_error(enc)})`);
+  return new Uint8Array(memory.buffer, e.rows_enc_data(enc), e.rows_enc_size(enc)).slice().buffer;
+}
+
+/**
  * Encodes RGBA pixels as the worker does (src/codecs: @jsquash's defaults plus quality and
  * speed), at the given quality; `speed` is libaom's cpu-used for AVIF (default 8, the on-demand
  * speed) and libwebp's method for WebP (default 4).

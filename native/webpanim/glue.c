@@ -158,7 +158,24 @@ typedef struct {
   int y;             /* next stored row */
   uint8_t* rgba;     /* the caller's band: sw * max_rows * 4 bytes */
   WebPMemoryWriter out;
+  /* Sharp YUV (see rows_enc_new): stored rows [wy, wy + wn) held as RGBA in `win`, and the
+   * next row not yet converted. */
+  int sharp;
+  uint8_t* win;
+  int wy, wn, cy;
 } Rows;
+
+/* Sharp YUV converts SHARP_CHUNK rows at a time, each with up to SHARP_CONTEXT rows of context
+ * either side (even, so chroma rows stay aligned). libwebp's iterative conversion
+ * (picture_csp_enc.c, PreprocessARGB: up to 4 iterations, each reading the chroma rows above
+ * and below) reaches at most 4 chroma rows, 8 luma rows, from a row: converted with 8 rows of
+ * context, the kept rows see what a whole-picture conversion would have shown them. */
+#ifndef SHARP_CHUNK
+#define SHARP_CHUNK 32
+#endif
+#ifndef SHARP_CONTEXT
+#define SHARP_CONTEXT 8
+#endif
 
 /* Stored (x, y) of a plane of stored size w x h to its display position (the inverse of the
  * lookup in src/produce/orient.ts). */
@@ -193,10 +210,11 @@ static void copy_plane(int o, const uint8_t* src, int src_stride, uint8_t* dst, 
 
 /*
  * `sw` x `sh` stored rows arriving `max_rows` at most at a time (even, so 4:2:0 chroma rows
- * never straddle two bands); `alpha`: keep an alpha plane; `low_memory`: see below. NULL when
- * out of memory or invalid.
+ * never straddle two bands); `alpha`: keep an alpha plane; `low_memory`: see below; `sharp`:
+ * 0 libwebp's averaging RGB to YUV conversion, 1 its sharp one for chunks with colour edges
+ * (colour_edges), 2 the sharp one everywhere. NULL when out of memory or invalid.
  */
-Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, int method, int max_rows, int low_memory) {
+Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, int method, int max_rows, int low_memory, int sharp) {
   if (sw <= 0 || sh <= 0 || max_rows <= 0 || (max_rows & 1)) return NULL;
   Rows* e = (Rows*)calloc(1, sizeof(Rows));
   if (!e) return NULL;
@@ -225,9 +243,12 @@ Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, in
   e->band.height = max_rows;
   e->band.use_argb = 0;
   e->rgba = (uint8_t*)malloc((size_t)sw * max_rows * 4);
-  if (!WebPValidateConfig(&e->config) || !e->rgba || !WebPPictureAlloc(&e->pic)) {
+  e->sharp = sharp;
+  if (sharp) e->win = (uint8_t*)malloc((size_t)sw * (SHARP_CHUNK + 2 * SHARP_CONTEXT + max_rows) * 4);
+  if (!WebPValidateConfig(&e->config) || !e->rgba || (sharp && !e->win) || !WebPPictureAlloc(&e->pic)) {
     WebPPictureFree(&e->pic);
     free(e->rgba);
+    free(e->win);
     free(e);
     return NULL;
   }
@@ -236,46 +257,131 @@ Rows* rows_enc_new(int sw, int sh, int orientation, int alpha, float quality, in
 
 uint8_t* rows_enc_band(Rows* e) { return e->rgba; }
 
-/* Takes `n` rows from the band buffer (even unless they are the last). 1 on success. */
-int rows_enc_write(Rows* e, int n) {
-  if (n <= 0 || n > e->max_rows || e->y + n > e->sh || ((n & 1) && e->y + n != e->sh)) return 0;
-  WebPPicture* b = &e->band;
-  /* libwebp's own RGB->YUV conversion (and alpha plane when any pixel is not opaque). */
-  if (b->height != n) {
-    WebPPictureFree(b);
-    b->width = e->sw;
-    b->height = n;
-  }
-  if (!(e->alpha ? WebPPictureImportRGBA(b, e->rgba, e->sw * 4) : WebPPictureImportRGBX(b, e->rgba, e->sw * 4))) return 0;
+/* Copies `n` converted rows of the band picture, from its row `off` (even), to stored rows
+ * y0.. of the whole picture. */
+static void store_rows(Rows* e, const WebPPicture* b, int off, int y0, int n) {
   int o = e->orientation;
   int cw = (e->sw + 1) / 2, ch = (e->sh + 1) / 2;
-  copy_plane(o, b->y, b->y_stride, e->pic.y, e->pic.y_stride, e->sw, e->sh, e->y, n);
-  copy_plane(o, b->u, b->uv_stride, e->pic.u, e->pic.uv_stride, cw, ch, e->y / 2, (n + 1) / 2);
-  copy_plane(o, b->v, b->uv_stride, e->pic.v, e->pic.uv_stride, cw, ch, e->y / 2, (n + 1) / 2);
+  copy_plane(o, b->y + (size_t)off * b->y_stride, b->y_stride, e->pic.y, e->pic.y_stride, e->sw, e->sh, y0, n);
+  copy_plane(o, b->u + (size_t)(off / 2) * b->uv_stride, b->uv_stride, e->pic.u, e->pic.uv_stride, cw, ch, y0 / 2, (n + 1) / 2);
+  copy_plane(o, b->v + (size_t)(off / 2) * b->uv_stride, b->uv_stride, e->pic.v, e->pic.uv_stride, cw, ch, y0 / 2, (n + 1) / 2);
   if (e->alpha) {
     if (b->a) {
-      copy_plane(o, b->a, b->a_stride, e->pic.a, e->pic.a_stride, e->sw, e->sh, e->y, n);
+      copy_plane(o, b->a + (size_t)off * b->a_stride, b->a_stride, e->pic.a, e->pic.a_stride, e->sw, e->sh, y0, n);
     } else {
       /* An opaque band: libwebp made no alpha plane for it. */
       for (int r = 0; r < n; r++) {
         for (int x = 0; x < e->sw; x++) {
           int X, Y;
-          place(o, e->sw, e->sh, x, e->y + r, &X, &Y);
+          place(o, e->sw, e->sh, x, y0 + r, &X, &Y);
           e->pic.a[(size_t)Y * e->pic.a_stride + X] = 0xff;
         }
       }
     }
   }
+}
+
+/* `rows` RGBA rows at `rgba` into the band picture, converted to YUV(A): libwebp's own
+ * conversion, or its sharp (iterative) one. 1 on success. */
+static int convert(Rows* e, const uint8_t* rgba, int rows, int sharp) {
+  WebPPicture* b = &e->band;
+  if (b->height != rows || b->use_argb != sharp) {
+    WebPPictureFree(b);
+    b->width = e->sw;
+    b->height = rows;
+    b->use_argb = sharp;
+  }
+  if (!(e->alpha ? WebPPictureImportRGBA(b, rgba, e->sw * 4) : WebPPictureImportRGBX(b, rgba, e->sw * 4))) return 0;
+  return !sharp || WebPPictureSharpARGBToYUVA(b);
+}
+
+/*
+ * Whether a chunk of `rows` RGBA rows has enough colour edges for the sharp conversion to pay:
+ * at least SHARP_EDGES_PER_MILLE of its 2x2 blocks span more than SHARP_EDGE_RANGE in Cb or Cr
+ * (B - Y, R - Y; BT.601 luma). Averaging a block's colour is exact for a flat block and wrong
+ * where it straddles an edge between colours; the sharp conversion costs about half the
+ * encode's time again, so it is spent only on chunks it changes.
+ */
+#ifndef SHARP_EDGE_RANGE
+#define SHARP_EDGE_RANGE 24
+#endif
+#ifndef SHARP_EDGES_PER_MILLE
+#define SHARP_EDGES_PER_MILLE 25
+#endif
+static int colour_edges(const Rows* e, const uint8_t* rgba, int rows) {
+  const size_t stride = (size_t)e->sw * 4;
+  long blocks = 0, edges = 0;
+  for (int y = 0; y + 1 < rows; y += 2) {
+    for (int x = 0; x + 1 < e->sw; x += 2) {
+      int cb_min = 1 << 20, cb_max = -(1 << 20), cr_min = 1 << 20, cr_max = -(1 << 20);
+      for (int k = 0; k < 4; k++) {
+        const uint8_t* p = rgba + (size_t)(y + (k >> 1)) * stride + (size_t)(x + (k & 1)) * 4;
+        const int luma = (77 * p[0] + 150 * p[1] + 29 * p[2]) >> 8;
+        const int cb = p[2] - luma, cr = p[0] - luma;
+        if (cb < cb_min) cb_min = cb;
+        if (cb > cb_max) cb_max = cb;
+        if (cr < cr_min) cr_min = cr;
+        if (cr > cr_max) cr_max = cr;
+      }
+      blocks++;
+      if (cb_max - cb_min > SHARP_EDGE_RANGE || cr_max - cr_min > SHARP_EDGE_RANGE) edges++;
+    }
+  }
+  return blocks > 0 && edges * 1000 >= blocks * SHARP_EDGES_PER_MILLE;
+}
+
+/* Sharp YUV: converts every chunk whose context has arrived (all that is left at the end). */
+static int sharp_flush(Rows* e) {
+  const size_t row = (size_t)e->sw * 4;
+  while (e->cy < e->sh) {
+    int out_end = e->cy + SHARP_CHUNK < e->sh ? e->cy + SHARP_CHUNK : e->sh;
+    int need_end = out_end + SHARP_CONTEXT < e->sh ? out_end + SHARP_CONTEXT : e->sh;
+    if (e->wy + e->wn < need_end) return 1;
+    const uint8_t* chunk = e->win + (size_t)(e->cy - e->wy) * row;
+    if (e->sharp == 2 || colour_edges(e, chunk, out_end - e->cy)) {
+      int in_start = e->cy - SHARP_CONTEXT > e->wy ? e->cy - SHARP_CONTEXT : e->wy;
+      if (!convert(e, e->win + (size_t)(in_start - e->wy) * row, need_end - in_start, 1)) return 0;
+      store_rows(e, &e->band, e->cy - in_start, e->cy, out_end - e->cy);
+    } else {
+      /* The averaging conversion is per 2x2 block: no context needed. */
+      if (!convert(e, chunk, out_end - e->cy, 0)) return 0;
+      store_rows(e, &e->band, 0, e->cy, out_end - e->cy);
+    }
+    e->cy = out_end;
+    /* Only the next chunk's context above it stays. */
+    int keep = e->cy - SHARP_CONTEXT;
+    if (keep > e->wy) {
+      memmove(e->win, e->win + (size_t)(keep - e->wy) * row, (size_t)(e->wy + e->wn - keep) * row);
+      e->wn -= keep - e->wy;
+      e->wy = keep;
+    }
+  }
+  return 1;
+}
+
+/* Takes `n` rows from the band buffer (even unless they are the last). 1 on success. */
+int rows_enc_write(Rows* e, int n) {
+  if (n <= 0 || n > e->max_rows || e->y + n > e->sh || ((n & 1) && e->y + n != e->sh)) return 0;
+  if (e->sharp) {
+    memcpy(e->win + (size_t)e->wn * e->sw * 4, e->rgba, (size_t)n * e->sw * 4);
+    e->wn += n;
+    e->y += n;
+    return sharp_flush(e);
+  }
+  if (!convert(e, e->rgba, n, 0)) return 0;
+  store_rows(e, &e->band, 0, e->y, n);
   e->y += n;
   return 1;
 }
 
 /* Encodes the filled picture; 1 on success. The band's memory is returned first. */
 int rows_enc_finish(Rows* e) {
-  if (e->y != e->sh) return 0;
+  if (e->y != e->sh || (e->sharp && e->cy != e->sh)) return 0;
   WebPPictureFree(&e->band);
   free(e->rgba);
+  free(e->win);
   e->rgba = NULL;
+  e->win = NULL;
   WebPMemoryWriterInit(&e->out);
   e->pic.writer = WebPMemoryWrite;
   e->pic.custom_ptr = &e->out;
@@ -292,5 +398,6 @@ void rows_enc_free(Rows* e) {
   WebPPictureFree(&e->pic);
   WebPPictureFree(&e->band);
   free(e->rgba);
+  free(e->win);
   free(e);
 }

@@ -55,7 +55,7 @@ export function openWebp(bytes: ArrayBuffer, denom: number, expect: { width: num
 }
 
 interface WebpRowsExports extends StandaloneExports {
-  rows_enc_new(width: number, height: number, orientation: number, alpha: number, quality: number, method: number, maxRows: number, lowMemory: number): number;
+  rows_enc_new(width: number, height: number, orientation: number, alpha: number, quality: number, method: number, maxRows: number, lowMemory: number, sharp: number): number;
   rows_enc_band(e: number): number;
   rows_enc_write(e: number, rows: number): number;
   rows_enc_finish(e: number): number;
@@ -64,6 +64,10 @@ interface WebpRowsExports extends StandaloneExports {
   rows_enc_error(e: number): number;
   rows_enc_free(e: number): void;
 }
+
+/** Where the sharp RGB to YUV conversion is used: nowhere, in rows where colours meet (native/webpanim/glue.c `colour_edges`), or everywhere. */
+export type SharpYuv = "off" | "edges" | "everywhere";
+const SHARP_YUV_MODE: Record<SharpYuv, number> = { off: 0, edges: 1, everywhere: 2 };
 
 /** libwebp's WebPEncodingError (src/webp/encode.h). */
 const ENCODE_ERROR = ["ok", "out of memory", "out of memory (bitstream)", "null parameter", "invalid configuration", "bad dimension", "partition 0 overflow", "partition overflow", "bad write", "file too big", "user abort"];
@@ -74,12 +78,15 @@ const ENCODE_ERROR = ["ok", "out of memory", "out of memory (bitstream)", "null 
  * YUV picture takes in display orientation as the rows arrive. 1.5 bytes a pixel (2.5 with
  * `alpha`) instead of RGBA's 4, and no whole RGBA image anywhere. `lowMemory` drops libwebp's
  * token buffer (about 19 bytes per output byte) at the price of a second analysis pass: 1.4-2x
- * the encode time at method 4 (native/webpanim/glue.c), the same bytes within 0.2%.
+ * the encode time at method 4 (native/webpanim/glue.c), the same bytes within 0.2%. `sharp`:
+ * where libwebp's sharp (iterative) RGB to YUV 4:2:0 conversion replaces its averaging one
+ * (`SharpYuv`), in chunks of rows with enough context that each row comes out as a
+ * whole-picture conversion would make it.
  */
-export function webpRowEncoder(width: number, height: number, orientation: number, alpha: boolean, quality: number, method: number, lowMemory: boolean): RowEncoder {
+export function webpRowEncoder(width: number, height: number, orientation: number, alpha: boolean, quality: number, method: number, lowMemory: boolean, sharp: SharpYuv): RowEncoder {
   const e = instantiateStandalone<WebpRowsExports>(wasmModules.webpAnim);
   const bandRows = BAND_ROWS;
-  const enc = e.rows_enc_new(width, height, orientation, alpha ? 1 : 0, quality, method, bandRows, lowMemory ? 1 : 0);
+  const enc = e.rows_enc_new(width, height, orientation, alpha ? 1 : 0, quality, method, bandRows, lowMemory ? 1 : 0, SHARP_YUV_MODE[sharp]);
   if (!enc) throw new CodecError(`cannot make a ${width}x${height} WebP picture (out of memory or over 16383 a side)`);
   const band = e.rows_enc_band(enc);
   return {
