@@ -9,8 +9,9 @@
 // Reports per kind p50/p99, statuses, unanswered requests (no answer in 60 s), thumbnails over
 // 10 s, 5xx other than 503 with Retry-After, the jobs' final states, and workerd's peak RSS over
 // the run above its RSS after a forced GC (the local R2, Cache and Queue simulators included).
-// `--soak-minutes=N` shortens it (a harness check).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+// `--soak-minutes=N` shortens it (a harness check); SOAK_LOG=FILE keeps the dev server's log (why
+// a candidate failed: "no room for N MiB within M ms", a predicted CPU over the budget).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -187,6 +188,7 @@ export async function soakSection({ root, corpora, token, minutes, log }) {
       `One wrangler dev with the [vars] of wrangler.toml, the queue consumer in the same isolate. scroll: two clients, each uncached thumbnail (200-480w) of ten 12-24 MP photos asked twice (again: from the cache, a re-encode candidate); view: 1200w; herd: 8 at once for one uncached 640w variant every 20 s; full: a newly pushed iPhone HEIC with Chrome's Accept every 45 s; async jobs every 60 s (800w WebP, 400w AVIF, 1600w JPEG). ${summary}`,
     );
   } finally {
+    if (process.env.SOAK_LOG) writeFileSync(process.env.SOAK_LOG, worker.log());
     worker.stop();
     await new Promise((r) => setTimeout(r, 500));
     rmSync(persist, { recursive: true, force: true });
