@@ -13,8 +13,9 @@
 //   node bench/calibrate.mjs --derive         # both grids -> calibration.md and src/produce/quality-ladder.json
 //
 // The JPEG rung (our libjpeg-turbo build against the mozjpeg reference: the same coding family)
-// is matched by SSIMULACRA 2 (the guide's metric; ../shared/tools/ssimulacra2) when both grids
-// hold it; the grid records it for the JPEG encoders (SSIMULACRA2_ENCODERS), and
+// and the WebP rung (our libwebp build, sharp YUV where colours meet, as the worker encodes) are
+// matched by SSIMULACRA 2 (the guide's metric; ../shared/tools/ssimulacra2) when both grids
+// hold it; the grid records it for those encoders (SSIMULACRA2_ENCODERS), and
 // `--add-ssimulacra2` adds it to a grid measured without it (the encodes are deterministic).
 //
 // The grids take about 30 minutes per set on the reference machine (libaom at cpu-used 5 is
@@ -38,12 +39,12 @@ const ENCODERS = {
   jpg: { format: "jpg", speed: 0, qualities: [70, 75, 80, 85, 90, 95] },
   "avif-fast": { format: "avif", speed: 8, qualities: [36, 44, 52, 60, 68, 76, 84, 90] },
   "avif-slow": { format: "avif", speed: 5, qualities: [44, 54, 64, 74, 84, 90] },
-  webp: { format: "webp", speed: 4, qualities: [60, 68, 76, 84, 90, 96] },
+  webp: { format: "webp", speed: 4, qualities: [60, 68, 76, 80, 84, 87, 90, 96] },
 };
 /** The encoders whose points are also scored by SSIMULACRA 2. */
-const SSIMULACRA2_ENCODERS = ["jpg-ref", "jpg"];
+const SSIMULACRA2_ENCODERS = ["jpg-ref", "jpg", "webp"];
 /** The encoders matched to the reference by SSIMULACRA 2 alone (when every point has it). */
-const BY_SSIMULACRA2 = ["jpg"];
+const BY_SSIMULACRA2 = ["jpg", "webp"];
 const SETS = {
   kodak: { dir: join(CORPORA, "kodak"), width: null },
   unsplash: { dir: join(CORPORA, "unsplash"), width: 1200 },
@@ -177,7 +178,7 @@ function derive() {
   const md = [
     "# Quality calibration (npm run calibrate)",
     "",
-    `Sets: ${sets.map((s) => `${s.set} (${s.files.length} photos${s.width ? `, at ${s.width}w` : ""})`).join(", ")}. Scores are set means, the two sets weighing the same. Each row: the quality at which the encoder's pooled score equals a mozjpeg JPEG's at the level's quality, by one metric (linear between grid points), and the pooled mean bytes there vs that JPEG; then the same for each set on its own, for the record. The ladder takes, per level and encoder, the higher of its two metrics' qualities, rounded up: the output matches the reference by both; the JPEG rung (libjpeg-turbo against mozjpeg, one coding family) is matched by SSIMULACRA 2 alone.`,
+    `Sets: ${sets.map((s) => `${s.set} (${s.files.length} photos${s.width ? `, at ${s.width}w` : ""})`).join(", ")}. Scores are set means, the two sets weighing the same. Each row: the quality at which the encoder's pooled score equals a mozjpeg JPEG's at the level's quality, by one metric (linear between grid points), and the pooled mean bytes there vs that JPEG; then the same for each set on its own, for the record. The ladder takes, per level and encoder, the higher of its two metrics' qualities, rounded up: the output matches the reference by both; the JPEG and WebP rungs are matched by SSIMULACRA 2 alone.`,
     "",
     `| level (mozjpeg q) | encoder | metric | reference score | quality matching it | bytes vs reference | ${sets.map((s) => `${s.set} alone`).join(" | ")} |`,
     `| --- | --- | --- | --- | --- | --- | ${sets.map(() => "---").join(" | ")} |`,

@@ -95,14 +95,14 @@ export function encodeWebpRows({ data, width, height }, quality, method = 4, sha
 }
 
 /**
- * Encodes RGBA pixels as the worker does (src/codecs: @jsquash's defaults plus quality and
- * speed), at the given quality; `speed` is libaom's cpu-used for AVIF (default 8, the on-demand
+ * Encodes RGBA pixels as the worker does (WebP and JPEG: our own builds; AVIF: @jsquash/avif
+ * standing in for ours, its defaults plus quality and speed), at the given quality; `speed` is libaom's cpu-used for AVIF (default 8, the on-demand
  * speed) and libwebp's method for WebP (default 4).
  */
 export async function encodeWith(format, pixels, quality, speed) {
   await init();
   if (format === "avif") return avifEncode(pixels, { quality, speed: speed ?? 8 });
-  if (format === "webp") return webpEncode(pixels, { quality, method: speed ?? 4 });
+  if (format === "webp") return encodeWebpRows(pixels, quality, speed ?? 4, 1);
   if (format === "jpg") return encodeJpegTurbo(pixels, quality, speed ?? 0);
   // "mozjpeg": the reference a quality level names (@jsquash/jpeg's defaults, progressive).
   return jpegEncode(pixels, { quality });
