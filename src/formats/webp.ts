@@ -142,9 +142,12 @@ export const WEBP_TOKEN_PIXELS = 2_100_000;
  * over photos; averaging / sharp everywhere / sharp where colours meet): 8 Kodak photos 0.964x /
  * 0.960x / 0.962x, 5 Unsplash photos at 1200w 0.976x / 0.889x / 0.890x (one 0.76x), 9 others
  * 1.007x / 1.000x / 0.995x; encode time 1.57x everywhere, 1.25x where colours meet (224, 353
- * and 281 ms a megapixel over the 18 photos).
+ * and 281 ms a megapixel over the 18 photos). Web sizes only (up to WEBP_TOKEN_PIXELS, which
+ * covers every output the bytes were measured at): a larger output, such as a full-size WebP
+ * of a 12 MP photo queued behind a request, would hold the memory gate seconds longer.
  */
 export const WEBP_SHARP_YUV: SharpYuv = "edges";
+const sharpFor = (pixels: number): SharpYuv => (pixels <= WEBP_TOKEN_PIXELS ? WEBP_SHARP_YUV : "off");
 const TOKEN_BYTES_PER_PIXEL = 16;
 
 /** Relative encode time by libwebp method 0..6 (4 = 1). */
@@ -158,7 +161,7 @@ const METHOD_FACTOR = [0.4, 0.5, 0.6, 0.8, 1, 1.3, 1.8];
  * besides the picture, plus 15% for growth steps; at web sizes the token buffer besides.
  */
 const webpRowMemory = (pixels: number, alpha: boolean, width: number) =>
-  1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0) + SHARP_BYTES_PER_COLUMN * width;
+  1.15 * (2e6 + ((alpha ? 2.5 : 1.5) + 0.33) * pixels) + (alpha ? ALPHA_BYTES_PER_PIXEL * pixels : 0) + (pixels <= WEBP_TOKEN_PIXELS ? TOKEN_BYTES_PER_PIXEL * pixels : 0) + (sharpFor(pixels) === "off" ? 0 : SHARP_BYTES_PER_COLUMN * width);
 
 /**
  * The sharp conversion's rows (native/webpanim/glue.c): a window of 64 RGBA rows, and for a
@@ -189,11 +192,11 @@ export const webp: FormatSpec = {
     // defaults, so the same file byte for byte (12 photos at q87 method 4, against
     // @jsquash/webp's), in the job's shared memory instead of an instance of its own.
     encode: async (pixels, o, usage) =>
-      encodeWhole(webpRowEncoder(pixels.width, pixels.height, 1, hasTransparency(pixels), o.quality, o.speed, pixels.width * pixels.height > WEBP_TOKEN_PIXELS, WEBP_SHARP_YUV), pixels, usage),
+      encodeWhole(webpRowEncoder(pixels.width, pixels.height, 1, hasTransparency(pixels), o.quality, o.speed, pixels.width * pixels.height > WEBP_TOKEN_PIXELS, sharpFor(pixels.width * pixels.height)), pixels, usage),
     rowEncoder: {
       small: true,
       takes: () => true,
-      open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed, w * h > WEBP_TOKEN_PIXELS, WEBP_SHARP_YUV),
+      open: (w, h, orientation, alpha, o) => webpRowEncoder(w, h, orientation, alpha, o.quality, o.speed, w * h > WEBP_TOKEN_PIXELS, sharpFor(w * h)),
     },
     frames: openWebpAnimation,
     animationEncoder: (w, h, loop, o) => webpAnimationEncoder(w, h, loop, o.quality, o.speed, o.lossless),
@@ -202,7 +205,9 @@ export const webp: FormatSpec = {
   },
   cost: {
     decodeMsPerMp: 40,
-    encodeMsPerMp: 160,
+    // 160 with the averaging conversion; the sharp one where colours meet (WEBP_SHARP_YUV, web
+    // sizes) took 1.25x that over 18 photos, up to 1.57x on a photo with colour edges everywhere.
+    encodeMsPerMp: 200,
     speedFactor: (speed) => METHOD_FACTOR[speed] ?? 1,
     // The whole image goes through the row encoder (codecs.encode).
     encodeMemory: (pixels, alpha) => webpRowMemory(pixels, alpha, widthOf(pixels)),
