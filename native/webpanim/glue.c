@@ -167,15 +167,11 @@ typedef struct {
 
 /* Sharp YUV converts SHARP_CHUNK rows at a time, each with up to SHARP_CONTEXT rows of context
  * either side (even, so chroma rows stay aligned). libwebp's iterative conversion
- * (picture_csp_enc.c, PreprocessARGB: up to 4 iterations, each reading the chroma rows above
- * and below) reaches at most 4 chroma rows, 8 luma rows, from a row: converted with 8 rows of
- * context, the kept rows see what a whole-picture conversion would have shown them. */
-#ifndef SHARP_CHUNK
+ * (sharpyuv/sharpyuv.c: kNumIterations 4, each reading the chroma rows above and below)
+ * reaches at most 4 chroma rows, 8 luma rows, from a row: converted with 8 rows of context,
+ * the kept rows see what a whole-picture conversion would have shown them. */
 #define SHARP_CHUNK 32
-#endif
-#ifndef SHARP_CONTEXT
 #define SHARP_CONTEXT 8
-#endif
 
 /* Stored (x, y) of a plane of stored size w x h to its display position (the inverse of the
  * lookup in src/produce/orient.ts). */
@@ -302,12 +298,8 @@ static int convert(Rows* e, const uint8_t* rgba, int rows, int sharp) {
  * where it straddles an edge between colours; the sharp conversion costs about half the
  * encode's time again, so it is spent only on chunks it changes.
  */
-#ifndef SHARP_EDGE_RANGE
 #define SHARP_EDGE_RANGE 24
-#endif
-#ifndef SHARP_EDGES_PER_MILLE
 #define SHARP_EDGES_PER_MILLE 25
-#endif
 static int colour_edges(const Rows* e, const uint8_t* rgba, int rows) {
   const size_t stride = (size_t)e->sw * 4;
   long blocks = 0, edges = 0;
